@@ -1,0 +1,81 @@
+"""The `irobot` console script: parses arguments and hands each command its context."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.context import CommandError, build_context
+from bot.settings import Settings
+from scheduler.policy import PolicyError
+
+logger = logging.getLogger(__name__)
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("bot.commands.demo", "run a synthetic caseload through the real engine, no token"),
+    "run": ("bot.commands.run", "start the bot: long polling (or webhook) plus scheduler jobs"),
+    "db": ("bot.commands.db", "database schema: `irobot db upgrade`"),
+    "import": ("bot.commands.importing", "import staff, plans, conferences or alerts from CSV"),
+    "invite": ("bot.commands.invite", "create a one-time link code for a member of staff"),
+    "tick": ("bot.commands.tick", "one scan and dispatch pass, then exit (cron-friendly)"),
+    "report": ("bot.commands.report", "timeliness figures as a table or CSV"),
+}
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every sub-command with its own options, as documented in the README."""
+    parser = argparse.ArgumentParser(prog="irobot", description="IRObot: CP plan reminders.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _load(name).add_arguments(command_parser)
+    return parser
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"irobot: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module = _load(args.command)
+    try:
+        settings = Settings()
+        if getattr(module, "BUILDS_OWN_CONTEXT", False):
+            return int(module.run(args, settings))
+        ctx = build_context(settings)
+        return int(module.run(args, ctx))
+    except CommandError as exc:
+        return _fail(str(exc))
+    except PolicyError as exc:
+        return _fail(str(exc))
+    except ValidationError as exc:
+        return _fail(f"invalid settings: {exc.errors()[0]['msg']}")
+    except SQLAlchemyError as exc:
+        logger.debug("database error", exc_info=True)
+        return _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}")
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `irobot` sub-command, each with `add_arguments` and `run`."""

@@ -1,0 +1,191 @@
+"""SQLModel tables: the records imported from the case system and the engine's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+def utcnow() -> datetime:
+    """Wall-clock UTC for bookkeeping columns only; rules take `now` as an argument."""
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+# Obligation kinds (what is owed).
+RCPC_REPORT = "rcpc_report"
+ICPC_REPORT = "icpc_report"
+QA_RESPONSE = "qa_response"
+PLAN_REVIEW = "plan_review"
+PLAN_FLAG = "plan_flag"
+OBLIGATION_KINDS = (RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW, PLAN_FLAG)
+
+# Obligation statuses.
+OPEN = "open"
+DONE = "done"
+CANCELLED = "cancelled"
+
+# Notification statuses.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+N_CANCELLED = "cancelled"
+
+MANAGER_ROLES = (
+    "team_manager",
+    "service_manager",
+    "head_of_service",
+    "assistant_director",
+    "safeguarding_manager",
+)
+
+
+class Staff(SQLModel, table=True):
+    """A member of staff; linked to one Telegram account by a one-time invite."""
+
+    staff_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=32, index=True)
+    manager_id: str | None = Field(default=None, max_length=64, index=True)
+    team: str = Field(default="", max_length=100, index=True)
+    active: bool = Field(default=True)
+    telegram_user_id: int | None = Field(default=None, unique=True)
+    chat_id: int | None = Field(default=None)
+    reachable: bool = Field(default=True)
+    linked_at: datetime | None = Field(default=None, sa_column=_ts())
+    unreachable_since: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Plan(SQLModel, table=True):
+    """A child protection plan, known only by its case reference."""
+
+    case_ref: str = Field(primary_key=True, max_length=64)
+    social_worker_id: str = Field(max_length=64, index=True)
+    chair_id: str = Field(max_length=64, index=True)
+    plan_start: date
+    plan_end: date | None = None
+    category: str | None = Field(default=None, max_length=32)
+
+
+class Conference(SQLModel, table=True):
+    """An Initial or Review Child Protection Conference."""
+
+    conference_id: str = Field(primary_key=True, max_length=64)
+    case_ref: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=8)
+    scheduled_for: datetime = Field(sa_column=_ts(nullable=False))
+    chair_id: str | None = Field(default=None, max_length=64)
+    report_received_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class QaAlert(SQLModel, table=True):
+    """A Quality Assurance alert raised by an IRO: a concern or a positive."""
+
+    alert_id: str = Field(primary_key=True, max_length=64)
+    case_ref: str = Field(max_length=64, index=True)
+    raised_by: str = Field(max_length=64, index=True)
+    raised_at: datetime = Field(sa_column=_ts(nullable=False))
+    kind: str = Field(max_length=16)
+    theme: str | None = Field(default=None, max_length=32)
+    responded_at: datetime | None = Field(default=None, sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    outcome: str | None = Field(default=None, max_length=32)
+
+
+class Invite(SQLModel, table=True):
+    """A single-use link code; only its hash is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: str = Field(max_length=64, index=True)
+    code_hash: str = Field(max_length=128, unique=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_ts())
+    used_by: int | None = Field(default=None)
+
+
+class LinkAttempt(SQLModel, table=True):
+    """Wrong-code counter per Telegram account, for the one-hour lock-out."""
+
+    telegram_user_id: int = Field(primary_key=True)
+    failures: int = Field(default=0)
+    first_failure_at: datetime | None = Field(default=None, sa_column=_ts())
+    locked_until: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Obligation(SQLModel, table=True):
+    """Who owes what by when: the single shape every deadline takes for the engine."""
+
+    __table_args__ = (
+        UniqueConstraint("kind", "subject_id", name="uq_obligation_kind_subject"),
+        Index("ix_obligation_status_next", "status", "next_action_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    subject_id: str = Field(max_length=80)
+    case_ref: str = Field(max_length=64, index=True)
+    owner_id: str = Field(max_length=64, index=True)
+    due_at: datetime = Field(sa_column=_ts(nullable=False))
+    status: str = Field(default=OPEN, max_length=16)
+    stage: int = Field(default=0)
+    stage_due_at: datetime | None = Field(default=None, sa_column=_ts())
+    next_action_at: datetime | None = Field(default=None, sa_column=_ts())
+    done_at: datetime | None = Field(default=None, sa_column=_ts())
+    outcome: str | None = Field(default=None, max_length=32)
+    late_reason: str | None = Field(default=None, max_length=32)
+    expected_on: date | None = None
+    help_requested_at: datetime | None = Field(default=None, sa_column=_ts())
+    version: int = Field(default=0)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one row per message to one person, created once per unique key."""
+
+    __table_args__ = (
+        Index("ix_notification_status_next", "status", "next_attempt_at"),
+        Index("ix_notification_chat_message", "chat_id", "telegram_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    obligation_id: int | None = Field(default=None, index=True)
+    recipient_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    text: str
+    keyboard: str | None = None
+    photo: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status: str = Field(default=PENDING, max_length=16)
+    not_before: datetime = Field(sa_column=_ts(nullable=False))
+    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
+    attempts: int = Field(default=0)
+    claimed_by: str | None = Field(default=None, max_length=80)
+    claimed_at: datetime | None = Field(default=None, sa_column=_ts())
+    chat_id: int | None = Field(default=None)
+    telegram_message_id: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail of every reminder, reply and escalation (the IRO's footprint)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=64, index=True)
+    obligation_id: int | None = Field(default=None, index=True)
+    notification_id: int | None = None
+    case_ref: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="{}")

@@ -1,0 +1,198 @@
+"""The local policy file (TOML): timescales with the seeds' defaults, validated on load."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scheduler.calendar import WorkingCalendar, WorkingHours
+
+ROLES = (
+    "social_worker",
+    "iro",
+    "team_manager",
+    "service_manager",
+    "head_of_service",
+    "assistant_director",
+    "safeguarding_manager",
+    "admin",
+)
+Role = Literal[
+    "social_worker",
+    "iro",
+    "team_manager",
+    "service_manager",
+    "head_of_service",
+    "assistant_director",
+    "safeguarding_manager",
+    "admin",
+]
+NonNegDays = Annotated[int, Field(ge=0, le=365)]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _parse_clock(value: str, key: str) -> time:
+    try:
+        hours, minutes = value.split(":")
+        return time(int(hours), int(minutes))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{key} must be HH:MM, got {value!r}") from exc
+
+
+class Delivery(_Strict):
+    """When messages may reach phones."""
+
+    working_hours: str = "08:00-18:00"
+    digest_time: str = "08:30"
+    scan_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        if value == "always":
+            return value
+        start, sep, end = value.partition("-")
+        if not sep:
+            raise ValueError('must be "HH:MM-HH:MM" or "always"')
+        if _parse_clock(start, "start") >= _parse_clock(end, "end"):
+            raise ValueError("start must be before end")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        _parse_clock(value, "digest_time")
+        return value
+
+    def hours(self) -> WorkingHours:
+        """The quiet-hours window as a value object."""
+        if self.working_hours == "always":
+            return WorkingHours(start=None, end=None)
+        start, _, end = self.working_hours.partition("-")
+        return WorkingHours(start=_parse_clock(start, "start"), end=_parse_clock(end, "end"))
+
+    def digest_clock(self) -> time:
+        """Local time of the daily digest."""
+        return _parse_clock(self.digest_time, "digest_time")
+
+
+class ReportRule(_Strict):
+    """When a conference report is due and when to nudge about it (RCPC defaults)."""
+
+    due_working_days_before: NonNegDays = 3
+    remind_working_days_before_due: tuple[NonNegDays, ...] = (2, 0)
+
+
+class IcpcReportRule(ReportRule):
+    """The Initial conference report: 1 working day before (seed 004)."""
+
+    due_working_days_before: NonNegDays = 1
+    remind_working_days_before_due: tuple[NonNegDays, ...] = (1, 0)
+
+
+class QaAlertRule(_Strict):
+    """The response window and the management ladder for a concern."""
+
+    response_working_days: Annotated[int, Field(ge=1, le=365)] = 5
+    ladder: tuple[Role, ...] = (
+        "team_manager",
+        "service_manager",
+        "head_of_service",
+        "assistant_director",
+    )
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one stage")
+        if len(set(value)) != len(value):
+            raise ValueError("a role may appear only once")
+        return value
+
+
+class PlanReviewRule(_Strict):
+    """The 9-month review and the longer-plan flags."""
+
+    after_months: Annotated[int, Field(ge=1, le=120)] = 9
+    also_flag_months: tuple[Annotated[int, Field(ge=1, le=240)], ...] = (18, 24)
+
+
+class Policy(_Strict):
+    """Every timescale the engine uses; defaults from the seeds (INTERFACE.md)."""
+
+    timezone: str = "Europe/London"
+    closure_days: tuple[date, ...] = ()
+    delivery: Delivery = Delivery()
+    rcpc_report: ReportRule = ReportRule()
+    icpc_report: IcpcReportRule = IcpcReportRule()
+    qa_alert: QaAlertRule = QaAlertRule()
+    plan_review: PlanReviewRule = PlanReviewRule()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar this policy implies."""
+        return WorkingCalendar(
+            closure_days=frozenset(self.closure_days), tz=ZoneInfo(self.timezone)
+        )
+
+    def hours(self) -> WorkingHours:
+        """The quiet-hours window this policy implies."""
+        return self.delivery.hours()
+
+    def report_rule(self, conference_kind: str) -> ReportRule:
+        """The rule for an ICPC or RCPC report."""
+        return self.icpc_report if conference_kind.upper() == "ICPC" else self.rcpc_report
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(file)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{key}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_policy(data: dict[str, object]) -> Policy:
+    """Validate a decoded policy; raises PolicyError naming every bad key."""
+    try:
+        return Policy.model_validate(data, strict=False)
+    except ValidationError as exc:
+        raise PolicyError(f"invalid policy: {_describe(exc)}") from None
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """The built-in defaults, or the file at `path` merged over them."""
+    if path is None:
+        return Policy()
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {file}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {file} is not valid TOML: {exc}") from None
+    return parse_policy(data)
