@@ -1,0 +1,1 @@
+"""The embedded demo: a synthetic caseload run through the real engine."""

@@ -1,0 +1,115 @@
+"""A synthetic, pseudonymous caseload as CSV text, so the demo uses the real importer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from scheduler.calendar import WorkingCalendar
+
+TEAMS = ("North", "South", "East")
+FIRST = (
+    "Sam", "Alex", "Jo", "Priya", "Tom", "Aisha", "Ben", "Chloe", "Dev", "Ella", "Femi", "Grace",
+    "Hannah", "Imran", "Jade", "Kofi", "Lena", "Marek", "Nia", "Owen", "Ruth", "Sunil", "Tess",
+    "Uma", "Vik", "Wen", "Yusuf", "Zoe",
+)
+LAST = (
+    "Patel", "Jones", "Smith", "Okafor", "Williams", "Khan", "Brown", "Taylor", "Davies",
+    "Evans", "Wilson", "Thomas", "Roberts", "Walker", "Wright", "Hughes", "Green", "Hall",
+)
+CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
+THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "other")
+
+
+@dataclass
+class Caseload:
+    """The four CSV files a case management system export would give us."""
+
+    staff: str
+    plans: str
+    conferences: str
+    alerts: str
+    social_workers: list[str] = field(default_factory=list)
+    iros: list[str] = field(default_factory=list)
+    managers: list[str] = field(default_factory=list)
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _local(day: date, clock: time) -> str:
+    return datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M")
+
+
+def build_caseload(
+    *, seed: int, start: date, cal: WorkingCalendar, plans: int = 150
+) -> Caseload:
+    """Deterministic for a seed and start day: 3 teams, 12 workers, 4 IROs, managers, plans."""
+    rng = random.Random(seed)
+    names = iter(rng.sample([f"{f} {s}" for f in FIRST for s in LAST], 40))
+    staff: list[list[str]] = [
+        ["AD1", next(names), "assistant_director", "", "Directorate"],
+        ["HOS1", next(names), "head_of_service", "AD1", "Safeguarding"],
+        ["SM1", next(names), "service_manager", "HOS1", "Locality"],
+        ["SGM1", next(names), "safeguarding_manager", "HOS1", "IRO Service"],
+    ]
+    social_workers: list[str] = []
+    for t, team in enumerate(TEAMS, start=1):
+        staff.append([f"TM{t}", next(names), "team_manager", "SM1", team])
+        for w in range(1, 5):
+            sw = f"SW{t}{w}"
+            social_workers.append(sw)
+            staff.append([sw, next(names), "social_worker", f"TM{t}", team])
+    iros = [f"IRO{i}" for i in range(1, 5)]
+    staff.extend([iro, next(names), "iro", "SGM1", "IRO Service"] for iro in iros)
+
+    plan_rows: list[list[str]] = []
+    conference_rows: list[list[str]] = []
+    alert_rows: list[list[str]] = []
+    horizon = 30  # working days of conferences: about six weeks
+    for n in range(plans):
+        case_ref = f"CP-{1001 + n}"
+        sw = social_workers[n % len(social_workers)]
+        iro = iros[n % len(iros)]
+        months = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 10, 12, 14, 17, 18, 20, 23, 24, 26])
+        plan_start = start - timedelta(days=int(months * 30.4) - rng.randint(0, 14))
+        plan_rows.append(
+            [case_ref, sw, iro, plan_start.isoformat(), "", rng.choice(CATEGORIES),
+             "REDACTED-NAME"]  # a column real exports carry; the importer must drop it
+        )
+        day = cal.add_working_days(start, rng.randint(1, horizon))
+        kind = "ICPC" if months <= 1 else "RCPC"
+        clock = rng.choice([time(9, 30), time(10, 0), time(11, 0), time(13, 30), time(14, 0)])
+        received = ""
+        if rng.random() < 0.15:  # a few reports are already in
+            received = _local(cal.add_working_days(start, -1), time(16, 0))
+        conference_rows.append([f"CONF-{1001 + n}", case_ref, kind, _local(day, clock), iro,
+                                received])
+        if rng.random() < 0.12:
+            raised = cal.add_working_days(start, -rng.choice([1, 3, 6, 9, 12, 16, 21]))
+            kind_a = "positive" if rng.random() < 0.35 else "concern"
+            alert_rows.append(
+                [f"QA-{len(alert_rows) + 1:04d}", case_ref, iro, _local(raised, time(11, 0)),
+                 kind_a, rng.choice(THEMES), "", ""]
+            )
+    managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
+    return Caseload(
+        staff=_csv(["staff_id", "name", "role", "manager_id", "team"], staff),
+        plans=_csv(["case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end",
+                    "category", "child_name"], plan_rows),
+        conferences=_csv(["conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
+                          "report_received_at"], conference_rows),
+        alerts=_csv(["alert_id", "case_ref", "raised_by", "raised_at", "kind", "theme",
+                     "responded_at", "closed_at"], alert_rows),
+        social_workers=social_workers,
+        iros=iros,
+        managers=managers,
+    )
