@@ -1,16 +1,71 @@
-"""`irobot importing`: placeholder until its issue lands."""
+"""`irobot import KIND FILE.csv`: nightly CSV exports into the database, all or nothing."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.context import AppContext, CommandError
+from models.importer import KINDS, ImportRejected, import_csv
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """The INTERFACE.md options: kind, file, --dry-run, --skip-invalid."""
+    parser.add_argument("kind", choices=KINDS, help="what the file holds")
+    parser.add_argument("file", help="a UTF-8 CSV file with a header row ('-' for stdin)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and report what would change; write nothing",
+    )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the good rows and list the bad ones (default: reject the whole file)",
+    )
+
+
+def _read(name: str) -> bytes:
+    """Bytes as they are on disk: the importer decides about encodings and BOMs."""
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{name}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise CommandError(f"{name}: cannot read it ({exc.strerror or exc})") from None
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Not built yet: say so plainly."""
-    raise CommandError("this command is not available yet")
+    """Import one file; bad rows go to stderr, the one-line summary to stdout."""
+    data = _read(args.file)
+    now = datetime.now(UTC)
+    try:
+        with ctx.session() as session:
+            report = import_csv(
+                session,
+                args.kind,
+                data,
+                ctx.policy,
+                now=now,
+                skip_invalid=args.skip_invalid,
+                dry_run=args.dry_run,
+            )
+    except ImportRejected as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise CommandError(f"{args.file}: rejected, {exc}; nothing written") from None
+    for error in report.errors:
+        print(error, file=sys.stderr)
+    if report.ignored_columns:
+        print(f"ignored columns (not stored): {', '.join(report.ignored_columns)}")
+    print(report.summary())
+    return 0

@@ -1,16 +1,45 @@
-"""`irobot invite`: placeholder until its issue lands."""
+"""`irobot invite STAFF_ID`: a one-time link code for one person, printed on the last line."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from bot.context import AppContext, CommandError
+from models.invites import DEFAULT_DAYS, InviteError, create_invite
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Who to invite and for how long."""
+    parser.add_argument("staff_id", help="the staff_id from the staff import")
+    parser.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help=f"days the code stays valid ({DEFAULT_DAYS})"
+    )
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Not built yet: say so plainly."""
-    raise CommandError("this command is not available yet")
+    """Create the code and print how to use it; scripts read the code from the last line."""
+    now = datetime.now(UTC)
+    try:
+        with ctx.session() as session:
+            invite = create_invite(session, staff_id=args.staff_id, now=now, days=args.days)
+    except InviteError as exc:
+        raise CommandError(str(exc)) from None
+    tz = ZoneInfo(ctx.policy.timezone)
+    local = invite.expires_at.astimezone(tz)
+    until = f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+    print(f"Invite for {invite.staff_name} ({invite.staff_id}): single use, "
+          f"valid until {until} ({tz.key}).")
+    print(f"They open https://t.me/<your_bot>?start={invite.code} "
+          f"or send /start {invite.code} to the bot.")
+    if invite.superseded:
+        print(f"Earlier unused codes for {invite.staff_id} no longer work.")
+    if invite.already_linked:
+        print(f"{invite.staff_id} is already linked; this code moves the link to the "
+              "account that uses it.")
+    print(invite.code)
+    return 0
