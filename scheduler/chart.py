@@ -1,0 +1,122 @@
+"""The weekly timeliness chart: a PNG readable on a phone, with an honest 0-100% axis.
+
+Uses matplotlib's object API with the Agg canvas, so no display and no global pyplot state
+(safe inside the bot's scheduler thread).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import textwrap
+from collections.abc import Sequence
+from datetime import date
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, PercentFormatter
+
+from scheduler.figures import Rate, WeekPoint
+
+logger = logging.getLogger(__name__)
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+_SERIES = (
+    ("rcpc", "#0072B2", "o", "-"),
+    ("icpc", "#D55E00", "s", "--"),
+    ("qa", "#009E73", "^", ":"),
+)
+
+
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b}"
+
+
+def _pct(rate: Rate) -> float:
+    pct = rate.pct
+    return math.nan if pct is None else pct
+
+
+def _total(points: Sequence[WeekPoint], name: str) -> Rate:
+    total = Rate()
+    for point in points:
+        total = total + getattr(point, name)
+    return total
+
+
+def render_chart(
+    points: Sequence[WeekPoint],
+    *,
+    span_name: str,
+    rcpc_days: int = 3,
+    icpc_days: int = 1,
+    qa_days: int = 5,
+) -> bytes:
+    """Draw the weekly RCPC, ICPC and QA timeliness lines and return the PNG bytes."""
+    if not points:
+        raise ValueError("no weeks to draw")
+    labels = {
+        "rcpc": f"RCPC report {rcpc_days} working days before",
+        "icpc": f"ICPC report {icpc_days} working day{'s' if icpc_days != 1 else ''} before",
+        "qa": f"QA concern answered in {qa_days} working days",
+    }
+    fig = Figure(figsize=(8, 8), dpi=130, layout="constrained")
+    FigureCanvasAgg(fig)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(w_pad=0.15, h_pad=0.1)  # type: ignore[call-arg]
+    ax = fig.add_subplot()
+    xs = list(range(len(points)))
+    drawn = 0
+    for name, colour, marker, style in _SERIES:
+        ys = [_pct(getattr(p, name)) for p in points]
+        total = _total(points, name)
+        overall = "no data" if total.pct is None else f"{total.pct:.0f}% of {total.total}"
+        ax.plot(
+            xs,
+            ys,
+            color=colour,
+            marker=marker,
+            linestyle=style,
+            linewidth=3,
+            markersize=9,
+            clip_on=False,
+            label=f"{labels[name]}\n12 weeks: {overall}",
+        )
+        drawn += sum(1 for y in ys if not math.isnan(y))
+    ax.set_ylim(0, 105)
+    ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
+    ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    step = 3 if len(points) > 6 else 1
+    ticks = [i for i in xs if (len(points) - 1 - i) % step == 0]
+    ax.set_xticks(ticks, [_day(points[i].week_start) for i in ticks])
+    ax.tick_params(labelsize=17)
+    ax.set_xlabel("Week beginning  (a gap: nothing due that week)", fontsize=15)
+    ax.grid(axis="y", alpha=0.35)
+    ax.spines[["top", "right"]].set_visible(False)
+    first, last = points[0].week_start, points[-1].week_start
+    name = "\n".join(textwrap.wrap(span_name, width=34, max_lines=2, placeholder="…"))
+    ax.set_title(
+        f"{name}\nOn time, week by week, {_day(first)} – {_day(last)} {last.year}",
+        fontsize=19,
+        loc="left",
+        pad=14,
+    )
+    if drawn == 0:
+        ax.text(
+            0.5, 0.5, "Nothing due in these 12 weeks", ha="center", va="center",
+            transform=ax.transAxes, fontsize=18, color="#555555",
+        )  # fmt: skip
+    fig.legend(
+        loc="outside lower center",
+        ncols=1,
+        fontsize=15,
+        frameon=False,
+        handlelength=3,
+    )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    logger.debug("chart for %s: %d bytes", span_name, buffer.tell())
+    return buffer.getvalue()

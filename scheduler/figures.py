@@ -1,0 +1,540 @@
+"""Timeliness figures managers already report (DOMAIN.md): pure computation plus one loader.
+
+The pure part takes plain rows and `now`; `load_caseload` is the only function that reads
+the database. Each measure is attributed to the team of the case's social worker (the team
+holding the child's case); the service figure counts every row once.
+
+* RCPC / ICPC reports: conferences scheduled in [start, end) whose report deadline has
+  passed by `now`; in time when received by the close of working hours on the working day
+  N working days before the conference (policy: RCPC 3, ICPC 1).
+* QA concerns: raised in [start, end) whose response deadline has passed by `now` (or
+  answered already); in time when responded to (or closed) by the close of the 5th working
+  day after raising. Stage counts are "reached stage n or beyond" over every concern raised
+  in the period, so an IRO skipping straight to stage 3 counts at stages 1, 2 and 3.
+* Plans: open at the end of the period (or `now`, if sooner), how many had been open 9, 18
+  and 24 months, and of the 9-month ones how many had their review logged by then.
+* Notifications: failed ones created in the period; held ones (pending for a recipient
+  with no linked chat) as at `now`.
+"""
+
+from __future__ import annotations
+
+import calendar as _stdcal
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from models.tables import (
+    DONE,
+    FAILED,
+    PENDING,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    AuditEvent,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Staff,
+)
+from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "Service"
+NO_TEAM = "(no team)"
+ESCALATED_ACTION = "escalated"
+
+
+@dataclass(frozen=True)
+class ConferenceRow:
+    """One conference as the figures see it: when, report in when, whose case."""
+
+    conference_id: str
+    kind: str
+    scheduled_for: datetime
+    report_received_at: datetime | None
+    worker_id: str = ""
+    chair_id: str = ""
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One QA concern: raised, first answered (response or closure), highest stage reached."""
+
+    alert_id: str
+    raised_at: datetime
+    answered_at: datetime | None
+    max_stage: int = 0
+    worker_id: str = ""
+    raised_by: str = ""
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One plan: its dates and the day its 9-month review was logged, if it was."""
+
+    case_ref: str
+    plan_start: date
+    plan_end: date | None
+    reviewed_on: date | None = None
+    worker_id: str = ""
+    chair_id: str = ""
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """A failed or held notification, counted against its recipient's team."""
+
+    recipient_id: str
+    status: str
+    created_at: datetime
+    held: bool = False
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """Everything the figures need, as plain rows; filtered by team or span in memory."""
+
+    conferences: tuple[ConferenceRow, ...] = ()
+    alerts: tuple[AlertRow, ...] = ()
+    plans: tuple[PlanRow, ...] = ()
+    notifications: tuple[NotificationRow, ...] = ()
+
+    def for_team(self, team: str) -> Caseload:
+        """Only rows attributed to `team`."""
+        return Caseload(
+            tuple(r for r in self.conferences if r.team == team),
+            tuple(r for r in self.alerts if r.team == team),
+            tuple(r for r in self.plans if r.team == team),
+            tuple(r for r in self.notifications if r.team == team),
+        )
+
+    def for_span(self, staff_ids: Collection[str]) -> Caseload:
+        """Rows whose worker, chair or raising IRO is in a manager's span."""
+        ids = set(staff_ids)
+        return Caseload(
+            tuple(r for r in self.conferences if r.worker_id in ids or r.chair_id in ids),
+            tuple(r for r in self.alerts if r.worker_id in ids or r.raised_by in ids),
+            tuple(r for r in self.plans if r.worker_id in ids or r.chair_id in ids),
+            tuple(r for r in self.notifications if r.recipient_id in ids),
+        )
+
+    def teams(self) -> list[str]:
+        """Every team that has at least one row, sorted."""
+        found = {r.team for r in self.conferences}
+        found |= {r.team for r in self.alerts}
+        found |= {r.team for r in self.plans}
+        found |= {r.team for r in self.notifications}
+        return sorted(found)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`met` out of `total`; the percentage is None when there is nothing to measure."""
+
+    met: int = 0
+    total: int = 0
+
+    @property
+    def pct(self) -> float | None:
+        """Percentage met, or None for an empty denominator (never a fake 0% or 100%)."""
+        return None if self.total == 0 else 100.0 * self.met / self.total
+
+    def __add__(self, other: Rate) -> Rate:
+        return Rate(self.met + other.met, self.total + other.total)
+
+    def show(self) -> str:
+        """`93% (28/30)`, or an en dash when nothing was due."""
+        pct = self.pct
+        return "–" if pct is None else f"{pct:.0f}% ({self.met}/{self.total})"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One row of `irobot report`: a team's (or the service's) figures for a period."""
+
+    team: str
+    rcpc: Rate = Rate()
+    icpc: Rate = Rate()
+    qa: Rate = Rate()
+    qa_raised: int = 0
+    qa_stages: tuple[int, ...] = ()
+    qa_past_ladder: int = 0
+    plans_open: int = 0
+    plans_9: int = 0
+    plans_9_reviewed: int = 0
+    plans_18: int = 0
+    plans_24: int = 0
+    notifications_failed: int = 0
+    notifications_held: int = 0
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    """One week of the chart: Monday and the three timeliness rates that week."""
+
+    week_start: date
+    rcpc: Rate = Rate()
+    icpc: Rate = Rate()
+    qa: Rate = Rate()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The policy values the figures use, resolved once."""
+
+    cal: WorkingCalendar
+    hours: WorkingHours
+    rcpc_days: int
+    icpc_days: int
+    qa_days: int
+    ladder_len: int
+    review_months: int
+    flag_months: tuple[int, ...] = field(default=(18, 24))
+
+    @classmethod
+    def of(cls, policy: Policy) -> Rules:
+        """Pull the timescales out of the policy."""
+        flags = tuple(policy.plan_review.also_flag_months)
+        return cls(
+            cal=policy.calendar(),
+            hours=policy.hours(),
+            rcpc_days=policy.rcpc_report.due_working_days_before,
+            icpc_days=policy.icpc_report.due_working_days_before,
+            qa_days=policy.qa_alert.response_working_days,
+            ladder_len=len(policy.qa_alert.ladder),
+            review_months=policy.plan_review.after_months,
+            flag_months=flags,
+        )
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day of the month `months` later, clamped (31 Aug + 6 months = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, _stdcal.monthrange(year, month)[1]))
+
+
+def report_deadline(scheduled_for: datetime, days_before: int, rules: Rules) -> datetime:
+    """Close of working hours, N whole working days before the conference's local date."""
+    local_day = rules.cal.local(scheduled_for).date()
+    due_day = rules.cal.subtract_working_days(local_day, days_before)
+    return rules.hours.close_of_day(due_day, rules.cal)
+
+
+def qa_deadline(raised_at: datetime, rules: Rules) -> datetime:
+    """Close of working hours on the Nth working day after the alert was raised."""
+    local_day = rules.cal.local(raised_at).date()
+    return rules.hours.close_of_day(rules.cal.add_working_days(local_day, rules.qa_days), rules.cal)
+
+
+def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: datetime) -> Rate:
+    """Reports of one conference kind received by their deadline, among those already due."""
+    days = rules.icpc_days if kind.upper() == "ICPC" else rules.rcpc_days
+    met = total = 0
+    for row in rows:
+        if row.kind.upper() != kind.upper():
+            continue
+        deadline = report_deadline(row.scheduled_for, days, rules)
+        if deadline > now:
+            continue
+        total += 1
+        if row.report_received_at is not None and row.report_received_at <= deadline:
+            met += 1
+    return Rate(met, total)
+
+
+def qa_rate(rows: Iterable[AlertRow], rules: Rules, *, now: datetime) -> Rate:
+    """Concerns answered within the response window, among those whose window has closed."""
+    met = total = 0
+    for row in rows:
+        deadline = qa_deadline(row.raised_at, rules)
+        answered_in_time = row.answered_at is not None and row.answered_at <= deadline
+        if deadline > now and not answered_in_time:
+            continue
+        total += 1
+        met += answered_in_time
+    return Rate(met, total)
+
+
+def _in_period(moment: datetime, start: datetime, end: datetime) -> bool:
+    return start <= moment < end
+
+
+def compute_figures(
+    label: str,
+    rows: Caseload,
+    rules: Rules,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Figures:
+    """All the measures for one set of rows over [start, end), judged as at `now`."""
+    confs = [r for r in rows.conferences if _in_period(r.scheduled_for, start, end)]
+    alerts = [r for r in rows.alerts if _in_period(r.raised_at, start, end)]
+    stages = tuple(
+        sum(1 for a in alerts if a.max_stage >= n) for n in range(1, rules.ladder_len + 1)
+    )
+    as_of = rules.cal.local(min(end, now)).date()
+    if end <= now:
+        as_of -= timedelta(days=1)  # the last day inside the period
+    open_plans = [
+        p
+        for p in rows.plans
+        if p.plan_start <= as_of and (p.plan_end is None or p.plan_end > as_of)
+    ]
+    nine = [p for p in open_plans if add_months(p.plan_start, rules.review_months) <= as_of]
+    flag_a, flag_b = (*rules.flag_months, 18, 24)[:2]
+    return Figures(
+        team=label,
+        rcpc=report_rate(confs, "RCPC", rules, now=now),
+        icpc=report_rate(confs, "ICPC", rules, now=now),
+        qa=qa_rate(alerts, rules, now=now),
+        qa_raised=len(alerts),
+        qa_stages=stages,
+        qa_past_ladder=sum(1 for a in alerts if a.max_stage > rules.ladder_len),
+        plans_open=len(open_plans),
+        plans_9=len(nine),
+        plans_9_reviewed=sum(1 for p in nine if p.reviewed_on and p.reviewed_on <= as_of),
+        plans_18=sum(1 for p in open_plans if add_months(p.plan_start, flag_a) <= as_of),
+        plans_24=sum(1 for p in open_plans if add_months(p.plan_start, flag_b) <= as_of),
+        notifications_failed=sum(
+            1
+            for n in rows.notifications
+            if n.status == FAILED and _in_period(n.created_at, start, end)
+        ),
+        notifications_held=sum(1 for n in rows.notifications if n.held),
+    )
+
+
+def figures_by_team(
+    rows: Caseload,
+    rules: Rules,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    team: str | None = None,
+) -> list[Figures]:
+    """One row per team (sorted), then the service as a whole; or just `team`."""
+    if team is not None:
+        return [compute_figures(team, rows.for_team(team), rules, start=start, end=end, now=now)]
+    result = [
+        compute_figures(t, rows.for_team(t), rules, start=start, end=end, now=now)
+        for t in rows.teams()
+    ]
+    result.append(compute_figures(SERVICE, rows, rules, start=start, end=end, now=now))
+    return result
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week: the chart's bucket."""
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_series(
+    rows: Caseload, rules: Rules, *, now: datetime, last_week: date, weeks: int = 12
+) -> list[WeekPoint]:
+    """`weeks` weeks ending with the one starting `last_week`: RCPC, ICPC, QA timeliness.
+
+    A conference counts in the week it was held, a concern in the week it was raised; only
+    items whose deadline has passed by `now` count (see `report_rate`, `qa_rate`).
+    """
+    last = week_start(last_week)
+    mondays = [last - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    wanted = set(mondays)
+    confs: dict[date, list[ConferenceRow]] = defaultdict(list)
+    for c in rows.conferences:
+        monday = week_start(rules.cal.local(c.scheduled_for).date())
+        if monday in wanted:
+            confs[monday].append(c)
+    alerts: dict[date, list[AlertRow]] = defaultdict(list)
+    for a in rows.alerts:
+        monday = week_start(rules.cal.local(a.raised_at).date())
+        if monday in wanted:
+            alerts[monday].append(a)
+    return [
+        WeekPoint(
+            week_start=m,
+            rcpc=report_rate(confs[m], "RCPC", rules, now=now),
+            icpc=report_rate(confs[m], "ICPC", rules, now=now),
+            qa=qa_rate(alerts[m], rules, now=now),
+        )
+        for m in mondays
+    ]
+
+
+def day_start(day: date, cal: WorkingCalendar) -> datetime:
+    """Local midnight of `day` as a UTC instant: the edge of a reporting period."""
+    return cal.at(day, time(0, 0))
+
+
+# ---------------------------------------------------------------- loader (the only I/O)
+
+
+def _first(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None
+
+
+def _stage_history(session: Session, obligation_ids: Collection[int]) -> dict[int, int]:
+    """Highest `to_stage` recorded per obligation by escalation audit events."""
+    if not obligation_ids:
+        return {}
+    highest: dict[int, int] = {}
+    stmt = select(col(AuditEvent.obligation_id), col(AuditEvent.detail)).where(
+        col(AuditEvent.action) == ESCALATED_ACTION,
+        col(AuditEvent.obligation_id).in_(list(obligation_ids)),
+    )
+    for obligation_id, detail in session.execute(stmt):
+        if obligation_id is None:
+            continue
+        try:
+            to_stage = int(json.loads(detail or "{}").get("to_stage", 0))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        highest[obligation_id] = max(highest.get(obligation_id, 0), to_stage)
+    return highest
+
+
+def load_caseload(
+    session: Session,
+    policy: Policy,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Caseload:
+    """Read the rows for [start, end) in a handful of queries, attributed to teams."""
+    staff = {
+        s_id: team or NO_TEAM
+        for s_id, team in session.execute(select(col(Staff.staff_id), col(Staff.team)))
+    }
+
+    def team_of(staff_id: str) -> str:
+        return staff.get(staff_id, NO_TEAM)
+
+    plans = {
+        case_ref: (worker, chair, p_start, p_end)
+        for case_ref, worker, chair, p_start, p_end in session.execute(
+            select(
+                col(Plan.case_ref),
+                col(Plan.social_worker_id),
+                col(Plan.chair_id),
+                col(Plan.plan_start),
+                col(Plan.plan_end),
+            )
+        )
+    }
+    conferences = []
+    for conf_id, case_ref, kind, when, received, conf_chair in session.execute(
+        select(
+            col(Conference.conference_id),
+            col(Conference.case_ref),
+            col(Conference.kind),
+            col(Conference.scheduled_for),
+            col(Conference.report_received_at),
+            col(Conference.chair_id),
+        ).where(col(Conference.scheduled_for) >= start, col(Conference.scheduled_for) < end)
+    ):
+        worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
+        conferences.append(
+            ConferenceRow(
+                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker)
+            )
+        )
+    raw_alerts = list(
+        session.execute(
+            select(
+                col(QaAlert.alert_id),
+                col(QaAlert.case_ref),
+                col(QaAlert.raised_by),
+                col(QaAlert.raised_at),
+                col(QaAlert.responded_at),
+                col(QaAlert.closed_at),
+            ).where(
+                col(QaAlert.kind) == "concern",
+                col(QaAlert.raised_at) >= start,
+                col(QaAlert.raised_at) < end,
+            )
+        )
+    )
+    stage_of: dict[str, tuple[int, int]] = {}
+    if raw_alerts:
+        for ob_id, subject, stage in session.execute(
+            select(col(Obligation.id), col(Obligation.subject_id), col(Obligation.stage)).where(
+                col(Obligation.kind) == QA_RESPONSE,
+                col(Obligation.subject_id).in_([a[0] for a in raw_alerts]),
+            )
+        ):
+            if ob_id is not None:
+                stage_of[subject] = (ob_id, stage)
+    history = _stage_history(session, [ob_id for ob_id, _ in stage_of.values()])
+    alerts = []
+    for alert_id, case_ref, raised_by, raised_at, responded, closed in raw_alerts:
+        worker = plans[case_ref][0] if case_ref in plans else ""
+        ob_id, stage = stage_of.get(alert_id, (0, 0))
+        alerts.append(
+            AlertRow(
+                alert_id,
+                raised_at,
+                _first(responded, closed),
+                max(stage, history.get(ob_id, 0)),
+                worker,
+                raised_by,
+                team_of(worker),
+            )
+        )
+    reviewed: dict[str, date] = {}
+    for subject, done_at in session.execute(
+        select(col(Obligation.subject_id), col(Obligation.done_at)).where(
+            col(Obligation.kind) == PLAN_REVIEW, col(Obligation.status) == DONE
+        )
+    ):
+        if done_at is not None:
+            reviewed[subject] = policy.calendar().local(done_at).date()
+    period_start = policy.calendar().local(start).date()
+    plan_rows = [
+        PlanRow(case_ref, p_start, p_end, reviewed.get(case_ref), worker, chair, team_of(worker))
+        for case_ref, (worker, chair, p_start, p_end) in plans.items()
+        if p_end is None or p_end >= period_start
+    ]
+    notifications = [
+        NotificationRow(recipient, FAILED, created_at, False, team_of(recipient))
+        for recipient, created_at in session.execute(
+            select(col(Notification.recipient_id), col(Notification.created_at)).where(
+                col(Notification.status) == FAILED,
+                col(Notification.created_at) >= start,
+                col(Notification.created_at) < end,
+            )
+        )
+    ]
+    notifications += [
+        NotificationRow(recipient, PENDING, created_at, True, team_of(recipient))
+        for recipient, created_at in session.execute(
+            select(col(Notification.recipient_id), col(Notification.created_at))
+            .join(Staff, col(Staff.staff_id) == col(Notification.recipient_id))
+            .where(col(Notification.status) == PENDING, col(Staff.chat_id).is_(None))
+        )
+    ]
+    logger.debug(
+        "loaded %d conferences, %d concerns, %d plans",
+        len(conferences),
+        len(alerts),
+        len(plan_rows),
+    )
+    return Caseload(tuple(conferences), tuple(alerts), tuple(plan_rows), tuple(notifications))

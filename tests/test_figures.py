@@ -1,0 +1,417 @@
+"""Timeliness figures: checked against a small caseload whose answers were worked by hand.
+
+The caseload (December 2026, two teams) is written twice: as plain rows for the pure
+functions, and as database records for the loader. Both must give EXPECTED, which was
+computed by hand from the England calendar (Fri 25 and Mon 28 Dec 2026, Fri 1 Jan 2027
+are bank holidays).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlmodel import Session
+
+from models.tables import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    OPEN,
+    PENDING,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    SENT,
+    AuditEvent,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Staff,
+)
+from scheduler.figures import (
+    SERVICE,
+    AlertRow,
+    Caseload,
+    ConferenceRow,
+    Figures,
+    NotificationRow,
+    PlanRow,
+    Rate,
+    Rules,
+    add_months,
+    day_start,
+    figures_by_team,
+    load_caseload,
+    qa_deadline,
+    report_deadline,
+    report_rate,
+    weekly_series,
+)
+from scheduler.policy import Policy
+from tests.conftest import Database
+
+POLICY = Policy()
+RULES = Rules.of(POLICY)
+CAL = RULES.cal
+START = day_start(date(2026, 12, 1), CAL)
+END = day_start(date(2027, 1, 1), CAL)
+NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
+
+
+def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    """December and January are GMT, so local wall-clock equals UTC here."""
+    return datetime(y, m, d, hh, mm, tzinfo=UTC)
+
+
+# case ref -> (team, social worker)
+NORTH, SOUTH = "North", "South"
+CASES = {
+    "PL1": (NORTH, "sw1"),
+    "PL2": (NORTH, "sw1"),
+    "PL6": (NORTH, "sw1"),
+    "PL7": (NORTH, "sw1"),
+    "PL3": (SOUTH, "sw2"),
+    "PL4": (SOUTH, "sw2"),
+    "PL5": (SOUTH, "sw2"),
+    "PL8": (SOUTH, "sw2"),
+}
+
+# (id, case, kind, scheduled_for, report_received_at) and why, by hand:
+CONFERENCES = [
+    # due Mon 7 Dec 18:00 (3 working days before Thu 10 Dec): in a minute early
+    ("R1", "PL1", "RCPC", at(2026, 12, 10), at(2026, 12, 7, 17, 59)),
+    # a minute late
+    ("R2", "PL2", "RCPC", at(2026, 12, 10), at(2026, 12, 7, 18, 1)),
+    # Tue 29 Dec: back over Mon 28 and Fri 25 (bank holidays) to Tue 22 Dec 18:00: late
+    ("R3", "PL7", "RCPC", at(2026, 12, 29), at(2026, 12, 24, 9, 0)),
+    # never received: late
+    ("R4", "PL3", "RCPC", at(2026, 12, 14), None),
+    # after the period: not counted
+    ("R5", "PL4", "RCPC", at(2027, 1, 6), None),
+    # before the period: not counted
+    ("R6", "PL4", "RCPC", at(2026, 11, 30), None),
+    # due Thu 10 Dec 18:00, in on Wed 9 Dec: in time
+    ("R7", "PL5", "RCPC", at(2026, 12, 15), at(2026, 12, 9, 10, 0)),
+    # ICPC Wed 16 Dec: due Tue 15 Dec 18:00, in at 16:00: in time
+    ("I1", "PL1", "ICPC", at(2026, 12, 16, 14, 0), at(2026, 12, 15, 16, 0)),
+    # ICPC Tue 29 Dec: due Thu 24 Dec 18:00, in Mon 28 Dec: late
+    ("I2", "PL3", "ICPC", at(2026, 12, 29), at(2026, 12, 28, 9, 0)),
+]
+
+# (id, case, kind, raised_at, responded_at, closed_at, obligation stage, audited to_stages)
+ALERTS = [
+    # due Tue 8 Dec 18:00, answered 17:00: in time
+    ("A1", "PL1", "concern", at(2026, 12, 1), at(2026, 12, 8, 17, 0), None, 0, []),
+    # due Tue 29 Dec 18:00 (skips the two bank holidays), answered Wed 30: late; stage 1
+    ("A2", "PL2", "concern", at(2026, 12, 18, 11, 0), at(2026, 12, 30), None, 1, []),
+    # never answered: late; climbed the whole ladder
+    ("A3", "PL3", "concern", at(2026, 12, 2), None, None, 4, [1, 2, 3, 4]),
+    # closed by the IRO the next day: counts as answered in time
+    ("A4", "PL4", "concern", at(2026, 12, 3), None, at(2026, 12, 4), 0, []),
+    # IRO went straight to stage 3; answered on the last day: in time; stage back to 0
+    ("A5", "PL5", "concern", at(2026, 12, 7), at(2026, 12, 14, 10, 0), None, 0, [3]),
+    # raised Thu 31 Dec, due Fri 8 Jan: still open at NOW, so not yet in the rate
+    ("A6", "PL7", "concern", at(2026, 12, 31), None, None, 0, []),
+    # positive alerts need no answer and are not counted
+    ("P1", "PL4", "positive", at(2026, 12, 2), None, None, 0, []),
+]
+
+# (case, plan_start, plan_end, 9-month review logged on)
+PLANS = [
+    ("PL1", date(2026, 3, 31), None, None),  # 9 months on 31 Dec: counts, not reviewed
+    ("PL2", date(2026, 1, 15), None, date(2026, 10, 20)),  # 9m, reviewed
+    ("PL6", date(2025, 1, 1), date(2026, 11, 30), None),  # ended before: not open
+    ("PL7", date(2026, 4, 1), None, None),  # 9 months on 1 Jan 2027: not yet
+    ("PL3", date(2025, 6, 30), None, date(2026, 4, 1)),  # 18 months on 30 Dec
+    ("PL4", date(2024, 12, 31), None, None),  # 24 months on 31 Dec
+    ("PL5", date(2026, 5, 1), None, None),  # open, under 9 months
+    ("PL8", date(2025, 2, 28), date(2026, 12, 31), None),  # ends on the last day: not open
+]
+
+# (recipient, status, created_at)
+NOTIFICATIONS = [
+    ("sw1", FAILED, at(2026, 12, 5)),  # North: failed in the period
+    ("sw2", FAILED, at(2026, 11, 20)),  # before the period: not counted
+    ("sw2", PENDING, at(2026, 12, 20)),  # South: held, sw2 has no chat
+    ("sw1", SENT, at(2026, 12, 20)),  # sent: nothing to report
+]
+
+EXPECTED = {
+    NORTH: Figures(
+        team=NORTH,
+        rcpc=Rate(1, 3),
+        icpc=Rate(1, 1),
+        qa=Rate(1, 2),
+        qa_raised=3,
+        qa_stages=(1, 0, 0, 0),
+        plans_open=3,
+        plans_9=2,
+        plans_9_reviewed=1,
+        plans_18=0,
+        plans_24=0,
+        notifications_failed=1,
+        notifications_held=0,
+    ),
+    SOUTH: Figures(
+        team=SOUTH,
+        rcpc=Rate(1, 2),
+        icpc=Rate(0, 1),
+        qa=Rate(2, 3),
+        qa_raised=3,
+        qa_stages=(2, 2, 2, 1),
+        plans_open=3,
+        plans_9=2,
+        plans_9_reviewed=1,
+        plans_18=2,
+        plans_24=1,
+        notifications_failed=0,
+        notifications_held=1,
+    ),
+    SERVICE: Figures(
+        team=SERVICE,
+        rcpc=Rate(2, 5),
+        icpc=Rate(1, 2),
+        qa=Rate(3, 5),
+        qa_raised=6,
+        qa_stages=(3, 2, 2, 1),
+        plans_open=6,
+        plans_9=4,
+        plans_9_reviewed=2,
+        plans_18=2,
+        plans_24=1,
+        notifications_failed=1,
+        notifications_held=1,
+    ),
+}
+
+
+def hand_caseload() -> Caseload:
+    """The caseload as the plain rows the pure functions take."""
+    team = {"sw1": NORTH, "sw2": SOUTH}
+    return Caseload(
+        conferences=tuple(
+            ConferenceRow(cid, kind, when, got, CASES[case][1], "iro1", CASES[case][0])
+            for cid, case, kind, when, got in CONFERENCES
+        ),
+        alerts=tuple(
+            AlertRow(
+                aid,
+                raised,
+                min((m for m in (resp, closed) if m), default=None),
+                max([stage, *history]),
+                CASES[case][1],
+                "iro1",
+                CASES[case][0],
+            )
+            for aid, case, kind, raised, resp, closed, stage, history in ALERTS
+            if kind == "concern"
+        ),
+        plans=tuple(
+            PlanRow(case, start, end, reviewed, CASES[case][1], "iro1", CASES[case][0])
+            for case, start, end, reviewed in PLANS
+        ),
+        notifications=tuple(
+            NotificationRow(who, status, created, status == PENDING, team[who])
+            for who, status, created in NOTIFICATIONS
+            if status in (FAILED, PENDING)
+        ),
+    )
+
+
+def test_the_figures_match_the_hand_computation_per_team_and_for_the_service() -> None:
+    result = figures_by_team(hand_caseload(), RULES, start=START, end=END, now=NOW)
+    assert [f.team for f in result] == [NORTH, SOUTH, SERVICE]
+    for figures in result:
+        assert figures == EXPECTED[figures.team], figures.team
+
+
+def test_one_team_can_be_asked_for_alone() -> None:
+    result = figures_by_team(hand_caseload(), RULES, start=START, end=END, now=NOW, team=SOUTH)
+    assert result == [EXPECTED[SOUTH]]
+
+
+@pytest.mark.parametrize(
+    ("conference", "days", "deadline"),
+    [
+        (at(2026, 12, 10), 3, at(2026, 12, 7, 18)),  # Thu -> Mon
+        (at(2026, 12, 29), 3, at(2026, 12, 22, 18)),  # across Christmas bank holidays
+        (at(2026, 12, 16, 14), 1, at(2026, 12, 15, 18)),  # ICPC: the day before
+        (at(2026, 12, 14), 1, at(2026, 12, 11, 18)),  # Monday -> Friday
+        # BST: Thu 4 Jun 2026 10:00 local; due Mon 1 Jun 18:00 BST = 17:00 UTC
+        (datetime(2026, 6, 4, 9, 0, tzinfo=UTC), 3, datetime(2026, 6, 1, 17, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_report_is_due_at_close_of_day_n_working_days_before(
+    conference: datetime, days: int, deadline: datetime
+) -> None:
+    assert report_deadline(conference, days, RULES) == deadline
+
+
+@pytest.mark.parametrize(
+    ("raised", "deadline"),
+    [
+        (at(2026, 12, 1), at(2026, 12, 8, 18)),
+        (at(2026, 12, 18, 11), at(2026, 12, 29, 18)),
+        (at(2026, 12, 31), at(2027, 1, 8, 18)),
+    ],
+)
+def test_a_concern_must_be_answered_by_close_of_the_fifth_working_day(
+    raised: datetime, deadline: datetime
+) -> None:
+    assert qa_deadline(raised, RULES) == deadline
+
+
+def test_a_report_whose_deadline_has_not_passed_is_not_counted_yet() -> None:
+    row = ConferenceRow("R", "RCPC", at(2026, 12, 10), None)
+    assert report_rate([row], "RCPC", RULES, now=at(2026, 12, 7, 17, 0)) == Rate(0, 0)
+    assert report_rate([row], "RCPC", RULES, now=at(2026, 12, 7, 18, 0)) == Rate(0, 1)
+
+
+def test_an_empty_period_has_no_percentage_rather_than_zero() -> None:
+    assert Rate().pct is None
+    assert Rate().show() == "–"
+    assert Rate(1, 4).show() == "25% (1/4)"
+
+
+def test_months_are_added_with_the_end_of_month_clamped() -> None:
+    assert add_months(date(2026, 5, 31), 9) == date(2027, 2, 28)
+    assert add_months(date(2026, 3, 31), 9) == date(2026, 12, 31)
+    assert add_months(date(2027, 1, 1), -12) == date(2026, 1, 1)
+
+
+def test_the_weekly_series_buckets_by_the_week_of_the_conference_and_the_alert() -> None:
+    points = weekly_series(hand_caseload(), RULES, now=NOW, last_week=date(2026, 12, 28), weeks=5)
+    assert [p.week_start for p in points] == [
+        date(2026, 11, 30),
+        date(2026, 12, 7),
+        date(2026, 12, 14),
+        date(2026, 12, 21),
+        date(2026, 12, 28),
+    ]
+    # week of 30 Nov: R6 (late) only; A1, A3, A4 raised then
+    assert points[0].rcpc == Rate(0, 1) and points[0].qa == Rate(2, 3)
+    # week of 7 Dec: R1 in, R2 late; A5 in time
+    assert points[1].rcpc == Rate(1, 2) and points[1].qa == Rate(1, 1)
+    # week of 14 Dec: R4 late, R7 in; I1 in; A2 late
+    assert (points[2].rcpc, points[2].icpc, points[2].qa) == (Rate(1, 2), Rate(1, 1), Rate(0, 1))
+    assert points[3] == type(points[3])(date(2026, 12, 21))
+    # week of 28 Dec: R3 late, I2 late; A6 not yet due
+    assert (points[4].rcpc, points[4].icpc, points[4].qa) == (Rate(0, 1), Rate(0, 1), Rate(0, 0))
+
+
+# ---------------------------------------------------------------- the loader, both backends
+
+
+def seed(session: Session) -> None:
+    """The same caseload as database records, shaped as the engine leaves them."""
+    session.add_all(
+        [
+            Staff(staff_id="sw1", name="Sam Wu", role="social_worker", team=NORTH, chat_id=11),
+            Staff(staff_id="sw2", name="Kim Lee", role="social_worker", team=SOUTH),
+            Staff(staff_id="iro1", name="Ira Olu", role="iro", team="IRO", chat_id=13),
+        ]
+    )
+    for case, start, end, reviewed in PLANS:
+        session.add(
+            Plan(
+                case_ref=case,
+                social_worker_id=CASES[case][1],
+                chair_id="iro1",
+                plan_start=start,
+                plan_end=end,
+            )
+        )
+        if reviewed is not None:
+            session.add(
+                _obligation(
+                    PLAN_REVIEW,
+                    case,
+                    case,
+                    "iro1",
+                    status=DONE,
+                    done_at=datetime(reviewed.year, reviewed.month, reviewed.day, 11, tzinfo=UTC),
+                )
+            )
+    # a cancelled review (plan ended) is not a logged review
+    session.add(_obligation(PLAN_REVIEW, "PL4", "PL4", "iro1", status=CANCELLED))
+    for cid, case, kind, when, got in CONFERENCES:
+        session.add(
+            Conference(
+                conference_id=cid,
+                case_ref=case,
+                kind=kind,
+                scheduled_for=when,
+                report_received_at=got,
+                chair_id="iro1",
+            )
+        )
+    session.flush()
+    for aid, case, kind, raised, resp, closed, stage, history in ALERTS:
+        session.add(
+            QaAlert(
+                alert_id=aid,
+                case_ref=case,
+                raised_by="iro1",
+                raised_at=raised,
+                kind=kind,
+                responded_at=resp,
+                closed_at=closed,
+            )
+        )
+        if kind != "concern":
+            continue
+        ob = _obligation(QA_RESPONSE, aid, case, CASES[case][1], stage=stage)
+        session.add(ob)
+        session.flush()
+        for to_stage in history:
+            session.add(
+                AuditEvent(
+                    at=raised,
+                    actor="system",
+                    action="escalated",
+                    obligation_id=ob.id,
+                    case_ref=case,
+                    detail=json.dumps({"from_stage": to_stage - 1, "to_stage": to_stage}),
+                )
+            )
+    for n, (who, status, created) in enumerate(NOTIFICATIONS):
+        session.add(
+            Notification(
+                key=f"n{n}",
+                recipient_id=who,
+                kind="reminder",
+                text="x",
+                status=status,
+                not_before=created,
+                next_attempt_at=created,
+                created_at=created,
+            )
+        )
+    session.commit()
+
+
+def _obligation(kind: str, subject: str, case: str, owner: str, **extra: object) -> Obligation:
+    values: dict[str, object] = {
+        "kind": kind,
+        "subject_id": subject,
+        "case_ref": case,
+        "owner_id": owner,
+        "due_at": at(2026, 12, 1),
+        "status": OPEN,
+        "created_at": at(2026, 11, 1),
+        "updated_at": at(2026, 11, 1),
+    }
+    values.update(extra)
+    return Obligation(**values)  # type: ignore[arg-type]
+
+
+def test_the_loader_reads_the_same_figures_from_the_database(database: Database) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    with Session(database.engine) as session:
+        rows = load_caseload(session, POLICY, start=START, end=END, now=NOW)
+    result = figures_by_team(rows, RULES, start=START, end=END, now=NOW)
+    assert {f.team: f for f in result} == EXPECTED
