@@ -1,0 +1,550 @@
+"""Dispatch: claim, pace, send, record; holds, retries, blocks and crashes never lose a row."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text, update
+from sqlmodel import Session, select
+
+from bot.context import AppContext
+from models.audit import SYSTEM
+from models.outbox import Message, enqueue
+from models.tables import FAILED, PENDING, SENDING, SENT, AuditEvent, Notification, Staff
+from scheduler.dispatch import (
+    MAX_ATTEMPTS,
+    DispatchResult,
+    Pacer,
+    backoff_seconds,
+    dispatch_pass,
+)
+from scheduler.senders import (
+    Keyboard,
+    SendBadRequest,
+    SendError,
+    SendForbidden,
+    SendRetryAfter,
+    SendTransient,
+    SendUnauthorized,
+)
+from tests.auxil.db import backend
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 10:00 in London (GMT)
+
+
+@dataclass
+class Sent:
+    """One message the fake phone network accepted."""
+
+    chat_id: int
+    text: str
+    keyboard: Keyboard | None
+    photo: bytes | None
+    at: float
+    message_id: int
+
+
+@dataclass
+class FakeSender:
+    """In-memory Sender: records deliveries at pacer time and raises scripted failures."""
+
+    pacer: Pacer
+    delivered: list[Sent] = field(default_factory=list)
+    failures: dict[int, list[SendError]] = field(default_factory=dict)
+    calls: int = 0
+    _next: int = 100
+
+    def fail(self, chat_id: int, *errors: SendError) -> None:
+        """The next sends to this chat raise these, in order."""
+        self.failures.setdefault(chat_id, []).extend(errors)
+
+    async def send(
+        self, chat_id: int, text: str, keyboard: Keyboard | None, photo: bytes | None = None
+    ) -> int:
+        """Fail as scripted, else accept the message."""
+        self.calls += 1
+        at = self.pacer.clock()
+        await asyncio.sleep(0)
+        queue = self.failures.get(chat_id)
+        if queue:
+            raise queue.pop(0)
+        self._next += 1
+        self.delivered.append(Sent(chat_id, text, keyboard, photo, at, self._next))
+        return self._next
+
+    def texts(self, chat_id: int) -> list[str]:
+        """What one chat received, in order."""
+        return [d.text for d in self.delivered if d.chat_id == chat_id]
+
+
+def add_staff(
+    ctx: AppContext,
+    staff_id: str,
+    *,
+    chat_id: int | None,
+    manager_id: str | None = None,
+    active: bool = True,
+    role: str = "social_worker",
+) -> None:
+    """A member of staff, linked to `chat_id` unless it is None."""
+    with ctx.session() as session:
+        session.add(
+            Staff(
+                staff_id=staff_id,
+                name=f"Person {staff_id}",
+                role=role,
+                manager_id=manager_id,
+                team="North",
+                active=active,
+                telegram_user_id=chat_id,
+                chat_id=chat_id,
+            )
+        )
+
+
+def queue(
+    ctx: AppContext,
+    recipient: str,
+    key: str,
+    *,
+    at: datetime = MONDAY_10,
+    keyboard: Iterable[Iterable[tuple[str, str]]] | None = None,
+    photo: bytes | None = None,
+) -> None:
+    """Enqueue one message through the real outbox."""
+    rows = [list(row) for row in keyboard] if keyboard else None
+    with ctx.session() as session:
+        enqueue(
+            session,
+            key=key,
+            recipient_id=recipient,
+            kind="reminder",
+            message=Message(text=f"text of {key}", keyboard=rows),
+            at=at,
+            cal=ctx.calendar,
+            hours=ctx.hours,
+            photo=photo,
+        )
+
+
+def outbox(ctx: AppContext) -> dict[str, Notification]:
+    """Every outbox row by key."""
+    with Session(ctx.engine) as session:
+        return {n.key: n for n in session.exec(select(Notification)).all()}
+
+
+def audit(ctx: AppContext, action: str) -> list[AuditEvent]:
+    """Audit events of one action, oldest first."""
+    with Session(ctx.engine) as session:
+        stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)  # type: ignore[arg-type]
+        return list(session.exec(stmt).all())
+
+
+async def run(
+    ctx: AppContext, sender: FakeSender, *, now: datetime = MONDAY_10, **kwargs: object
+) -> DispatchResult:
+    """One pass with the fake sender's virtual pacer."""
+    return await dispatch_pass(
+        ctx.engine,
+        sender,
+        ctx.policy,
+        now=now,
+        worker_id="w1",
+        pacer=sender.pacer,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def sender() -> FakeSender:
+    """A fake network on a simulated clock: pacing is exercised without real sleeping."""
+    return FakeSender(pacer=Pacer.virtual())
+
+
+async def test_a_due_message_to_a_linked_person_is_sent_recorded_and_audited(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1", keyboard=[[("Submitted", "sub:1:0:")]])
+
+    result = await run(ctx, sender)
+
+    assert result.sent == 1 and result.claimed == 1
+    [sent] = sender.delivered
+    assert (sent.chat_id, sent.text, sent.keyboard) == (
+        501,
+        "text of k1",
+        [[("Submitted", "sub:1:0:")]],
+    )
+    row = outbox(ctx)["k1"]
+    assert row.status == SENT
+    assert (row.chat_id, row.telegram_message_id) == (501, sent.message_id)
+    assert row.sent_at is not None and row.sent_at >= MONDAY_10
+    assert row.attempts == 1 and row.claimed_by is None
+    [event] = audit(ctx, "message_sent")
+    assert event.notification_id == row.id and event.actor == SYSTEM
+    assert json.loads(event.detail)["message_id"] == sent.message_id
+
+
+async def test_a_second_pass_sends_nothing_again(ctx: AppContext, sender: FakeSender) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    await run(ctx, sender)
+
+    again = await run(ctx, sender, now=MONDAY_10 + timedelta(minutes=5))
+
+    assert again.claimed == 0 and len(sender.delivered) == 1
+
+
+async def test_a_message_not_yet_due_is_left_alone(ctx: AppContext, sender: FakeSender) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "later", at=MONDAY_10 + timedelta(hours=1))
+
+    result = await run(ctx, sender)
+
+    assert result.claimed == 0 and sender.delivered == []
+    assert outbox(ctx)["later"].status == PENDING
+
+
+async def test_nothing_is_sent_outside_working_hours_and_it_goes_at_the_next_opening(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    saturday = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
+    with ctx.session() as session:  # a row that skipped quiet hours when it was queued
+        enqueue(
+            session,
+            key="weekend",
+            recipient_id="sw1",
+            kind="info",
+            message=Message("weekend"),
+            at=saturday,
+            cal=ctx.calendar,
+            hours=ctx.hours,
+            quiet_hours=False,
+        )
+
+    on_saturday = await run(ctx, sender, now=saturday)
+    monday_early = await run(ctx, sender, now=datetime(2026, 11, 30, 7, 59, tzinfo=UTC))
+    monday_opening = await run(ctx, sender, now=datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+
+    assert on_saturday.quiet and on_saturday.claimed == 0
+    assert monday_early.quiet and monday_early.claimed == 0
+    assert monday_opening.sent == 1 and sender.texts(501) == ["weekend"]
+
+
+async def test_an_evening_message_waits_for_the_next_morning(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    evening = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    queue(ctx, "sw1", "evening", at=evening)
+
+    assert (await run(ctx, sender, now=evening)).quiet
+    assert outbox(ctx)["evening"].not_before == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert (await run(ctx, sender, now=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))).sent == 1
+
+
+async def test_an_unlinked_recipient_is_held_not_dropped(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=None)
+    queue(ctx, "sw1", "k1")
+
+    first = await run(ctx, sender)
+    row = outbox(ctx)["k1"]
+    second = await run(ctx, sender, now=row.next_attempt_at)
+
+    assert first.held == 1 and second.held == 1 and sender.delivered == []
+    row = outbox(ctx)["k1"]
+    assert row.status == PENDING and row.claimed_by is None
+    assert row.next_attempt_at > MONDAY_10
+    assert row.last_error is not None and "not linked" in row.last_error
+    assert len(audit(ctx, "message_held")) == 1  # held is audited once, not on every recheck
+
+
+async def test_a_held_message_goes_once_the_person_links(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=None)
+    queue(ctx, "sw1", "k1")
+    await run(ctx, sender)
+    with ctx.session() as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None
+        person.chat_id = 777
+        session.add(person)
+
+    result = await run(ctx, sender, now=outbox(ctx)["k1"].next_attempt_at)
+
+    assert result.sent == 1 and sender.texts(777) == ["text of k1"]
+
+
+async def test_inactive_and_unknown_recipients_are_held_too(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "gone", chat_id=502, active=False)
+    queue(ctx, "gone", "k1")
+    queue(ctx, "nobody", "k2")
+
+    result = await run(ctx, sender)
+
+    assert result.held == 2 and sender.delivered == []
+    assert {r.status for r in outbox(ctx).values()} == {PENDING}
+
+
+async def test_a_429_waits_the_retry_after_and_pauses_everyone(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    add_staff(ctx, "sw2", chat_id=502)
+    queue(ctx, "sw1", "a")
+    queue(ctx, "sw2", "b")
+    sender.fail(501, SendRetryAfter(7))
+
+    result = await run(ctx, sender)
+
+    assert result.rate_limited == 1 and result.sent == 1
+    row = outbox(ctx)["a"]
+    assert row.status == PENDING and row.attempts == 0
+    assert row.next_attempt_at >= MONDAY_10 + timedelta(seconds=7)
+    [other] = sender.delivered
+    assert other.chat_id == 502 and other.at >= 7.0  # the global bucket paused for 7 s
+
+    later = await run(ctx, sender, now=row.next_attempt_at)
+    assert later.sent == 1 and sender.texts(501) == ["text of a"]
+
+
+async def test_a_transient_failure_backs_off_exponentially_and_finally_fails_visibly(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.fail(501, *[SendTransient("502 Bad Gateway") for _ in range(MAX_ATTEMPTS)])
+
+    now = MONDAY_10
+    delays = []
+    for _ in range(MAX_ATTEMPTS - 1):
+        sender.pacer = Pacer.virtual()  # a fresh clock each pass: no pacing wait skews the stamps
+        result = await run(ctx, sender, now=now)
+        assert result.retried == 1
+        row = outbox(ctx)["k1"]
+        assert row.status == PENDING
+        delays.append(round((row.next_attempt_at - now).total_seconds()))
+        now = row.next_attempt_at
+        if not ctx.hours.is_open(now, ctx.calendar):
+            now = ctx.hours.next_opening(now, ctx.calendar)
+    final = await run(ctx, sender, now=now)
+
+    assert delays == [5, 10, 20, 40, 80, 160, 320]
+    assert final.failed == 1
+    row = outbox(ctx)["k1"]
+    assert row.status == FAILED and row.attempts == MAX_ATTEMPTS
+    assert row.last_error is not None and "502" in row.last_error
+    [event] = audit(ctx, "message_failed")
+    assert json.loads(event.detail)["reason"] == "gave_up"
+
+
+def test_backoff_doubles_from_five_seconds_and_caps_at_fifteen_minutes() -> None:
+    assert [backoff_seconds(n) for n in range(1, 10)] == [5, 10, 20, 40, 80, 160, 320, 640, 900]
+
+
+async def test_a_blocked_bot_marks_the_person_unreachable_and_tells_their_manager_once(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "tm1", chat_id=900, role="team_manager")
+    add_staff(ctx, "sw1", chat_id=501, manager_id="tm1")
+    for n in range(3):
+        queue(ctx, "sw1", f"k{n}")
+    sender.fail(501, SendForbidden("Forbidden: bot was blocked by the user"))
+
+    result = await run(ctx, sender)
+    later = await run(ctx, sender, now=MONDAY_10 + timedelta(minutes=1))
+
+    assert result.blocked == 3 and result.sent == 0
+    assert later.sent == 1  # the manager's notice, queued by the first pass
+    assert sender.calls == 2  # one 403, then the manager: the other two never tried
+    rows = outbox(ctx)
+    assert [rows[f"k{n}"].status for n in range(3)] == [FAILED] * 3
+    assert all("blocked" in (rows[f"k{n}"].last_error or "") for n in range(3))
+    with Session(ctx.engine) as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None and not person.reachable
+        assert person.unreachable_since is not None
+    [notice] = sender.texts(900)
+    assert "Person sw1" in notice and "blocked" in notice
+    assert [k for k in rows if k.startswith("unreachable:")] == ["unreachable:sw1:2026-11-23"]
+    assert len(audit(ctx, "staff_unreachable")) == 1
+    assert len(audit(ctx, "message_failed")) == 3
+
+
+async def test_messages_to_someone_already_unreachable_fail_without_a_send(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    with ctx.session() as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None
+        person.reachable = False
+        session.add(person)
+    queue(ctx, "sw1", "k1")
+
+    result = await run(ctx, sender)
+
+    assert result.blocked == 1 and sender.calls == 0
+    assert outbox(ctx)["k1"].status == FAILED
+
+
+async def test_a_bad_request_fails_the_message_without_retrying(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.fail(501, SendBadRequest("Bad Request: chat not found"))
+
+    result = await run(ctx, sender)
+
+    assert result.failed == 1
+    row = outbox(ctx)["k1"]
+    assert row.status == FAILED and "chat not found" in (row.last_error or "")
+    assert json.loads(audit(ctx, "message_failed")[0].detail)["reason"] == "bad_request"
+
+
+async def test_a_rejected_token_stops_the_pass_without_using_attempts(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    for n in range(3):
+        add_staff(ctx, f"sw{n}", chat_id=500 + n)
+        queue(ctx, f"sw{n}", f"k{n}")
+    sender.fail(500, SendUnauthorized("Unauthorized"))
+
+    result = await run(ctx, sender)
+
+    assert result.sent == 0 and result.errors and sender.calls == 1
+    rows = outbox(ctx).values()
+    assert {(r.status, r.attempts) for r in rows} == {(PENDING, 0)}
+
+
+async def test_a_row_stuck_sending_is_reclaimed_only_after_its_lease(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    with ctx.session() as session:  # a worker claimed it, then died before recording
+        session.execute(
+            update(Notification).values(status=SENDING, claimed_by="dead", claimed_at=MONDAY_10)
+        )
+
+    within_lease = await run(ctx, sender, now=MONDAY_10 + timedelta(seconds=60))
+    after_lease = await run(ctx, sender, now=MONDAY_10 + timedelta(seconds=121))
+
+    assert within_lease.claimed == 0 and within_lease.reclaimed == 0
+    assert after_lease.reclaimed == 1 and after_lease.sent == 1
+    assert outbox(ctx)["k1"].status == SENT
+
+
+async def test_pacing_keeps_one_message_per_second_per_chat_and_under_28_per_second_overall(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    for n in range(40):
+        add_staff(ctx, f"sw{n}", chat_id=1000 + n)
+        for k in range(3):
+            queue(ctx, f"sw{n}", f"s{n}-{k}")
+
+    result = await run(ctx, sender, max_in_flight=4)
+
+    assert result.sent == 120
+    times = sorted(d.at for d in sender.delivered)
+    assert all(b - a >= 1 / 28 - 1e-9 for a, b in itertools.pairwise(times))
+    for n in range(40):
+        mine = [d.at for d in sender.delivered if d.chat_id == 1000 + n]
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(mine))
+        assert sender.texts(1000 + n) == [f"text of s{n}-{k}" for k in range(3)]  # in order
+
+
+async def test_pacing_holds_across_passes_sharing_a_pacer(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "a")
+    await run(ctx, sender)
+    queue(ctx, "sw1", "b")
+
+    await run(ctx, sender, now=MONDAY_10 + timedelta(seconds=1))
+
+    first, second = sender.delivered
+    assert second.at - first.at >= 1.0
+
+
+async def test_rows_the_pass_has_no_time_for_go_back_to_the_queue(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    for k in range(5):
+        queue(ctx, "sw1", f"k{k}")
+
+    result = await run(ctx, sender, max_seconds=2.5)
+
+    assert result.sent == 3 and result.deferred == 2
+    rows = outbox(ctx)
+    assert [rows[f"k{k}"].status for k in range(5)] == [SENT] * 3 + [PENDING] * 2
+    assert all(rows[f"k{k}"].claimed_by is None for k in (3, 4))
+    rest = await run(ctx, sender, now=MONDAY_10 + timedelta(seconds=10))
+    assert rest.sent == 2 and len(sender.delivered) == 5
+
+
+async def test_a_photo_goes_as_a_photo(ctx: AppContext, sender: FakeSender) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "chart", photo=b"\x89PNG...")
+
+    await run(ctx, sender)
+
+    assert sender.delivered[0].photo == b"\x89PNG..."
+
+
+async def test_two_passes_at_once_send_each_message_once(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    for n in range(30):
+        add_staff(ctx, f"sw{n}", chat_id=1000 + n)
+        queue(ctx, f"sw{n}", f"k{n}")
+
+    results = await asyncio.gather(
+        dispatch_pass(
+            ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=sender.pacer
+        ),
+        dispatch_pass(
+            ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="b", pacer=sender.pacer
+        ),
+    )
+
+    assert sum(r.sent for r in results) == 30
+    assert sorted(d.chat_id for d in sender.delivered) == list(range(1000, 1030))
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="row locks: PostgreSQL only")
+async def test_rows_locked_by_another_worker_are_skipped_not_waited_for(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    for n in range(4):
+        add_staff(ctx, f"sw{n}", chat_id=1000 + n)
+        queue(ctx, f"sw{n}", f"k{n}")
+    with ctx.engine.connect() as other:
+        other.begin()
+        locked = (
+            other.execute(text("SELECT id FROM notification ORDER BY id LIMIT 2 FOR UPDATE"))
+            .scalars()
+            .all()
+        )
+
+        result = await run(ctx, sender)
+
+        other.rollback()
+    assert result.sent == 2 and len(locked) == 2
+    assert {r.status for r in outbox(ctx).values()} == {SENT, PENDING}

@@ -1,0 +1,137 @@
+"""TelegramSender over real HTTP: buttons and photos arrive, each failure maps to its case."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.settings import Settings
+from scheduler.senders import (
+    SendBadRequest,
+    SendForbidden,
+    SendRetryAfter,
+    SendTransient,
+    SendUnauthorized,
+    TelegramSender,
+    build_bot,
+)
+from tests.auxil.botapi import BotApiStandIn
+
+TOKEN = "123456:TEST"
+# PTB 22 warns about retry_after's future type from inside its own RetryAfter constructor.
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+BUTTONS = [[("Submitted", "sub:1:0:"), ("Will be late", "late:1:0:")], [("Need help", "help:1:0:")]]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApiStandIn]:
+    """The stand-in with Telegram's flood limits on."""
+    async with BotApiStandIn(token=TOKEN) as server:
+        yield server
+
+
+def settings_for(api: BotApiStandIn, token: str = TOKEN) -> Settings:
+    """Settings as production reads them, pointed at the stand-in."""
+    return Settings(TELEGRAM_BOT_TOKEN=token, IROBOT_TELEGRAM_API_URL=api.base_url)
+
+
+@pytest.fixture
+async def sender(api: BotApiStandIn) -> AsyncIterator[TelegramSender]:
+    """The production sender built from settings."""
+    telegram = TelegramSender(build_bot(settings_for(api)))
+    yield telegram
+    await telegram.close()
+
+
+async def test_a_message_arrives_with_its_buttons_and_returns_telegrams_id(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    message_id = await sender.send(42, "RCPC report for CP-1 due Mon 7 Dec, 6pm", BUTTONS)
+
+    [arrived] = api.messages(42)
+    assert arrived.message_id == message_id
+    assert arrived.text == "RCPC report for CP-1 due Mon 7 Dec, 6pm"
+    assert arrived.buttons == BUTTONS
+
+
+async def test_a_message_without_buttons_has_no_keyboard(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    await sender.send(42, "plain", None)
+
+    assert api.messages(42)[0].buttons == []
+
+
+async def test_a_photo_goes_through_send_photo_with_the_text_as_caption(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    await sender.send(42, "This week's chart", None, photo=b"\x89PNG\r\n\x1a\nchart")
+
+    [arrived] = api.messages(42)
+    assert arrived.photo and arrived.caption == "This week's chart"
+    assert [c.method for c in api.calls() if c.chat_id == 42] == ["sendPhoto"]
+
+
+async def test_a_person_who_blocked_the_bot_raises_forbidden(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    api.block(42)
+
+    with pytest.raises(SendForbidden):
+        await sender.send(42, "hello", None)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_server_error_is_transient(
+    api: BotApiStandIn, sender: TelegramSender, status: int
+) -> None:
+    api.fail_next(1, status)
+
+    with pytest.raises(SendTransient):
+        await sender.send(42, "hello", None)
+    assert api.messages(42) == []
+
+
+async def test_a_bad_request_is_not_retried_as_transient(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    api.fail_next(1, 400, "Bad Request: chat not found")
+
+    with pytest.raises(SendBadRequest, match=r"(?i)chat not found"):
+        await sender.send(42, "hello", None)
+
+
+async def test_flood_control_raises_retry_after_with_the_servers_seconds(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    with pytest.raises(SendRetryAfter) as caught:
+        for _ in range(api.chat_burst + 1):
+            await sender.send(42, "burst", None)
+
+    assert caught.value.seconds >= 1
+    assert len(api.messages(42)) == api.chat_burst
+
+
+async def test_a_wrong_token_is_unauthorized_not_a_message_failure(api: BotApiStandIn) -> None:
+    wrong = TelegramSender(build_bot(settings_for(api, token="999:WRONG")))
+    try:
+        with pytest.raises(SendUnauthorized):
+            await wrong.send(42, "hello", None)
+    finally:
+        await wrong.close()
+
+
+async def test_an_unreachable_server_is_transient() -> None:
+    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL="http://127.0.0.1:1/bot")
+    down = TelegramSender(build_bot(settings, timeout=2))
+    try:
+        with pytest.raises(SendTransient):
+            await down.send(42, "hello", None)
+    finally:
+        await down.close()
+
+
+def test_building_a_bot_without_a_token_says_so() -> None:
+    with pytest.raises(ValueError, match="TELEGRAM_BOT_TOKEN"):
+        build_bot(Settings(TELEGRAM_BOT_TOKEN=None))
