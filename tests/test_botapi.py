@@ -173,14 +173,27 @@ async def test_a_blocked_person_gives_forbidden(api: BotApiStandIn, bot: Bot) ->
 
 
 async def test_too_fast_to_one_chat_gives_retry_after(api: BotApiStandIn, bot: Bot) -> None:
+    api.chat_rate = 0.2  # one token per 5 s, so a slow machine cannot refill mid-test
     for i in range(api.chat_burst):
         await bot.send_message(42, f"m{i}")
     with pytest.raises(RetryAfter) as caught:
         await bot.send_message(42, "one too many")
-    assert _seconds(caught.value) >= 1
+    assert 1 <= _seconds(caught.value) <= 5
+    assert isinstance(api.calls("sendMessage")[-1].retry_after, int)
     assert api.stats.rejected_429 == 1
     assert api.stats.by_chat[42].rejected_429 == 1
     assert api.stats.by_chat[42].sent == api.chat_burst
+    assert (api.stats.by_chat[42].min_gap or 0) < 1.0
+
+
+async def test_one_message_a_second_to_a_chat_is_never_refused(api: BotApiStandIn) -> None:
+    api.chat_burst = 1
+    api.chat_rate = 20.0  # scaled: one message per 50 ms stands for one per second
+    async with Bot(TOKEN, base_url=api.base_url) as bot:
+        for i in range(5):
+            await bot.send_message(42, f"m{i}")
+            await asyncio.sleep(0.06)
+    assert api.stats.rejected_429 == 0 and api.stats.sent == 5
 
 
 async def test_a_burst_of_forty_to_distinct_chats_hits_the_global_limit(
@@ -190,8 +203,10 @@ async def test_a_burst_of_forty_to_distinct_chats_hits_the_global_limit(
         *(bot.send_message(1000 + i, "hello") for i in range(40)), return_exceptions=True
     )
     rejected = [r for r in results if isinstance(r, RetryAfter)]
-    assert len(rejected) == 10
-    assert api.stats.sent == 30 and api.stats.rejected_429 == 10
+    assert rejected and all(_seconds(r) >= 1 for r in rejected)
+    assert api.stats.sent + api.stats.rejected_429 == 40
+    assert api.stats.rejected_429 == len(rejected)
+    assert api.stats.peak_per_second <= 30
 
 
 async def test_limits_can_be_turned_off_for_conversation_tests() -> None:
@@ -212,6 +227,125 @@ async def test_injected_failures_hit_the_next_sends_and_change_nothing(
     assert api.messages(42) == []
     await bot.send_message(42, "x")
     assert [c.status for c in api.calls("sendMessage")] == [502, 502, 200]
+
+
+async def test_failures_can_be_aimed_at_edits(api: BotApiStandIn, bot: Bot) -> None:
+    sent = await bot.send_message(42, "before")
+    api.fail_next(1, status=500, methods=["editMessageText"])
+    await bot.send_message(42, "sends are unaffected")
+    with pytest.raises(NetworkError):
+        await bot.edit_message_text("after", chat_id=42, message_id=sent.message_id)
+    await bot.edit_message_text("after", chat_id=42, message_id=sent.message_id)
+    assert api.messages(42)[0].text == "after"
+
+
+async def test_broken_html_is_refused_like_telegram_does(bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)parse entities"):
+        await bot.send_message(42, "<b>unclosed", parse_mode="HTML")
+    with pytest.raises(BadRequest, match=r"(?i)parse entities"):
+        await bot.send_message(42, "Smith & Jones", parse_mode="HTML")
+    assert await bot.send_message(42, "<b>RCPC</b> &amp; ok", parse_mode="HTML")
+
+
+async def test_oversized_callback_data_is_refused(bot: Bot) -> None:
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="y" * 65)]])
+    with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
+        await bot.send_message(42, "too long", reply_markup=markup)
+
+
+async def test_a_callback_query_can_be_answered_once_and_not_too_late(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    sent = await bot.send_message(42, "pick", reply_markup=KEYBOARD)
+    first = api.user_presses(42, sent.message_id, "sub:1:0:")
+    assert await bot.answer_callback_query(first, text="ok")
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query(first)
+    api.callback_ttl = 0.0
+    late = api.user_presses(42, sent.message_id, "forged")
+    await asyncio.sleep(0.01)
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query(late)
+    assert api.callback_answers[first].text == "ok"
+
+
+async def test_a_second_poller_terminates_the_first_with_conflict(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    from telegram.error import Conflict
+
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await api.wait_for(lambda: api.calls("getUpdates"))
+    async with Bot(TOKEN, base_url=api.base_url) as other:
+        assert await other.get_updates(timeout=0) == ()
+    with pytest.raises(Conflict, match="terminated by other getUpdates"):
+        await asyncio.wait_for(first, 2)
+
+
+async def test_a_webhook_receives_updates_with_its_secret(api: BotApiStandIn) -> None:
+    app = _app(api)
+    seen: list[str] = []
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None and update.message.text is not None
+        seen.append(update.message.text)
+
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    port = _free_port()
+    async with app:
+        assert app.updater is not None
+        await app.updater.start_webhook(
+            listen="127.0.0.1", port=port, url_path="tg", secret_token="s3cret",
+            webhook_url=f"http://127.0.0.1:{port}/tg",
+        )
+        await app.start()
+        try:
+            assert api.webhook["secret_token"] == "s3cret"
+            api.user_sends(42, "via webhook")
+            await api.wait_for(lambda: seen, timeout=5)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    assert seen == ["via webhook"]
+
+
+def _free_port() -> int:
+    """An unused local port for PTB's webhook server."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_threaded_stand_in_serves_code_that_runs_its_own_loop() -> None:
+    with BotApiStandIn.threaded(token=TOKEN) as api:
+
+        async def tick() -> int:
+            async with Bot(TOKEN, base_url=api.base_url) as bot:
+                return (await bot.send_message(42, "from asyncio.run")).message_id
+
+        assert asyncio.run(tick()) == 1
+        api.user_sends(42, "reply", reply_to=1)
+        assert api.wait_until(lambda: api.pending_updates())
+        assert api.last_message(42) is not None
+
+
+async def test_a_restarted_stand_in_keeps_its_state(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    async with BotApiStandIn(token=TOKEN, state_file=state) as api, Bot(
+        TOKEN, base_url=api.base_url
+    ) as bot:
+        await bot.send_message(42, "first")
+        api.user_sends(42, "unconfirmed")
+    async with BotApiStandIn(token=TOKEN, state_file=state) as again, Bot(
+        TOKEN, base_url=again.base_url
+    ) as bot:
+        (update,) = await bot.get_updates(timeout=0)
+        assert update.message is not None and update.message.text == "unconfirmed"
+        assert (await bot.send_message(42, "second")).message_id == 3
+        assert [m.text for m in again.messages(42)] == ["first", "second"]
+        assert again.user_sends(42, "next")["update_id"] == update.update_id + 1
 
 
 async def test_a_slow_server_makes_the_client_time_out_but_still_delivers(
@@ -318,6 +452,15 @@ def test_the_stand_in_runs_as_a_separate_process(tmp_path: Path) -> None:
         assert sent["ok"] and sent["result"]["message_id"] == 2
         assert [m["text"] for m in client.messages(42)] == ["hi"]
         assert [c["method"] for c in client.log()] == ["getUpdates", "sendMessage"]
+        client.block(43)
+        blocked = httpx.post(f"{base}/sendMessage", json={"chat_id": 43, "text": "x"})
+        assert blocked.status_code == 403 and blocked.json()["error_code"] == 403
+        client.fail_next(1, status=503)
+        assert httpx.post(f"{base}/sendMessage", json={"chat_id": 42, "text": "y"}).status_code \
+            == 503
+        qid = client.user_presses(42, 2, "sub:1:0:")
+        assert client.pending_updates()[-1]["callback_query"]["id"] == qid
+        assert client.stats()["rejected_403"] == 1
     finally:
         client.close()
     assert '"hi"' in state.read_text()

@@ -99,6 +99,10 @@ NOT_MODIFIED = (
 QUERY_INVALID = (
     "Bad Request: query is too old and response timeout expired or query ID is invalid"
 )
+_STRING_FIELDS = frozenset(
+    {"text", "caption", "parse_mode", "callback_query_id", "url", "secret_token", "action",
+     "inline_message_id", "photo", "business_connection_id", "message_effect_id"}
+)
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _HTML_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
@@ -171,6 +175,8 @@ class ChatStats:
 
     sent: int = 0
     rejected_429: int = 0
+    min_gap: float | None = None  # smallest time between two accepted sends, seconds
+    last_sent: float | None = None  # monotonic time of the last accepted send
 
 
 @dataclass
@@ -183,6 +189,7 @@ class Stats:
     rejected_429: int = 0
     rejected_403: int = 0
     injected_failures: int = 0
+    peak_per_second: int = 0  # most sends accepted within any one-second window
     by_chat: dict[int, ChatStats] = field(default_factory=dict)
 
     def chat(self, chat_id: int) -> ChatStats:
@@ -245,6 +252,7 @@ class BotApiStandIn:
         global_rate: int = 30,
         global_window: float = 1.0,
         strict_chats: bool = False,
+        callback_ttl: float = 15.0,
         bot_username: str = "irobot_test_bot",
         state_file: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -257,6 +265,7 @@ class BotApiStandIn:
         self.global_rate = global_rate
         self.global_window = global_window
         self.strict_chats = strict_chats
+        self.callback_ttl = callback_ttl
         head = token.split(":", 1)[0]
         self.bot_user: dict[str, Any] = {
             "id": int(head) if head.isdigit() else 123456,
@@ -285,7 +294,9 @@ class BotApiStandIn:
         self._last_query = 0
         self._buckets: dict[int, tuple[float, float]] = {}
         self._window: deque[float] = deque()
-        self._fail: list[tuple[int, str]] = []
+        self._accepted: deque[float] = deque()
+        self._fail: list[tuple[int, str, frozenset[str]]] = []
+        self._query_times: dict[str, float] = {}
         self._delay = 0.0
         self._delay_methods: frozenset[str] | None = None
         self._poll_generation = 0
@@ -476,6 +487,7 @@ class BotApiStandIn:
             "data": data,
         }
         self.callback_queries[query_id] = query
+        self._query_times[query_id] = time.monotonic()
         self._push_update({"callback_query": query})
         return query_id
 
@@ -519,15 +531,23 @@ class BotApiStandIn:
         """The person unblocked the bot."""
         self._on_loop(lambda: self.blocked.discard(chat_id))
 
-    def fail_next(self, n: int, status: int = 502, description: str | None = None) -> None:
-        """The next n send calls fail with ``status`` and take no effect."""
+    def fail_next(
+        self,
+        n: int,
+        status: int = 502,
+        description: str | None = None,
+        methods: list[str] | None = None,
+    ) -> None:
+        """The next n calls of ``methods`` (default: sends) fail with ``status``, no effect."""
         text = description or {
+            400: "Bad Request",
             500: "Internal Server Error",
             502: "Bad Gateway",
             503: "Service Unavailable",
             504: "Gateway Timeout",
         }.get(status, f"Error {status}")
-        self._on_loop(lambda: self._fail.extend([(status, text)] * n))
+        which = frozenset(m.lower() for m in methods) if methods else SEND_METHODS
+        self._on_loop(lambda: self._fail.extend([(status, text, which)] * n))
 
     def delay(self, seconds: float, methods: list[str] | None = None) -> None:
         """Hold every response (or those of ``methods``) this long after the call took effect."""
@@ -548,13 +568,17 @@ class BotApiStandIn:
         """Await until ``predicate()`` is truthy (checked after every change); return its value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        foreign = loop is not self._loop
         while True:
-            value = predicate()
+            value = self._on_loop(predicate) if foreign else predicate()
             if value:
                 return value
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"condition not met within {timeout}s")
+            if foreign:
+                await asyncio.sleep(min(remaining, 0.01))
+                continue
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
@@ -563,7 +587,7 @@ class BotApiStandIn:
         """Blocking ``wait_for`` for threaded mode and synchronous tests."""
         deadline = time.monotonic() + timeout
         while True:
-            value = predicate()
+            value = self._on_loop(predicate)
             if value:
                 return value
             if time.monotonic() >= deadline:
@@ -577,7 +601,7 @@ class BotApiStandIn:
         self._changed.set()
         self._changed = asyncio.Event()
         if self.state_file is not None and self._save_handle is None and self._loop is not None:
-            self._save_handle = self._loop.call_later(0.05, self._flush_state)
+            self._save_handle = self._loop.call_later(0.2, self._flush_state)
 
     def _flush_state(self) -> None:
         """Debounced writer for the state file."""
@@ -712,8 +736,11 @@ class BotApiStandIn:
             record.description = err.description
             record.retry_after = err.retry_after
         self._notify()
-        if self._delay > 0 and method.lower() != "getupdates" and (
-            self._delay_methods is None or method.lower() in self._delay_methods
+        name = method.lower()
+        if self._delay > 0 and (
+            name in self._delay_methods
+            if self._delay_methods is not None
+            else name != "getupdates"
         ):
             await asyncio.sleep(self._delay)
         return web.json_response(body, status=record.status)
@@ -744,7 +771,10 @@ class BotApiStandIn:
             post = await request.post()
             for key, value in post.items():
                 params[key] = value.file.read() if isinstance(value, web.FileField) else value
-        return params
+        return {
+            k: v if k in _STRING_FIELDS or not isinstance(v, str) else _as_json(v)
+            for k, v in params.items()
+        }
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any], CallRecord], Awaitable[Any]]]:
         return {
@@ -789,6 +819,7 @@ class BotApiStandIn:
             self._updates = self._updates[offset:]
         self._poll_generation += 1
         generation = self._poll_generation
+        self._notify()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self._updates and not self._closing:
@@ -873,10 +904,7 @@ class BotApiStandIn:
 
     def _gate_send(self, chat_id: int, record: CallRecord) -> None:
         """Apply injected failures, blocks and flood limits, in Telegram's order."""
-        if self._fail:
-            status, text = self._fail.pop(0)
-            self.stats.injected_failures += 1
-            raise ApiError(status, text)
+        self._take_failure(record.method)
         if chat_id in self.blocked:
             self.stats.rejected_403 += 1
             raise ApiError(403, "Forbidden: bot was blocked by the user")
@@ -898,6 +926,15 @@ class BotApiStandIn:
             self._reject_429(chat_id, window[0] + self.global_window - now)
         self._buckets[chat_id] = (tokens - 1.0, now)
         window.append(now)
+
+    def _take_failure(self, method: str) -> None:
+        """Raise the first injected failure aimed at this method, if any."""
+        wanted = method.lower()
+        for i, (status, text, which) in enumerate(self._fail):
+            if wanted in which:
+                del self._fail[i]
+                self.stats.injected_failures += 1
+                raise ApiError(status, text)
 
     def _reject_429(self, chat_id: int, wait: float) -> None:
         self.stats.rejected_429 += 1
@@ -964,7 +1001,18 @@ class BotApiStandIn:
     def _store_sent(self, chat_id: int, record: CallRecord, message: BotMessage) -> None:
         self._chats.setdefault(chat_id, {})[message.message_id] = message
         self.stats.sent += 1
-        self.stats.chat(chat_id).sent += 1
+        per_chat = self.stats.chat(chat_id)
+        per_chat.sent += 1
+        now = record.mono
+        if per_chat.last_sent is not None:
+            gap = now - per_chat.last_sent
+            per_chat.min_gap = gap if per_chat.min_gap is None else min(per_chat.min_gap, gap)
+        per_chat.last_sent = now
+        accepted = self._accepted
+        accepted.append(now)
+        while accepted and accepted[0] <= now - 1.0:
+            accepted.popleft()
+        self.stats.peak_per_second = max(self.stats.peak_per_second, len(accepted))
         record.message_id = message.message_id
 
     async def _send_message(
@@ -1035,10 +1083,7 @@ class BotApiStandIn:
         if (new_text == target.text and new_caption == target.caption
                 and (markup or None) == (target.reply_markup or None)):
             raise ApiError(400, NOT_MODIFIED)
-        if self._fail:
-            status, desc = self._fail.pop(0)
-            self.stats.injected_failures += 1
-            raise ApiError(status, desc)
+        self._take_failure(record.method)
         target.text, target.caption = new_text, new_caption
         target.reply_markup, target.buttons = markup, buttons
         if parse_mode is not None:
@@ -1083,6 +1128,9 @@ class BotApiStandIn:
     async def _answer_callback(self, params: dict[str, Any], record: CallRecord) -> bool:
         qid = str(params.get("callback_query_id") or "")
         if qid not in self.callback_queries or qid in self.callback_answers:
+            raise ApiError(400, QUERY_INVALID)
+        asked = self._query_times.get(qid)
+        if asked is not None and record.mono - asked > self.callback_ttl:
             raise ApiError(400, QUERY_INVALID)
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
@@ -1147,7 +1195,7 @@ class BotApiStandIn:
                 result = True
             elif action == "fail_next":
                 self.fail_next(int(body["n"]), int(body.get("status", 502)),
-                               body.get("description"))
+                               body.get("description"), body.get("methods"))
                 result = True
             elif action == "delay":
                 self.delay(float(body["seconds"]), body.get("methods"))
