@@ -61,11 +61,10 @@ def render_chart(
         "icpc": f"ICPC report {icpc_days} working day{'s' if icpc_days != 1 else ''} before",
         "qa": f"QA concern answered in {qa_days} working days",
     }
-    fig = Figure(figsize=(8, 8), dpi=130, layout="constrained")
+    # Fixed margins instead of a layout engine: one draw per PNG, ~3x faster for 200 charts.
+    fig = Figure(figsize=(8, 8), dpi=130)
     FigureCanvasAgg(fig)
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.set(w_pad=0.15, h_pad=0.1)  # type: ignore[call-arg]
+    fig.subplots_adjust(left=0.13, right=0.94, top=0.80, bottom=0.36)
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     drawn = 0
@@ -102,7 +101,8 @@ def render_chart(
         f"{name}\nOn time, week by week, {_day(first)} – {_day(last)} {last.year}",
         fontsize=19,
         loc="left",
-        pad=14,
+        x=-0.1,
+        pad=16,
     )
     if drawn == 0:
         ax.text(
@@ -110,7 +110,8 @@ def render_chart(
             transform=ax.transAxes, fontsize=18, color="#555555",
         )  # fmt: skip
     fig.legend(
-        loc="outside lower center",
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.01),
         ncols=1,
         fontsize=15,
         frameon=False,

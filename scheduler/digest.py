@@ -1,0 +1,399 @@
+"""The manager's daily digest (and Monday chart): one short message instead of a flood.
+
+`build_digest` is pure (items in, messages out); `digest_pass` does the two queries, works
+out every manager's span in memory and enqueues once per manager per day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlmodel import Session, col
+
+from models.outbox import Message, enqueue
+from models.tables import (
+    ICPC_REPORT,
+    MANAGER_ROLES,
+    OPEN,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+    Notification,
+    Obligation,
+    Staff,
+)
+from scheduler.calendar import WorkingCalendar
+from scheduler.org import Org, Person
+from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_LIMIT = 4096
+PER_GROUP = 10
+DIGEST = "digest"
+CHART = "chart"
+SAFEGUARDING_MANAGER = "safeguarding_manager"
+CHART_WEEKS = 12
+
+# Group order and headings; flags are listed for safeguarding managers only.
+GROUPS: tuple[tuple[str, str], ...] = (
+    (RCPC_REPORT, "RCPC reports overdue"),
+    (ICPC_REPORT, "ICPC reports overdue"),
+    (QA_RESPONSE, "QA concerns not answered"),
+    (PLAN_REVIEW, "9-month reviews overdue"),
+    (PLAN_FLAG, "Plans at 18 or 24 months"),
+)
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One late or escalated obligation as a digest line: case ref and staff only."""
+
+    obligation_id: int
+    kind: str
+    case_ref: str
+    owner_id: str
+    owner_name: str
+    due_at: datetime
+    stage: int = 0
+    subject_id: str = ""
+    expected_on: date | None = None
+
+
+def when(moment: datetime, cal: WorkingCalendar) -> str:
+    """`Mon 7 Dec, 6pm`: the house style for deadlines (DESIGN.md)."""
+    local = cal.local(moment)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    return f"{local:%a} {local.day} {local:%b}, {clock}"
+
+
+def day_label(day: date) -> str:
+    """`Mon 7 Dec`."""
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def _lateness(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
+    due_day = cal.local(item.due_at).date()
+    late = cal.count_working_days(due_day, today)
+    if late <= 0:
+        return "due today" if due_day == today else f"due {day_label(due_day)}"
+    return f"{late} working day{'s' if late != 1 else ''} late"
+
+
+def _line(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
+    """Two short lines per item so a phone screen does not wrap mid-fact."""
+    if item.kind == PLAN_FLAG:
+        months = item.subject_id.rpartition(":")[2] or "18"
+        reached = day_label(cal.local(item.due_at).date())
+        return f"• {item.case_ref}, chair {item.owner_name}\n  {months} months on {reached}"
+    facts = [f"due {when(item.due_at, cal)}", _lateness(item, today, cal)]
+    if item.stage > 0:
+        facts.append("escalated" if item.kind != QA_RESPONSE else f"stage {item.stage}")
+    if item.expected_on is not None:
+        facts.append(f"expected {day_label(item.expected_on)}")
+    return f"• {item.case_ref}, {item.owner_name}\n  " + " · ".join(facts)
+
+
+def _flags_once(items: Iterable[DigestItem]) -> list[DigestItem]:
+    """A plan past 24 months also has its 18-month flag open: list it once, at 24."""
+    best: dict[str, DigestItem] = {}
+    for item in items:
+        current = best.get(item.case_ref)
+        if current is None or item.due_at > current.due_at:
+            best[item.case_ref] = item
+    return list(best.values())
+
+
+def _pack(blocks: Sequence[str], limit: int) -> list[str]:
+    """Join blocks into as few texts as fit `limit`, splitting an oversized block by line."""
+    pieces: list[str] = []
+    for block in blocks:
+        if len(block) <= limit:
+            pieces.append(block)
+            continue
+        current = ""
+        for line in block.split("\n"):
+            candidate = f"{current}\n{line}" if current else line
+            if len(candidate) > limit and current:
+                pieces.append(current)
+                current = line[:limit]
+            else:
+                current = candidate[:limit]
+        if current:
+            pieces.append(current)
+    texts: list[str] = []
+    current = ""
+    for piece in pieces:
+        candidate = f"{current}\n\n{piece}" if current else piece
+        if len(candidate) > limit and current:
+            texts.append(current)
+            current = piece
+        else:
+            current = candidate
+    if current:
+        texts.append(current)
+    return texts
+
+
+def build_digest(
+    manager: Person,
+    items: list[DigestItem],
+    *,
+    today: date,
+    cal: WorkingCalendar,
+    limit: int = TELEGRAM_LIMIT,
+    per_group: int = PER_GROUP,
+) -> list[Message]:
+    """The day's digest for one manager: grouped by kind, oldest first; [] if nothing late."""
+    by_kind: dict[str, list[DigestItem]] = defaultdict(list)
+    for item in items:
+        if item.kind == PLAN_FLAG and manager.role != SAFEGUARDING_MANAGER:
+            continue
+        by_kind[item.kind].append(item)
+    if PLAN_FLAG in by_kind:
+        by_kind[PLAN_FLAG] = _flags_once(by_kind[PLAN_FLAG])
+    shown = [kind for kind, _ in GROUPS if by_kind.get(kind)]
+    if not shown:
+        return []
+    total = sum(len(by_kind[k]) for k in shown if k != PLAN_FLAG)
+    escalated = sum(1 for k in shown if k != PLAN_FLAG for i in by_kind[k] if i.stage > 0)
+    summary = [f"{total} late or escalated, {escalated} escalated"] if total else []
+    if PLAN_FLAG in by_kind:
+        summary.append(f"{len(by_kind[PLAN_FLAG])} long plans")
+    title = f"Digest for {manager.name}, {day_label(today)}"
+    counts = "; ".join(summary)
+    blocks = []
+    for kind, heading in GROUPS:
+        group = sorted(by_kind.get(kind, []), key=lambda i: (i.due_at, i.case_ref))
+        if not group:
+            continue
+        lines = [f"{heading}: {len(group)}"]
+        lines += [_line(item, today, cal) for item in group[:per_group]]
+        if len(group) > per_group:
+            lines.append(f"+{len(group) - per_group} more, see /team")
+        blocks.append("\n".join(lines))
+    body_limit = limit - len(title) - len(counts) - 16  # room for the header and "(2/3)"
+    texts = _pack(blocks, body_limit)
+    if len(texts) == 1:
+        return [Message(f"{title}\n{counts}\n\n{texts[0]}")]
+    return [
+        Message(f"{title} ({n}/{len(texts)})\n{counts}\n\n{text}")
+        for n, text in enumerate(texts, start=1)
+    ]
+
+
+# ---------------------------------------------------------------- the pass (I/O)
+
+
+def _is_first_working_day_of_week(day: date, cal: WorkingCalendar) -> bool:
+    monday = day - timedelta(days=day.weekday())
+    earlier = (monday + timedelta(days=n) for n in range(day.weekday()))
+    return cal.is_working_day(day) and not any(cal.is_working_day(d) for d in earlier)
+
+
+def load_org(session: Session) -> Org:
+    """Everyone, as the pure hierarchy snapshot."""
+    rows = session.execute(
+        select(
+            col(Staff.staff_id),
+            col(Staff.name),
+            col(Staff.role),
+            col(Staff.manager_id),
+            col(Staff.team),
+            col(Staff.active),
+            col(Staff.reachable),
+            col(Staff.chat_id),
+        )
+    )
+    return Org.of(Person(*row) for row in rows)
+
+
+def load_late_items(session: Session, *, now: datetime) -> list[DigestItem]:
+    """Every open obligation past its due time or escalated, in one query."""
+    stmt = (
+        select(
+            col(Obligation.id),
+            col(Obligation.kind),
+            col(Obligation.case_ref),
+            col(Obligation.owner_id),
+            col(Staff.name),
+            col(Obligation.due_at),
+            col(Obligation.stage),
+            col(Obligation.subject_id),
+            col(Obligation.expected_on),
+        )
+        .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
+        .where(col(Obligation.status) == OPEN)
+        .where(or_(col(Obligation.due_at) <= now, col(Obligation.stage) > 0))
+    )
+    return [
+        DigestItem(
+            obligation_id=ob_id,
+            kind=kind,
+            case_ref=case_ref,
+            owner_id=owner_id,
+            owner_name=name or owner_id,
+            due_at=due_at,
+            stage=stage,
+            subject_id=subject_id,
+            expected_on=expected_on,
+        )
+        for ob_id, kind, case_ref, owner_id, name, due_at, stage, subject_id, expected_on in (
+            session.execute(stmt)
+        )
+    ]
+
+
+def managers(org: Org) -> list[Person]:
+    """Active staff in a manager role, who get a digest."""
+    return sorted(
+        (p for p in org.people.values() if p.active and p.role in MANAGER_ROLES),
+        key=lambda p: p.staff_id,
+    )
+
+
+def span_label(manager: Person) -> str:
+    """How the chart names a manager's span: their team (or role) and name."""
+    where = manager.team or manager.role.replace("_", " ")
+    return f"{where} ({manager.name})"
+
+
+def _existing(session: Session, keys: Collection[str]) -> set[str]:
+    """Which of these outbox keys exist already: exact lookups on the unique key index."""
+    if not keys:
+        return set()
+    rows = session.execute(select(col(Notification.key)).where(col(Notification.key).in_(keys)))
+    return {key for (key,) in rows}
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One outbox row to write once every read and render is done."""
+
+    key: str
+    recipient_id: str
+    kind: str
+    message: Message
+    photo: bytes | None = None
+
+
+def digest_pass(session: Session, policy: Policy, *, now: datetime) -> int:
+    """Enqueue today's digests (and this week's charts); returns how many rows it created.
+
+    Runs on working days at or after the policy's digest time; safe to call again: keys are
+    unique per manager per day (`digest:<staff>:<date>`) and week (`chart:<staff>:<week>`).
+    Managers without a linked chat are skipped: a digest is a snapshot, stale by the time
+    they link, and `/team` shows them the live list. Everything is read and rendered before
+    the first write, so the (slow, Monday-only) charts never hold SQLite's write lock.
+    """
+    cal, hours = policy.calendar(), policy.hours()
+    local = cal.local(now)
+    today = local.date()
+    if not cal.is_working_day(today) or local.time() < policy.delivery.digest_clock():
+        return 0
+    org = load_org(session)
+    recipients = [m for m in managers(org) if m.chat_id is not None]
+    if not recipients:
+        return 0
+    outgoing = build_digests(session, org, recipients, now=now, cal=cal)
+    if _is_first_working_day_of_week(today, cal):
+        outgoing += build_charts(session, policy, org, recipients, now=now)
+    created = 0
+    for row in outgoing:
+        created += enqueue(
+            session,
+            key=row.key,
+            recipient_id=row.recipient_id,
+            kind=row.kind,
+            message=row.message,
+            at=now,
+            cal=cal,
+            hours=hours,
+            photo=row.photo,
+        )
+    logger.info("digest pass at %s: %d messages enqueued", now.isoformat(), created)
+    return created
+
+
+def build_digests(
+    session: Session,
+    org: Org,
+    recipients: Sequence[Person],
+    *,
+    now: datetime,
+    cal: WorkingCalendar,
+) -> list[_Outgoing]:
+    """Today's digest messages for every manager who has not had one yet (reads only)."""
+    today = cal.local(now).date()
+    stamp = today.isoformat()
+    done = _existing(session, [f"{DIGEST}:{m.staff_id}:{stamp}" for m in recipients])
+    todo = [m for m in recipients if f"{DIGEST}:{m.staff_id}:{stamp}" not in done]
+    if not todo:
+        return []
+    items_by_owner: dict[str, list[DigestItem]] = defaultdict(list)
+    for item in load_late_items(session, now=now):
+        items_by_owner[item.owner_id].append(item)
+    outgoing = []
+    for manager in todo:
+        key = f"{DIGEST}:{manager.staff_id}:{stamp}"
+        items = [i for owner in org.span(manager.staff_id) for i in items_by_owner.get(owner, ())]
+        for n, message in enumerate(build_digest(manager, items, today=today, cal=cal), start=1):
+            part_key = key if n == 1 else f"{key}:{n}"
+            outgoing.append(_Outgoing(part_key, manager.staff_id, DIGEST, message))
+    return outgoing
+
+
+def build_charts(
+    session: Session,
+    policy: Policy,
+    org: Org,
+    recipients: Sequence[Person],
+    *,
+    now: datetime,
+) -> list[_Outgoing]:
+    """This week's picture for each manager who lacks it, rendered from one load (reads only)."""
+    from scheduler.chart import render_chart  # matplotlib only on chart days
+    from scheduler.figures import Rules, day_start, load_caseload, week_start, weekly_series
+
+    cal = policy.calendar()
+    iso = cal.local(now).isocalendar()
+    week = f"{iso.year}-W{iso.week:02d}"
+    done = _existing(session, [f"{CHART}:{m.staff_id}:{week}" for m in recipients])
+    todo = [m for m in recipients if f"{CHART}:{m.staff_id}:{week}" not in done]
+    if not todo:
+        return []
+    rules = Rules.of(policy)
+    last_week = week_start(cal.local(now).date()) - timedelta(weeks=1)
+    start = day_start(last_week - timedelta(weeks=CHART_WEEKS - 1), cal)
+    end = day_start(last_week + timedelta(weeks=1), cal)
+    caseload = load_caseload(session, policy, start=start, end=end, now=now)
+    outgoing = []
+    for manager in todo:
+        points = weekly_series(
+            caseload.for_span(org.span(manager.staff_id)),
+            rules,
+            now=now,
+            last_week=last_week,
+            weeks=CHART_WEEKS,
+        )
+        if not any(p.rcpc.total or p.icpc.total or p.qa.total for p in points):
+            continue
+        png = render_chart(
+            points,
+            span_name=span_label(manager),
+            rcpc_days=rules.rcpc_days,
+            icpc_days=rules.icpc_days,
+            qa_days=rules.qa_days,
+        )
+        caption = Message(f"Your span's timeliness, week by week: the last {CHART_WEEKS} weeks.")
+        outgoing.append(_Outgoing(f"{CHART}:{manager.staff_id}:{week}", manager.staff_id,
+                                  CHART, caption, png))  # fmt: skip
+    return outgoing
