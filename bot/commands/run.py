@@ -1,16 +1,66 @@
-"""`irobot run`: placeholder until its issue lands."""
+"""`irobot run`: the bot (long polling, or a webhook) and the scheduler jobs in one process."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import secrets
+import signal
+from urllib.parse import urlparse
 
+from telegram import Update
+
+from bot.app import build_application
 from bot.context import AppContext, CommandError
+
+logger = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Polling by default; `--webhook-url URL --port N` serves a webhook instead."""
+    parser.add_argument("--webhook-url", help="public HTTPS URL Telegram should POST updates to")
+    parser.add_argument("--port", type=int, help="local port the webhook server listens on")
+    parser.add_argument(
+        "--listen", default="0.0.0.0", help="address the webhook server binds (default 0.0.0.0)"
+    )
+
+
+def webhook_path(url: str) -> str:
+    """The path part of the public URL: the local server answers on the same path."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise CommandError(f"--webhook-url must be an http(s) URL, got {url!r}")
+    return parsed.path.lstrip("/")
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Not built yet: say so plainly."""
-    raise CommandError("this command is not available yet")
+    """Start the bot and block until SIGINT/SIGTERM; a missing token is a one-line error."""
+    if not ctx.settings.telegram_bot_token:
+        raise CommandError("TELEGRAM_BOT_TOKEN is not set: the bot needs its token to run")
+    if args.port is not None and not args.webhook_url:
+        raise CommandError("--port is only used with --webhook-url")
+    if args.webhook_url and args.port is None:
+        raise CommandError("--webhook-url needs --port (the local port to listen on)")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
+    app = build_application(ctx, jobs=True)
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    if args.webhook_url:
+        path = webhook_path(args.webhook_url)
+        logger.info("serving webhook on %s:%s/%s", args.listen, args.port, path)
+        app.run_webhook(
+            listen=args.listen,
+            port=args.port,
+            url_path=path,
+            webhook_url=args.webhook_url,
+            secret_token=secrets.token_urlsafe(32),
+            allowed_updates=allowed,
+            stop_signals=STOP_SIGNALS,
+        )
+    else:
+        logger.info("long polling %s", ctx.settings.telegram_api_url)
+        app.run_polling(allowed_updates=allowed, stop_signals=STOP_SIGNALS)
+    logger.info("stopped")
+    return 0

@@ -1,0 +1,106 @@
+"""Build the unmodified PTB Application the same way for `irobot run` and the tests."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.context import AppContext, CommandError
+from handlers.conversation import Conversation
+from handlers.telegram import register
+
+logger = logging.getLogger(__name__)
+
+JOBS_KEY = "scheduler_jobs"
+CONCURRENT_UPDATES = 8
+
+BOT_COMMANDS = (
+    ("mine", "Your open items, soonest first"),
+    ("help", "What you can do here"),
+    ("alert", "IROs: raise a QA alert, e.g. /alert CR12345"),
+    ("team", "Managers: overdue and escalated items in your span"),
+    ("start", "Link your account with an invite code"),
+)
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def file_url(api_url: str) -> str:
+    """The file endpoint beside a Bot API base (`.../bot` -> `.../file/bot`)."""
+    head, sep, _ = api_url.rpartition("/bot")
+    return f"{head}/file/bot" if sep else api_url
+
+
+async def set_commands(app: TelegramApp) -> None:
+    """Best effort: the command menu helps people but must never stop the bot starting."""
+    try:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in BOT_COMMANDS])
+    except (TelegramError, OSError) as exc:
+        logger.warning("setMyCommands failed (continuing without a command menu): %s", exc)
+
+
+async def start_jobs(app: TelegramApp, ctx: AppContext) -> None:
+    """Start the scan/dispatch/digest jobs in this process, if the engine is installed."""
+    try:
+        jobs = importlib.import_module("scheduler.jobs")
+        senders = importlib.import_module("scheduler.senders")
+    except ImportError:
+        logger.warning("scheduler jobs not available; running the conversation only")
+        return
+    app.bot_data[JOBS_KEY] = jobs.start_jobs(ctx, senders.TelegramSender(app.bot))
+    logger.info("scheduler jobs started")
+
+
+async def stop_jobs(app: TelegramApp) -> None:
+    """Stop the jobs started by `start_jobs`, whatever shape their handle has."""
+    handle = app.bot_data.pop(JOBS_KEY, None)
+    if handle is None:
+        return
+    for name in ("shutdown", "stop", "aclose", "close"):
+        method = getattr(handle, name, None)
+        if callable(method):
+            result = method()
+            if hasattr(result, "__await__"):
+                await result
+            return
+
+
+def build_application(
+    ctx: AppContext,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    jobs: bool = False,
+    concurrent_updates: int = CONCURRENT_UPDATES,
+) -> TelegramApp:
+    """The bot: token and Bot API base from the settings, our handlers, optional jobs."""
+    token = ctx.settings.telegram_bot_token
+    if not token:
+        raise CommandError("TELEGRAM_BOT_TOKEN is not set")
+
+    async def post_init(app: TelegramApp) -> None:
+        await set_commands(app)
+        if jobs:
+            await start_jobs(app, ctx)
+
+    async def post_stop(app: TelegramApp) -> None:
+        await stop_jobs(app)
+
+    app: TelegramApp = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(ctx.settings.telegram_api_url)
+        .base_file_url(file_url(ctx.settings.telegram_api_url))
+        .concurrent_updates(concurrent_updates)
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .build()
+    )
+    register(app, Conversation(ctx, clock=clock))
+    return app

@@ -1,0 +1,109 @@
+"""Who may press which button on which item, and when: pure rules, re-checked on every press.
+
+A button is only a claim ("I am allowed to do X to item N at stage S"); these rules decide
+from the current record, so a forged, forwarded or stale button changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from handlers import callbacks as cb
+from models.tables import (
+    ICPC_REPORT,
+    MANAGER_ROLES,
+    OPEN,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+)
+
+REPORT_KINDS = frozenset({RCPC_REPORT, ICPC_REPORT})
+
+Role = Literal["owner", "manager", "raiser"]
+
+# Which actions each kind of item accepts, and from whom.
+OWNER_ACTIONS: dict[str, frozenset[str]] = {
+    RCPC_REPORT: frozenset(
+        {cb.SUBMITTED, cb.WILL_BE_LATE, cb.LATE_REASON, cb.LATE_DATE, cb.NEED_HELP}
+    ),
+    ICPC_REPORT: frozenset(
+        {cb.SUBMITTED, cb.WILL_BE_LATE, cb.LATE_REASON, cb.LATE_DATE, cb.NEED_HELP}
+    ),
+    QA_RESPONSE: frozenset({cb.RESPONDED}),
+    PLAN_REVIEW: frozenset({cb.REVIEW_CONTINUES, cb.REVIEW_EXIT, cb.REVIEW_ENDED}),
+}
+MANAGER_ACTIONS: dict[str, frozenset[str]] = {
+    RCPC_REPORT: frozenset({cb.CHASED, cb.REPORT_IN, cb.REARRANGE}),
+    ICPC_REPORT: frozenset({cb.CHASED, cb.REPORT_IN, cb.REARRANGE}),
+    QA_RESPONSE: frozenset({cb.ACKNOWLEDGE, cb.RESPONDED, cb.RESOLVED}),
+}
+RAISER_ACTIONS: dict[str, frozenset[str]] = {
+    QA_RESPONSE: frozenset({cb.RESOLVED, cb.NOT_RESOLVED, cb.ESCALATE}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person pressing: their staff id, role and whether they may use the bot at all."""
+
+    staff_id: str
+    role: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What the rules need to know about the item pressed on."""
+
+    kind: str
+    owner_id: str
+    status: str
+    stage: int
+    raiser_id: str | None = None  # the IRO who raised a QA alert
+    alert_closed: bool = False
+    alert_responded: bool = False
+
+
+def is_manager(role: str) -> bool:
+    """Managers see their span and act at escalation stages."""
+    return role in MANAGER_ROLES
+
+
+def role_of(actor: Actor, action: str, item: ItemState, chain: Sequence[Actor]) -> Role | None:
+    """In which capacity `actor` may take `action` on `item`, or None if in none at all.
+
+    `chain` is the owner's managers, nearest first. The raising IRO outranks the other
+    capacities for Resolved, because only they log the outcome of their own alert.
+    """
+    if not actor.active:
+        return None
+    if item.raiser_id == actor.staff_id and action in RAISER_ACTIONS.get(item.kind, frozenset()):
+        return "raiser"
+    if actor.staff_id == item.owner_id and action in OWNER_ACTIONS.get(item.kind, frozenset()):
+        return "owner"
+    if action in MANAGER_ACTIONS.get(item.kind, frozenset()) and any(
+        m.staff_id == actor.staff_id and m.active and is_manager(m.role) for m in chain
+    ):
+        return "manager"
+    return None
+
+
+def state_allows(role: Role, action: str, item: ItemState, pressed_stage: int) -> bool:
+    """True when the item is still at the stage the button was made for and still open to it."""
+    if pressed_stage != item.stage:
+        return False
+    if role == "raiser":
+        # The IRO may close or escalate their alert at any time until it is closed.
+        if item.alert_closed:
+            return False
+        if action == cb.NOT_RESOLVED:
+            return item.alert_responded or item.status == OPEN
+        return True
+    if item.status != OPEN:
+        return False
+    if role == "manager":
+        return item.stage >= 1
+    return True

@@ -1,0 +1,387 @@
+"""The conversation without Telegram: one update in, what to answer/edit/send out.
+
+Every entry point here takes plain values (user id, chat id, text or callback data), opens
+one unit of work, checks who is asking, calls one function in `scheduler.actions` and
+renders with `handlers.render`. The PTB layer (`handlers.telegram`) only translates updates
+into these calls and the returned `Reply` into Bot API calls; tests and the fuzzer call
+these entry points directly too.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.context import AppContext
+from handlers import callbacks as cb
+from handlers import render
+from handlers.access import is_manager
+from handlers.parse import parse_reply
+from models.audit import record
+from models.invites import RedeemOutcome, redeem_invite
+from models.outbox import Message
+from models.tables import OPEN, Staff
+from scheduler import actions
+
+logger = logging.getLogger(__name__)
+
+DRAFT_KEY = "alert_draft"
+MAX_CASE_REF = 64
+COMMANDS = ("start", "help", "mine", "alert", "team")
+
+
+def utc_now() -> datetime:
+    """The real clock; tests and the demo pass their own."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Reply:
+    """What to do in Telegram: answer the press, edit a message, send new messages."""
+
+    answer: str | None = None
+    edit: Message | None = None
+    edit_message_id: int | None = None
+    send: list[Message] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """The message a text replies to: its id, whether the bot sent it, and its buttons."""
+
+    message_id: int
+    from_bot: bool
+    callback_data: tuple[str, ...] = ()
+
+
+def _text(text: str) -> Reply:
+    """A reply that just sends one plain message."""
+    return Reply(send=[Message(text)])
+
+
+class Conversation:
+    """Turns chat input into checked actions; holds only the context and a clock."""
+
+    def __init__(self, ctx: AppContext, clock: Callable[[], datetime] | None = None) -> None:
+        self.ctx = ctx
+        self.clock = clock or utc_now
+        self.tz = ctx.policy.calendar().tz
+
+    # -- lookups -----------------------------------------------------------------------
+
+    @staticmethod
+    def linked(session: Session, user_id: int) -> Staff | None:
+        """The active staff record linked to this Telegram account, or None (no access)."""
+        staff = session.exec(select(Staff).where(Staff.telegram_user_id == user_id)).first()
+        return staff if staff is not None and staff.active else None
+
+    # -- commands ----------------------------------------------------------------------
+
+    def command(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        chat_type: str,
+        name: str,
+        args: Sequence[str],
+        user_data: MutableMapping[str, Any],
+    ) -> Reply:
+        """`/start`, `/help`, `/mine`, `/alert`, `/team`, or anything else (a hint)."""
+        if chat_type != "private":
+            return _text(render.PRIVATE_ONLY)
+        now = self.clock()
+        with self.ctx.session() as session:
+            if name == "start":
+                return self._start(session, user_id, chat_id, args, now)
+            staff = self.linked(session, user_id)
+            if staff is None:
+                return _text(render.NOT_LINKED)
+            if name == "help":
+                return _text(render.help_text(staff.role, staff.name))
+            if name == "mine":
+                items = actions.open_items(session, staff.staff_id)
+                return Reply(send=render.mine_messages(items, self.tz, now))
+            if name == "team":
+                if not is_manager(staff.role):
+                    return _text("/team is for managers. Send /mine for your own items.")
+                items = actions.team_items(session, staff.staff_id, now)
+                return Reply(send=render.team_messages(items, self.tz, now))
+            if name == "alert":
+                return self._alert_start(session, staff, args, user_data, now)
+            return _text(render.UNKNOWN_COMMAND)
+
+    def _start(
+        self, session: Session, user_id: int, chat_id: int, args: Sequence[str], now: datetime
+    ) -> Reply:
+        """Link this account with an invite code (a deep link arrives as the same command)."""
+        current = session.exec(select(Staff).where(Staff.telegram_user_id == user_id)).first()
+        if current is not None and current.active:
+            return _text(render.start_text("already", current.name))
+        if not args:
+            return _text(render.start_text("no_code"))
+        result = redeem_invite(
+            session, code=" ".join(args)[:100], telegram_user_id=user_id, chat_id=chat_id, now=now
+        )
+        if result.ok:
+            staff = session.get(Staff, result.staff_id) if result.staff_id else None
+            return _text(render.start_text("linked", staff.name if staff else ""))
+        outcome = {
+            RedeemOutcome.LOCKED: "locked",
+            RedeemOutcome.USED: "used",
+            RedeemOutcome.EXPIRED: "expired",
+            RedeemOutcome.STAFF_INACTIVE: "inactive",
+            RedeemOutcome.NO_CODE: "no_code",
+        }.get(result.outcome, "wrong")
+        return _text(render.start_text(outcome))
+
+    # -- /alert ------------------------------------------------------------------------
+
+    def _alert_start(
+        self,
+        session: Session,
+        staff: Staff,
+        args: Sequence[str],
+        user_data: MutableMapping[str, Any],
+        now: datetime,
+    ) -> Reply:
+        """Check the IRO may raise an alert on this case, then ask concern or positive."""
+        if staff.role != "iro":
+            return _text(render.alert_refusal("not_iro"))
+        if not args or len(args[0]) > MAX_CASE_REF:
+            return _text(render.alert_refusal("usage"))
+        case_ref = args[0].strip()
+        refusal = actions.alert_refusal(session, actor=staff, case_ref=case_ref, now=now)
+        if refusal:
+            record(session, at=now, actor=staff.staff_id, action="alert_refused", reason=refusal)
+            return _text(render.alert_refusal(refusal))
+        nonce = secrets.randbelow(10**12)
+        user_data[DRAFT_KEY] = {
+            "nonce": nonce,
+            "case_ref": case_ref,
+            "alert_id": f"TG-{now:%Y%m%d}-{secrets.token_hex(4).upper()}",
+            "kind": None,
+            "theme": None,
+        }
+        messages = [render.alert_kind_message(case_ref, nonce)]
+        if len(args) > 1:
+            messages.insert(0, Message(render.NOTE_WARNING))
+        return Reply(send=messages)
+
+    def _alert_press(
+        self,
+        session: Session,
+        staff: Staff,
+        press: cb.Callback,
+        message_id: int,
+        user_data: MutableMapping[str, Any],
+        now: datetime,
+    ) -> Reply:
+        """One step of the alert draft: kind, theme, confirm or cancel."""
+        draft = user_data.get(DRAFT_KEY)
+        if not isinstance(draft, dict) or draft.get("nonce") != press.item_id:
+            return Reply(answer=render.REFUSALS["expired"])
+        case_ref = str(draft["case_ref"])
+        arg = press.arg
+        if arg == "x":
+            user_data.pop(DRAFT_KEY, None)
+            return self._edit(message_id, render.alert_refusal("cancelled"))
+        if arg.startswith("k.") and arg[2:] in actions.ALERT_KINDS:
+            draft["kind"] = arg[2:]
+            message = render.alert_theme_message(case_ref, arg[2:], press.item_id)
+            return Reply(edit=message, edit_message_id=message_id)
+        if arg.startswith("t.") and arg[2:] in actions.ALERT_THEMES and draft.get("kind"):
+            draft["theme"] = arg[2:]
+            message = render.alert_confirm_message(case_ref, draft["kind"], arg[2:], press.item_id)
+            return Reply(edit=message, edit_message_id=message_id)
+        if arg == "ok" and draft.get("kind") and draft.get("theme"):
+            result = actions.raise_alert(
+                session,
+                self.ctx.policy,
+                actor=staff,
+                alert_id=str(draft["alert_id"]),
+                case_ref=case_ref,
+                kind=str(draft["kind"]),
+                theme=str(draft["theme"]),
+                now=now,
+            )
+            user_data.pop(DRAFT_KEY, None)
+            if not result.ok:
+                return self._edit(message_id, render.alert_refusal(result.code))
+            text = render.alert_recorded_text(
+                case_ref, str(draft["kind"]), str(draft["theme"]), result.due_at, self.tz
+            )
+            return Reply(answer="Recorded.", edit=Message(text), edit_message_id=message_id)
+        return Reply(answer=render.REFUSALS["invalid"])
+
+    # -- button presses ----------------------------------------------------------------
+
+    def press(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        chat_type: str,
+        message_id: int | None,
+        data: str | None,
+        user_data: MutableMapping[str, Any],
+    ) -> Reply:
+        """A tap on an inline button: decode, check who and what, act once, show the result."""
+        if chat_type != "private":
+            return Reply(answer=render.PRIVATE_ONLY)
+        try:
+            return self._press(user_id, message_id, data, user_data)
+        except actions.ActionConflict:
+            logger.warning("press lost a race after changing the record; rolled back")
+            return Reply(answer=render.REFUSALS["stale"])
+
+    def _press(
+        self,
+        user_id: int,
+        message_id: int | None,
+        data: str | None,
+        user_data: MutableMapping[str, Any],
+    ) -> Reply:
+        """The press in one unit of work (rolled back whole on a conflict)."""
+        now = self.clock()
+        decoded = cb.decode(data)
+        with self.ctx.session() as session:
+            staff = self.linked(session, user_id)
+            actor = staff.staff_id if staff else f"tg:{user_id}"
+            if decoded is None or staff is None:
+                code = "invalid" if staff is not None else "not_linked"
+                actions.refuse(session, actor=actor, code=code, now=now, action="press")
+                return Reply(answer=render.REFUSALS[code])
+            if decoded.action == cb.ALERT_DRAFT:
+                return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
+            result = actions.press(session, self.ctx.policy, actor=staff, callback=decoded, now=now)
+            return self._result_reply(result, message_id, now)
+
+    def _result_reply(
+        self, result: actions.ActionResult, message_id: int | None, now: datetime
+    ) -> Reply:
+        """Render an action's result as an edit of the pressed message plus a short answer."""
+        if not result.ok or result.item is None:
+            return Reply(answer=render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
+        item = result.item
+        if result.code == actions.ASK_REASON:
+            return Reply(edit=render.late_reason_message(item, self.tz), edit_message_id=message_id)
+        if result.code == actions.ASK_DATE:
+            days = actions.late_days(self.ctx.policy, now)
+            message = render.late_date_message(item, result.reason, days, self.tz)
+            return Reply(edit=message, edit_message_id=message_id)
+        text = render.result_text(item, result.code, self.tz, who=result.told)
+        return Reply(answer="Recorded.", edit=Message(text), edit_message_id=message_id)
+
+    @staticmethod
+    def _edit(message_id: int, text: str) -> Reply:
+        """Replace the pressed message with plain text, no buttons."""
+        return Reply(answer="", edit=Message(text), edit_message_id=message_id)
+
+    # -- text --------------------------------------------------------------------------
+
+    def text(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        chat_type: str,
+        text: str,
+        quoted: Quoted | None,
+        user_data: MutableMapping[str, Any],
+    ) -> Reply:
+        """A typed message: a reply to a reminder acts on it; anything else gets a hint."""
+        if chat_type != "private":
+            return Reply()
+        try:
+            return self._text(user_id, chat_id, text, quoted, user_data)
+        except actions.ActionConflict:
+            logger.warning("reply lost a race after changing the record; rolled back")
+            return _text(render.REFUSALS["stale"])
+
+    def _text(
+        self,
+        user_id: int,
+        chat_id: int,
+        text: str,
+        quoted: Quoted | None,
+        user_data: MutableMapping[str, Any],
+    ) -> Reply:
+        """The text reply in one unit of work (rolled back whole on a conflict)."""
+        now = self.clock()
+        with self.ctx.session() as session:
+            staff = self.linked(session, user_id)
+            if staff is None:
+                return _text(render.NOT_LINKED)
+            item_id = self._quoted_item(session, chat_id, quoted)
+            if item_id is None or quoted is None:
+                if isinstance(user_data.get(DRAFT_KEY), dict):
+                    return _text(render.NOTE_WARNING)
+                return _text(render.TEXT_HINT)
+            intent = parse_reply(text)
+            if intent is None:
+                return self._again(session, staff, item_id, now)
+            result = actions.reply(
+                session, self.ctx.policy, actor=staff, obligation_id=item_id, intent=intent, now=now
+            )
+            if not result.ok and result.code == actions.UNRECOGNISED:
+                return self._again(session, staff, item_id, now)
+            return self._text_result(result, quoted.message_id, now)
+
+    @staticmethod
+    def _quoted_item(session: Session, chat_id: int, quoted: Quoted | None) -> int | None:
+        """Which item the replied-to message is about: the outbox first, then its buttons."""
+        if quoted is None:
+            return None
+        found = actions.item_for_message(session, chat_id, quoted.message_id)
+        if found is not None or not quoted.from_bot:
+            return found
+        for data in quoted.callback_data:
+            decoded = cb.decode(data)
+            if decoded is not None and decoded.action != cb.ALERT_DRAFT:
+                return decoded.item_id
+        return None
+
+    def _again(self, session: Session, staff: Staff, item_id: int, now: datetime) -> Reply:
+        """Unrecognised reply: the item's buttons again (to its owner only) and a hint."""
+        hint = "I didn't catch that. Tap a button, or reply done, submitted or late <reason>."
+        from models.tables import Obligation
+
+        ob = session.get(Obligation, item_id)
+        if ob is None or ob.owner_id != staff.staff_id or ob.status != OPEN:
+            return _text(render.TEXT_HINT)
+        item = actions.view(ob)
+        keyboard = render.owner_keyboard(item)
+        return Reply(send=[Message(f"{hint}\n{render.item_line(item, self.tz, now)}", keyboard)])
+
+    def _text_result(self, result: actions.ActionResult, quoted_id: int, now: datetime) -> Reply:
+        """A text reply's result: edit the reminder to its new state and confirm below it."""
+        if not result.ok or result.item is None:
+            return _text(render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
+        item = result.item
+        if result.code == actions.ASK_REASON:
+            return Reply(send=[render.late_reason_message(item, self.tz)])
+        if result.code == actions.ASK_DATE:
+            days = actions.late_days(self.ctx.policy, now)
+            state = Message(render.result_text(item, "late", self.tz))
+            return Reply(
+                edit=state,
+                edit_message_id=quoted_id,
+                send=[render.late_date_message(item, result.reason, days, self.tz)],
+            )
+        text = render.result_text(item, result.code, self.tz, who=result.told)
+        return Reply(edit=Message(text), edit_message_id=quoted_id, send=[Message(text)])
+
+    def other(self, *, user_id: int, chat_type: str) -> Reply:
+        """Stickers, photos, voice notes: nothing to act on; a hint (or the linking answer)."""
+        if chat_type != "private":
+            return Reply()
+        with self.ctx.session() as session:
+            staff = self.linked(session, user_id)
+        return _text(render.TEXT_HINT if staff else render.NOT_LINKED)

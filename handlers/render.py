@@ -1,0 +1,425 @@
+"""Pure renderers for chat replies and edits: state in, text and buttons out.
+
+Privacy: every text here is built from a case reference, what is due, a deadline and a
+staff name or role. Nothing else about a case exists in the inputs, so nothing else can
+leak into a chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from handlers import callbacks as cb
+from models.outbox import Button, Message
+from models.tables import (
+    DONE,
+    ICPC_REPORT,
+    OPEN,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+)
+
+MAX_TEXT = 4096
+MINE_LIMIT = 10
+
+NOT_LINKED = "This bot is for linked staff. Ask your manager for an invite code."
+PRIVATE_ONLY = "Please message me directly, not in a group."
+UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do."
+ERROR = "Sorry, something went wrong. Please try again in a minute."
+TEXT_HINT = (
+    "Reply to a reminder with done, submitted or late <reason>, or tap its buttons. "
+    "Send /help for more."
+)
+NOTE_WARNING = (
+    "Please don't send notes here: no names or details about the child. "
+    "The alert needs only the case reference and a theme, chosen by buttons."
+)
+
+REFUSALS = {
+    "not_linked": NOT_LINKED,
+    "not_allowed": "Sorry, that button isn't for you, so nothing was changed.",
+    "stale": "That button is out of date, so nothing was changed. Send /mine for current ones.",
+    "already": "Already recorded, nothing more to do.",
+    "invalid": "Sorry, I couldn't use that button, so nothing was changed.",
+    "not_found": "That item is no longer open. Send /mine for current ones.",
+    "expired": "That draft has expired. Send /alert CASE_REF to start again.",
+}
+
+LATE_REASON_LABELS = {
+    "illness": "Illness",
+    "workload": "Workload",
+    "awaiting_info": "Awaiting information",
+    "family": "Family or personal",
+    "other": "Other",
+}
+
+ALERT_KIND_LABELS = {"concern": "Concern", "positive": "Positive"}
+THEME_LABELS = {
+    "drift_and_delay": "Drift and delay",
+    "report_late": "Report late or missing",
+    "statutory_duty": "Statutory duty not met",
+    "plan_quality": "Plan not SMART",
+    "other": "Other",
+}
+
+ROLE_LABELS = {
+    "social_worker": "social worker",
+    "iro": "IRO",
+    "team_manager": "team manager",
+    "service_manager": "service manager",
+    "head_of_service": "head of service",
+    "assistant_director": "assistant director",
+    "safeguarding_manager": "safeguarding manager",
+    "admin": "administrator",
+}
+
+OUTCOME_LABELS = {
+    "submitted": "submitted",
+    "plan_continues": "reviewed, plan continues",
+    "exit_plan": "reviewed, exit plan agreed",
+    "plan_ended": "plan ended",
+    "responded": "responded",
+    "resolved": "resolved",
+}
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """The few facts about an obligation a chat message may show."""
+
+    id: int
+    kind: str
+    subject_id: str
+    case_ref: str
+    due_at: datetime
+    stage: int = 0
+    status: str = OPEN
+    outcome: str | None = None
+    late_reason: str | None = None
+    expected_on: date | None = None
+    owner_name: str = ""
+
+
+def format_deadline(moment: datetime, tz: ZoneInfo) -> str:
+    """`Mon 7 Dec, 6pm` (minutes only when there are some), on the authority's clock."""
+    local = moment.astimezone(tz)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    return f"{local:%a} {local.day} {local:%b}, {clock}"
+
+
+def format_day(day: date) -> str:
+    """`Wed 9 Dec` for a date button or an expected date."""
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def kind_label(kind: str, subject_id: str = "") -> str:
+    """What is owed, in the words staff use."""
+    if kind == PLAN_FLAG:
+        months = subject_id.rpartition(":")[2]
+        return f"{months}-month plan check" if months.isdigit() else "long plan check"
+    return {
+        RCPC_REPORT: "RCPC report",
+        ICPC_REPORT: "ICPC report",
+        QA_RESPONSE: "QA alert response",
+        PLAN_REVIEW: "9-month plan review",
+    }.get(kind, "item")
+
+
+def item_title(item: ItemView) -> str:
+    """`RCPC report for case CR-1`."""
+    return f"{kind_label(item.kind, item.subject_id)} for case {item.case_ref}"
+
+
+def item_line(item: ItemView, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """One line for a list: what, which case, by when, and whether it is late or escalated."""
+    parts = [item_title(item), f"due {format_deadline(item.due_at, tz)}"]
+    if now is not None and item.due_at <= now:
+        parts.append("OVERDUE")
+    if item.stage >= 1:
+        parts.append(f"escalated (stage {item.stage})")
+    if item.expected_on:
+        parts.append(f"expected {format_day(item.expected_on)}")
+    if item.owner_name:
+        parts.append(item.owner_name)
+    return " · ".join(parts)
+
+
+def owner_keyboard(item: ItemView) -> list[list[Button]] | None:
+    """The one-tap buttons the item's owner gets (same codes as the reminders)."""
+    if item.status != OPEN:
+        return None
+    if item.kind in (RCPC_REPORT, ICPC_REPORT):
+        return [
+            [("Submitted", cb.encode(cb.SUBMITTED, item.id, item.stage))],
+            [
+                ("Will be late", cb.encode(cb.WILL_BE_LATE, item.id, item.stage)),
+                ("Need help", cb.encode(cb.NEED_HELP, item.id, item.stage)),
+            ],
+        ]
+    if item.kind == QA_RESPONSE:
+        return [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]]
+    if item.kind == PLAN_REVIEW:
+        return [
+            [("Reviewed: plan continues", cb.encode(cb.REVIEW_CONTINUES, item.id, item.stage))],
+            [
+                ("Exit plan agreed", cb.encode(cb.REVIEW_EXIT, item.id, item.stage)),
+                ("Plan ended", cb.encode(cb.REVIEW_ENDED, item.id, item.stage)),
+            ],
+        ]
+    return None
+
+
+def item_message(item: ItemView, tz: ZoneInfo, now: datetime) -> Message:
+    """An open item with its buttons, as `/mine` shows it."""
+    return Message(item_line(item, tz, now), owner_keyboard(item))
+
+
+def late_reason_message(item: ItemView, tz: ZoneInfo) -> Message:
+    """Step 2 of Will be late: why, from a short list (no free text about the case)."""
+    rows = [
+        [(label, cb.encode(cb.LATE_REASON, item.id, item.stage, code))]
+        for code, label in LATE_REASON_LABELS.items()
+    ]
+    text = f"{item_title(item)}, due {format_deadline(item.due_at, tz)}.\nWhy will it be late?"
+    return Message(text, rows)
+
+
+def late_date_message(item: ItemView, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
+    """Step 3 of Will be late: the new expected date, one of the next working days."""
+    rows = [
+        [(format_day(day), cb.encode(cb.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]
+        for day in days
+    ]
+    reason_label = LATE_REASON_LABELS.get(reason, "Other").lower()
+    text = (
+        f"{item_title(item)}, due {format_deadline(item.due_at, tz)}: late ({reason_label}).\n"
+        "When do you expect to send it?"
+    )
+    return Message(text, rows)
+
+
+def result_text(item: ItemView, code: str, tz: ZoneInfo, *, who: str = "") -> str:
+    """The new state of an item after an action, replacing the reminder (no buttons)."""
+    title = item_title(item)
+    due = format_deadline(item.due_at, tz)
+    if code == "late":
+        reason = LATE_REASON_LABELS.get(item.late_reason or "other", "Other").lower()
+        when = f", expected {format_day(item.expected_on)}" if item.expected_on else ""
+        return f"🕒 {title}, due {due}: will be late ({reason}){when}. Recorded."
+    lines = {
+        "submitted": f"✅ {title}, due {due}: submitted. Recorded.",
+        "report_in": f"✅ {title}, due {due}: report in. Recorded.",
+        "help": f"🙋 {title}, due {due}: help requested."
+        + (f" {who} has been told." if who else " Please also contact your manager."),
+        "responded": f"✅ {title}: responded. The IRO will log the outcome.",
+        "resolved": f"✅ {title}: QA alert resolved and closed.",
+        "escalated": f"⬆️ {title}: QA alert escalated"
+        + (f" to stage {item.stage}." if item.stage else "."),
+        "acknowledged": f"👍 {title}: acknowledged at stage {item.stage}.",
+        "chased": f"📞 {title}, due {due}: chased. Recorded.",
+        "rearrange": f"📅 {title}: conference to be rearranged. The chair has been told.",
+        "plan_continues": f"✅ {title}: reviewed, plan continues. Recorded.",
+        "exit_plan": f"✅ {title}: reviewed, exit plan agreed. Recorded.",
+        "plan_ended": f"✅ {title}: plan ended. Recorded.",
+    }
+    return lines.get(code, f"✅ {title}: recorded.")
+
+
+def help_request_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Message:
+    """To the team manager when a social worker taps Need help."""
+    return Message(
+        f"🙋 {owner_name} asks for help with the {item_title(item)}, "
+        f"due {format_deadline(item.due_at, tz)}."
+    )
+
+
+def late_notice_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Message:
+    """To the chair and team manager when a report will be late, with the new date."""
+    reason = LATE_REASON_LABELS.get(item.late_reason or "other", "Other").lower()
+    when = f" Expected {format_day(item.expected_on)}." if item.expected_on else ""
+    return Message(
+        f"🕒 {owner_name}: the {item_title(item)}, due {format_deadline(item.due_at, tz)}, "
+        f"will be late ({reason}).{when}"
+    )
+
+
+def outcome_request_message(item: ItemView, responder: str) -> Message:
+    """To the raising IRO after a response: log the outcome with one tap."""
+    return Message(
+        f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
+        [
+            [
+                ("Resolved", cb.encode(cb.RESOLVED, item.id, item.stage)),
+                ("Not resolved: escalate", cb.encode(cb.NOT_RESOLVED, item.id, item.stage)),
+            ]
+        ],
+    )
+
+
+def alert_update_message(item: ItemView, code: str, who: str) -> Message:
+    """To the raising IRO (or the worker) when someone else moves their alert on."""
+    what = {
+        "acknowledged": f"acknowledged it at stage {item.stage}",
+        "resolved": "marked it resolved; the alert is closed",
+        "responded": "recorded a response",
+    }.get(code, "updated it")
+    return Message(f"ℹ️ QA alert on case {item.case_ref}: {who} {what}.")
+
+
+def report_notice_message(item: ItemView, code: str, who: str, tz: ZoneInfo) -> Message:
+    """To the chair when a manager records the report in or asks to rearrange."""
+    what = "the report is in" if code == "report_in" else "the conference is to be rearranged"
+    return Message(
+        f"ℹ️ {item_title(item)}, due {format_deadline(item.due_at, tz)}: {who} says {what}."
+    )
+
+
+def mine_messages(items: Sequence[ItemView], tz: ZoneInfo, now: datetime) -> list[Message]:
+    """`/mine`: a header, then each open item (soonest first) with its own buttons."""
+    if not items:
+        return [Message("You have no open items. 🎉")]
+    shown = items[:MINE_LIMIT]
+    header = f"Your open items, soonest first ({len(items)}):"
+    if len(items) > len(shown):
+        header += f" showing the first {len(shown)}."
+    return [Message(header), *(item_message(item, tz, now) for item in shown)]
+
+
+def team_messages(items: Sequence[ItemView], tz: ZoneInfo, now: datetime) -> list[Message]:
+    """`/team`: overdue and escalated items in the manager's span, split to fit Telegram."""
+    if not items:
+        return [Message("Nothing overdue or escalated in your team. 🎉")]
+    lines = [f"Overdue or escalated in your span ({len(items)}):"]
+    lines += [f"• {item_line(item, tz, now)}" for item in items]
+    return [Message(chunk) for chunk in chunk_lines(lines)]
+
+
+def chunk_lines(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
+    """Join lines into as few messages as fit Telegram's length limit, never splitting a line."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:limit]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def help_text(role: str, name: str) -> str:
+    """What this person can do, for their role."""
+    lines = [f"Hello {name} ({ROLE_LABELS.get(role, role)}). I remind you of deadlines."]
+    lines.append("• /mine: your open items, soonest first, with their buttons.")
+    if role == "social_worker":
+        lines.append("• Tap Submitted, Will be late or Need help on a report reminder.")
+        lines.append(
+            "• Or reply to a reminder: done, submitted, or late <reason> (e.g. late sick)."
+        )
+        lines.append("• Tap Responded on a QA alert once you have responded.")
+    if role == "iro":
+        lines.append("• /alert CASE_REF: raise a QA alert (concern or positive) by buttons.")
+        lines.append("• After a response, tap Resolved or Not resolved: escalate.")
+        lines.append("• Log 9-month plan reviews with one tap on the reminder.")
+    if role in (
+        "team_manager",
+        "service_manager",
+        "head_of_service",
+        "assistant_director",
+        "safeguarding_manager",
+    ):
+        lines.append("• /team: overdue and escalated items in your span.")
+        lines.append("• Escalations come with buttons: Acknowledge, Responded, Resolved, Chased.")
+    lines.append("Messages carry only case references and deadlines: never names or details.")
+    return "\n".join(lines)
+
+
+def start_text(result: str, name: str = "") -> str:
+    """The answer to /start CODE for each way linking can go."""
+    return {
+        "linked": f"Welcome, {name}. You're linked. Send /mine for your open items or /help.",
+        "already": f"You're already linked as {name}. Send /help to see what I can do.",
+        "no_code": "Hello. To link your account, send /start followed by your invite code.",
+        "locked": "Too many wrong codes. Please try again in an hour.",
+        "used": "That code has already been used. Ask your manager for a new one.",
+        "expired": "That code has expired. Ask your manager for a new one.",
+        "inactive": NOT_LINKED,
+    }.get(result, "That code isn't valid. Please check it or ask your manager for a new one.")
+
+
+def alert_kind_message(case_ref: str, nonce: int) -> Message:
+    """/alert step 1: a concern or a positive alert?"""
+    return Message(
+        f"New QA alert on case {case_ref}. Is it a concern or a positive alert?",
+        [
+            [
+                ("Concern", cb.encode(cb.ALERT_DRAFT, nonce, 0, "k.concern")),
+                ("Positive", cb.encode(cb.ALERT_DRAFT, nonce, 0, "k.positive")),
+            ],
+            [("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x"))],
+        ],
+    )
+
+
+def alert_theme_message(case_ref: str, kind: str, nonce: int) -> Message:
+    """/alert step 2: the theme, from the fixed list."""
+    rows = [
+        [(label, cb.encode(cb.ALERT_DRAFT, nonce, 0, f"t.{code}"))]
+        for code, label in THEME_LABELS.items()
+    ]
+    rows.append([("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x"))])
+    return Message(f"{ALERT_KIND_LABELS[kind]} alert on case {case_ref}. Which theme?", rows)
+
+
+def alert_confirm_message(case_ref: str, kind: str, theme: str, nonce: int) -> Message:
+    """/alert step 3: check before recording."""
+    return Message(
+        f"Raise a {ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref}, "
+        f"theme: {THEME_LABELS[theme].lower()}?",
+        [
+            [
+                ("Confirm", cb.encode(cb.ALERT_DRAFT, nonce, 0, "ok")),
+                ("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x")),
+            ]
+        ],
+    )
+
+
+def alert_recorded_text(
+    case_ref: str, kind: str, theme: str, due_at: datetime | None, tz: ZoneInfo
+) -> str:
+    """/alert done: what was recorded and what happens next."""
+    theme_label = THEME_LABELS[theme].lower()
+    what = f"{ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref} ({theme_label})"
+    if kind == "positive":
+        return f"✅ Recorded: {what}. The social worker will be told."
+    due = f" The response is due {format_deadline(due_at, tz)}." if due_at else ""
+    return f"✅ Recorded: {what}. The social worker and team manager will be told.{due}"
+
+
+def alert_refusal(reason: str) -> str:
+    """Why /alert could not start, without confirming whether a case exists."""
+    return {
+        "not_iro": "Only IROs can raise QA alerts.",
+        "usage": "Send /alert followed by the case reference, e.g. /alert CR12345.",
+        "no_plan": "I can't find an open plan with that reference that you chair.",
+        "cancelled": "Alert cancelled. Nothing was recorded.",
+    }.get(reason, "Sorry, that didn't work. Nothing was recorded.")
+
+
+def closed_text(item: ItemView) -> str:
+    """What a stale reminder shows once its item has closed."""
+    outcome = OUTCOME_LABELS.get(item.outcome or "", "closed")
+    state = outcome if item.status == DONE else "no longer needed"
+    return f"{item_title(item)}: {state}."

@@ -1,0 +1,220 @@
+"""The python-telegram-bot layer: updates in, Bot API calls out, nothing else.
+
+Each handler translates an update into one `Conversation` call (run in a worker thread,
+because the database is synchronous) and the returned `Reply` into answerCallbackQuery,
+editMessageText and sendMessage calls. Expected Telegram errors are handled where they
+occur; anything else reaches the one global error handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram import (
+    Message as TgMessage,
+)
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from handlers import render
+from handlers.conversation import Conversation, Quoted, Reply
+from models.outbox import Button, Message
+
+logger = logging.getLogger(__name__)
+
+CONVERSATION_KEY = "conversation"
+
+
+def markup(keyboard: Sequence[Sequence[Button]] | None) -> InlineKeyboardMarkup | None:
+    """Rows of (label, callback data) as Telegram's inline keyboard."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in keyboard
+        ]
+    )
+
+
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    """The conversation registered with this application."""
+    conversation: Conversation = context.application.bot_data[CONVERSATION_KEY]
+    return conversation
+
+
+def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[Any, Any]:
+    """Per-user scratch space (the /alert draft); a throwaway dict when there is no user."""
+    data = context.user_data
+    return data if data is not None else {}
+
+
+async def _send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, message: Message) -> None:
+    """Send one message; a person who blocked the bot is logged, not an error."""
+    try:
+        await context.bot.send_message(chat_id, message.text, reply_markup=markup(message.keyboard))
+    except Forbidden:
+        logger.info("chat %s has blocked the bot; reply not delivered", chat_id)
+
+
+async def _edit(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int, message: Message
+) -> None:
+    """Edit a message in place; "not modified" (a double tap) and vanished messages are fine."""
+    try:
+        await context.bot.edit_message_text(
+            message.text,
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=markup(message.keyboard),
+        )
+    except BadRequest as exc:
+        text = str(exc).lower()
+        if "not modified" in text:
+            return
+        if "not found" in text or "can't be edited" in text:
+            logger.info("message %s in chat %s can no longer be edited", message_id, chat_id)
+            await _send(context, chat_id, message)
+            return
+        raise
+    except Forbidden:
+        logger.info("chat %s has blocked the bot; edit not delivered", chat_id)
+
+
+async def _answer(query: CallbackQuery, text: str | None) -> None:
+    """Stop the button's spinner; an expired query is not worth an error."""
+    try:
+        await query.answer(text or None)
+    except BadRequest as exc:
+        logger.info("callback answer failed: %s", exc)
+
+
+async def _apply(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply, query: CallbackQuery | None
+) -> None:
+    """Carry out a Reply: answer the press and edit at the same time, then send in order."""
+    jobs = []
+    if query is not None:
+        jobs.append(_answer(query, reply.answer))
+    if reply.edit is not None and reply.edit_message_id:
+        jobs.append(_edit(context, chat_id, reply.edit_message_id, reply.edit))
+    if jobs:
+        await asyncio.gather(*jobs)
+    for message in reply.send:
+        await _send(context, chat_id, message)
+
+
+def _quoted(message: TgMessage, bot_id: int) -> Quoted | None:
+    """What a text replies to, with the replied message's buttons (ours only)."""
+    original = message.reply_to_message
+    if original is None:
+        return None
+    from_bot = original.from_user is not None and original.from_user.id == bot_id
+    data: list[str] = []
+    if from_bot and original.reply_markup is not None:
+        for row in original.reply_markup.inline_keyboard:
+            data.extend(str(b.callback_data) for b in row if isinstance(b.callback_data, str))
+    return Quoted(original.message_id, from_bot, tuple(data))
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start, /help, /mine, /alert, /team and unknown commands."""
+    message, user, chat = update.message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or not message.text:
+        return
+    head, *args = message.text.split()
+    name, _, mention = head[1:].partition("@")
+    if mention and mention.lower() != (context.bot.username or "").lower():
+        return
+    reply = await asyncio.to_thread(
+        _conversation(context).command,
+        user_id=user.id,
+        chat_id=chat.id,
+        chat_type=chat.type,
+        name=name.lower(),
+        args=args,
+        user_data=_user_data(context),
+    )
+    await _apply(context, chat.id, reply, None)
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed text, usually a reply to a reminder."""
+    message, user, chat = update.message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or message.text is None:
+        return
+    reply = await asyncio.to_thread(
+        _conversation(context).text,
+        user_id=user.id,
+        chat_id=chat.id,
+        chat_type=chat.type,
+        text=message.text,
+        quoted=_quoted(message, context.bot.id),
+        user_data=_user_data(context),
+    )
+    await _apply(context, chat.id, reply, None)
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos, stickers, voice notes: a hint, never stored."""
+    user, chat = update.effective_user, update.effective_chat
+    if update.message is None or user is None or chat is None:
+        return
+    reply = await asyncio.to_thread(
+        _conversation(context).other, user_id=user.id, chat_type=chat.type
+    )
+    await _apply(context, chat.id, reply, None)
+
+
+async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on an inline button."""
+    query = update.callback_query
+    if query is None:
+        return
+    message = query.message
+    chat = message.chat if message is not None else None
+    chat_id = chat.id if chat is not None else query.from_user.id
+    reply = await asyncio.to_thread(
+        _conversation(context).press,
+        user_id=query.from_user.id,
+        chat_id=chat_id,
+        chat_type=chat.type if chat is not None else "private",
+        message_id=message.message_id if message is not None else None,
+        data=query.data if isinstance(query.data, str) else None,
+        user_data=_user_data(context),
+    )
+    await _apply(context, chat_id, reply, query)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The one global error handler: full traceback to the log, a brief apology to the person."""
+    logger.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(render.ERROR)
+        elif update.effective_chat is not None and update.effective_chat.type == "private":
+            await context.bot.send_message(update.effective_chat.id, render.ERROR)
+    except TelegramError:
+        logger.warning("could not tell the person about the error", exc_info=True)
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any], conversation: Conversation) -> None:
+    """Attach the conversation's handlers and the global error handler to an application."""
+    app.bot_data[CONVERSATION_KEY] = conversation
+    new = filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(new & filters.COMMAND, on_command))
+    app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_handler(CallbackQueryHandler(on_press))
+    app.add_handler(MessageHandler(new & ~filters.TEXT, on_other))
+    app.add_error_handler(on_error)
