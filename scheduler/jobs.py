@@ -1,0 +1,256 @@
+"""The fixed scheduler jobs (scan, dispatch, digest) and the one-shot pass `irobot tick` runs.
+
+Deadlines are data, so the scheduler never holds one job per reminder: three jobs with
+explicit ids re-read the database each time, in an in-memory job store (nothing pickled), and
+a job never overlaps itself (`max_instances=1`, `coalesce=True`).
+
+`python -m scheduler.jobs --once | --loop` runs the same code as a process on its own, with a
+sender built from the settings: the crash test SIGKILLs it, and it is handy on a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlmodel import Session
+
+from bot.context import AppContext
+from scheduler.dispatch import LEASE_SECONDS, DispatchResult, Pacer, dispatch_pass
+from scheduler.policy import Policy
+from scheduler.senders import Sender
+
+if TYPE_CHECKING:
+    from scheduler.scan import ScanResult
+
+logger = logging.getLogger(__name__)
+
+JOB_IDS = ("scan", "dispatch", "digest")
+DISPATCH_INTERVAL_SECONDS = 2.0
+DIGEST_INTERVAL_SECONDS = 60.0
+
+
+def utcnow() -> datetime:
+    """The real clock, read only at the edge: jobs pass it down as `now`."""
+    return datetime.now(UTC)
+
+
+def make_worker_id() -> str:
+    """Who holds a claimed outbox row: host, process and a per-start nonce."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def scan_in(session: Session, policy: Policy, *, now: datetime) -> ScanResult | None:
+    """The scan in the caller's session; None (and a warning) while the scan is not built."""
+    try:
+        from scheduler.scan import scan_pass
+    except ImportError:
+        logger.warning("scheduler.scan is not available: skipping the scan")
+        return None
+    return scan_pass(session, policy, now=now)
+
+
+def digest_in(session: Session, policy: Policy, *, now: datetime) -> int | None:
+    """The digest check in the caller's session; it decides itself whether today's is due."""
+    try:
+        from scheduler.digest import digest_pass
+    except ImportError:
+        logger.debug("scheduler.digest is not available: skipping the digest")
+        return None
+    return int(digest_pass(session, policy, now=now))
+
+
+def scan_once(ctx: AppContext, *, now: datetime) -> ScanResult | None:
+    """One scan pass in its own transaction."""
+    with ctx.session() as session:
+        return scan_in(session, ctx.policy, now=now)
+
+
+def digest_once(ctx: AppContext, *, now: datetime) -> int | None:
+    """One digest check in its own transaction (its keys make repeats harmless)."""
+    with ctx.session() as session:
+        return digest_in(session, ctx.policy, now=now)
+
+
+async def run_once(
+    ctx: AppContext,
+    sender: Sender,
+    *,
+    now: datetime,
+    worker_id: str | None = None,
+    pacer: Pacer | None = None,
+    digest: bool = True,
+    **dispatch_options: Any,
+) -> tuple[ScanResult | None, DispatchResult]:
+    """Scan (and the digest check), then one dispatch pass: what `irobot tick` does."""
+    scanned = scan_once(ctx, now=now)
+    if digest:
+        digest_once(ctx, now=now)
+    sent = await dispatch_pass(
+        ctx.engine,
+        sender,
+        ctx.policy,
+        now=now,
+        worker_id=worker_id or make_worker_id(),
+        pacer=pacer,
+        **dispatch_options,
+    )
+    return scanned, sent
+
+
+def _scan_job(ctx: AppContext, clock: Callable[[], datetime]) -> None:
+    """Scheduled scan; runs in APScheduler's thread pool so the bot's loop stays responsive."""
+    result = scan_once(ctx, now=clock())
+    logger.debug("scan job: %s", result)
+
+
+def _digest_job(ctx: AppContext, clock: Callable[[], datetime]) -> None:
+    """Scheduled digest check, in the thread pool like the scan."""
+    made = digest_once(ctx, now=clock())
+    if made:
+        logger.info("digest job enqueued %d message(s)", made)
+
+
+async def _dispatch_job(
+    ctx: AppContext,
+    sender: Sender,
+    pacer: Pacer,
+    worker_id: str,
+    clock: Callable[[], datetime],
+    lease_seconds: float,
+) -> None:
+    """Scheduled dispatch on the event loop; one long-lived pacer keeps limits across passes."""
+    result = await dispatch_pass(
+        ctx.engine,
+        sender,
+        ctx.policy,
+        now=clock(),
+        worker_id=worker_id,
+        pacer=pacer,
+        lease_seconds=lease_seconds,
+    )
+    if result.claimed or result.reclaimed:
+        logger.info("dispatch job: %s", result)
+
+
+def start_jobs(
+    ctx: AppContext,
+    sender: Sender,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    dispatch_interval: float = DISPATCH_INTERVAL_SECONDS,
+    digest_interval: float = DIGEST_INTERVAL_SECONDS,
+    lease_seconds: float = LEASE_SECONDS,
+    pacer: Pacer | None = None,
+    worker_id: str | None = None,
+    scheduler: AsyncIOScheduler | None = None,
+) -> AsyncIOScheduler:
+    """Register exactly the three jobs and start the scheduler on the running event loop."""
+    sched = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
+    first = clock()
+    common: dict[str, Any] = {
+        "trigger": "interval",
+        "replace_existing": True,
+        "max_instances": 1,
+        "coalesce": True,
+        "misfire_grace_time": 30,
+        "next_run_time": first,
+    }
+    sched.add_job(
+        _scan_job,
+        id="scan",
+        name="scan",
+        seconds=ctx.policy.delivery.scan_interval_seconds,
+        args=[ctx, clock],
+        **common,
+    )
+    sched.add_job(
+        _dispatch_job,
+        id="dispatch",
+        name="dispatch",
+        seconds=dispatch_interval,
+        args=[
+            ctx,
+            sender,
+            pacer if pacer is not None else Pacer(),
+            worker_id or make_worker_id(),
+            clock,
+            lease_seconds,
+        ],
+        **common,
+    )
+    sched.add_job(
+        _digest_job,
+        id="digest",
+        name="digest",
+        seconds=digest_interval,
+        args=[ctx, clock],
+        **common,
+    )
+    if not sched.running:
+        sched.start()
+    return sched
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scheduler.jobs",
+        description="Run the scheduler jobs without the chat side: once, or until killed.",
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--once", action="store_true", help="one scan + dispatch pass, then exit")
+    mode.add_argument("--loop", action="store_true", help="run the scan/dispatch/digest jobs")
+    parser.add_argument("--dispatch-interval", type=float, default=DISPATCH_INTERVAL_SECONDS)
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=LEASE_SECONDS,
+        help="how long a claimed row may stay in flight before another pass reclaims it",
+    )
+    return parser
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from bot.context import build_context
+    from bot.settings import Settings
+    from scheduler.senders import TelegramSender, build_bot
+
+    settings = Settings()
+    if not settings.telegram_bot_token:
+        print("scheduler.jobs: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 1
+    ctx = build_context(settings)
+    sender = TelegramSender(build_bot(settings))
+    try:
+        if args.once:
+            _, result = await run_once(ctx, sender, now=utcnow(), lease_seconds=args.lease_seconds)
+            print(f"sent {result.sent}, held {result.held}, failed {result.failed}")
+            return 0
+        start_jobs(
+            ctx, sender, dispatch_interval=args.dispatch_interval, lease_seconds=args.lease_seconds
+        )
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+        return 0
+    finally:
+        await sender.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for `python -m scheduler.jobs`."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
