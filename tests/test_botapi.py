@@ -247,6 +247,15 @@ async def test_broken_html_is_refused_like_telegram_does(bot: Bot) -> None:
     assert await bot.send_message(42, "<b>RCPC</b> &amp; ok", parse_mode="HTML")
 
 
+async def test_unescaped_markdown_v2_is_refused_and_escaped_text_passes(bot: Bot) -> None:
+    from telegram.helpers import escape_markdown
+
+    with pytest.raises(BadRequest, match=r"(?i)reserved and must be escaped"):
+        await bot.send_message(42, "Report for CP-1 due 7.12", parse_mode="MarkdownV2")
+    text = "*" + escape_markdown("CP-1 (RCPC) due Mon 7 Dec, 6pm.", version=2) + "*"
+    assert await bot.send_message(42, text, parse_mode="MarkdownV2")
+
+
 async def test_oversized_callback_data_is_refused(bot: Bot) -> None:
     markup = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="y" * 65)]])
     with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
@@ -309,6 +318,41 @@ async def test_a_webhook_receives_updates_with_its_secret(api: BotApiStandIn) ->
     assert seen == ["via webhook"]
 
 
+async def test_a_webhook_that_is_down_gets_the_update_once_it_is_up(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    from aiohttp import web
+    from telegram.error import Conflict
+
+    port = _free_port()
+    await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="tok")
+    sent = api.user_sends(42, "while down")
+    await api.wait_for(lambda: api.webhook.get("last_error_message"))
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 1 and info.last_error_message
+    with pytest.raises(Conflict):
+        await bot.get_updates(timeout=0)
+
+    received: list[tuple[dict[str, Any], str | None]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((await request.json(),
+                         request.headers.get("X-Telegram-Bot-Api-Secret-Token")))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await api.wait_for(lambda: received, timeout=5)
+        await api.wait_for(lambda: not api.pending_updates())
+    finally:
+        await runner.cleanup()
+    assert received == [(sent, "tok")]
+
+
 def _free_port() -> int:
     """An unused local port for PTB's webhook server."""
     import socket
@@ -327,6 +371,7 @@ def test_a_threaded_stand_in_serves_code_that_runs_its_own_loop() -> None:
 
         assert asyncio.run(tick()) == 1
         api.user_sends(42, "reply", reply_to=1)
+        assert api.pending_updates()[0]["message"]["reply_to_message"]["message_id"] == 1
         assert api.wait_until(lambda: api.pending_updates())
         assert api.last_message(42) is not None
 

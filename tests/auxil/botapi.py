@@ -221,8 +221,10 @@ class _HtmlChecker(HTMLParser):
 
 def _check_html(text: str) -> None:
     """Raise 400 "can't parse entities" like Telegram does for broken HTML."""
-    if re.search(r"<(?![a-zA-Z/])", text) or re.search(r"&(?!#?\w+;)", text):
-        raise ApiError(400, "Bad Request: can't parse entities: unescaped '<' or '&'")
+    if re.search(r"<(?![a-zA-Z/])", text):
+        raise ApiError(400, "Bad Request: can't parse entities: unescaped '<'")
+    if re.search(r"&(?!(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)", text):
+        raise ApiError(400, "Bad Request: can't parse entities: unsupported or bare '&'")
     checker = _HtmlChecker()
     checker.feed(text)
     checker.close()
@@ -230,6 +232,59 @@ def _check_html(text: str) -> None:
         checker.error = f"Can't find end tag corresponding to start tag \"{checker.stack[-1]}\""
     if checker.error:
         raise ApiError(400, f"Bad Request: can't parse entities: {checker.error}")
+
+
+_MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
+
+
+def _check_markdown_v2(text: str) -> None:
+    """Raise 400 for MarkdownV2 Telegram refuses: a reserved character left unescaped.
+
+    Formatting markers must pair up; code spans and link URLs are exempt, as in Telegram.
+    """
+    counts = {"*": 0, "_": 0, "~": 0, "|": 0}
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "`":
+            fence = "```" if text.startswith("```", i) else "`"
+            end = text.find(fence, i + len(fence))
+            if end < 0:
+                raise ApiError(400, f"Bad Request: can't parse entities: Can't find end of "
+                                    f"Code entity at byte offset {i}")
+            i = end + len(fence)
+            continue
+        if ch == "]" and text.startswith("](", i):
+            end = text.find(")", i + 2)
+            if end < 0:
+                raise ApiError(400, "Bad Request: can't parse entities: Can't find end of a "
+                                    "URL")
+            i = end + 1
+            continue
+        if ch in counts:
+            counts[ch] += 1
+        elif ch == ">" and (i == 0 or text[i - 1] == "\n"):
+            pass  # block quotation
+        elif ch in _MDV2_RESERVED and ch != "[":
+            raise ApiError(400, f"Bad Request: can't parse entities: Character '{ch}' is "
+                                f"reserved and must be escaped with the preceding '\\'")
+        i += 1
+    for marker, count in counts.items():
+        if count % 2:
+            raise ApiError(400, f"Bad Request: can't parse entities: Can't find end of the "
+                                f"entity starting with '{marker}'")
+
+
+def _check_markdown(text: str) -> None:
+    """Raise 400 for legacy Markdown whose entity markers do not pair up."""
+    stripped = re.sub(r"\\.", "", text)
+    for marker in ("*", "_", "`"):
+        if stripped.count(marker) % 2:
+            raise ApiError(400, f"Bad Request: can't parse entities: Can't find end of the "
+                                f"entity starting with '{marker}'")
 
 
 def _utf16_len(text: str) -> int:
@@ -306,8 +361,7 @@ class BotApiStandIn:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._save_handle: asyncio.TimerHandle | None = None
-        self._webhook_client: httpx.AsyncClient | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._webhook_task: asyncio.Task[None] | None = None
         if self.state_file and self.state_file.exists():
             self._load_state()
 
@@ -334,21 +388,19 @@ class BotApiStandIn:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
+        self._closing = False
         log.debug("Bot API stand-in listening on %s", self.base_url)
 
     async def stop(self) -> None:
         """Release long polls, flush the state file and close the server."""
         self._closing = True
         self._notify()
-        for task in list(self._background):
-            task.cancel()
-        if self._webhook_client is not None:
-            await self._webhook_client.aclose()
-            self._webhook_client = None
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
@@ -424,11 +476,14 @@ class BotApiStandIn:
         text: str,
         *,
         reply_to: int | None = None,
-        first_name: str = "Test",
+        first_name: str | None = None,
         last_name: str | None = None,
         username: str | None = None,
     ) -> dict[str, Any]:
-        """Inject a private-chat message from a person; returns the Update dict queued."""
+        """Inject a private-chat message from a person; returns the Update dict queued.
+
+        The person's name is remembered from the first call that gives one ("Test" until then).
+        """
         return self._on_loop(
             lambda: self._user_sends(user_id, text, reply_to, first_name, last_name, username)
         )
@@ -438,7 +493,7 @@ class BotApiStandIn:
         user_id: int,
         text: str,
         reply_to: int | None,
-        first_name: str,
+        first_name: str | None,
         last_name: str | None,
         username: str | None,
     ) -> dict[str, Any]:
@@ -459,7 +514,7 @@ class BotApiStandIn:
             target = self._chats.get(user_id, {}).get(reply_to)
             if target is None:
                 raise ValueError(f"no message {reply_to} in chat {user_id} to reply to")
-            msg["reply_to_message"] = self._message_dict(target)
+            msg["reply_to_message"] = self._message_dict(target, nested=False)
         record = BotMessage(chat_id=user_id, message_id=message_id, date=now, from_bot=False,
                             text=text, reply_to=reply_to)
         self._chats.setdefault(user_id, {})[message_id] = record
@@ -644,48 +699,53 @@ class BotApiStandIn:
     def _push_update(self, body: dict[str, Any]) -> dict[str, Any]:
         self._last_update_id += 1
         update = {"update_id": self._last_update_id, **body}
-        if self.webhook.get("url"):
-            self._deliver_webhook(update)
-        else:
-            self._updates.append(update)
+        self._updates.append(update)
         self._notify()
         return update
 
-    def _deliver_webhook(self, update: dict[str, Any]) -> None:
-        """POST an update to the registered webhook, retrying briefly like Telegram."""
-        if self._webhook_client is None:
-            self._webhook_client = httpx.AsyncClient(timeout=10)
-        client = self._webhook_client
-        url = self.webhook["url"]
-        headers = {}
-        if self.webhook.get("secret_token"):
-            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+    def _start_webhook_worker(self) -> None:
+        """Deliver pending updates to the webhook in order, one at a time, like Telegram."""
+        if self._webhook_task is not None and not self._webhook_task.done():
+            return
+        self._webhook_task = asyncio.get_running_loop().create_task(self._webhook_worker())
 
-        async def post() -> None:
-            for attempt in range(5):
+    async def _webhook_worker(self) -> None:
+        """POST the oldest pending update until it is accepted; retry with capped backoff."""
+        failures = 0
+        async with httpx.AsyncClient(timeout=10) as client:
+            while self.webhook.get("url") and not self._closing:
+                if not self._updates:
+                    changed = self._changed
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), 1.0)
+                    continue
+                update = self._updates[0]
+                headers = {}
+                if self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
                 try:
-                    res = await client.post(url, json=update, headers=headers)
-                    if res.status_code < 300:
-                        self.webhook.pop("last_error_message", None)
-                        return
-                    self.webhook["last_error_message"] = f"Wrong response: {res.status_code}"
+                    res = await client.post(self.webhook["url"], json=update, headers=headers)
+                    error = None if res.status_code < 300 else f"Wrong response: {res.status_code}"
                 except httpx.HTTPError as exc:
-                    self.webhook["last_error_message"] = f"Connection failed: {exc!r}"
+                    error = f"Connection failed: {exc!r}"
+                if error is None:
+                    failures = 0
+                    self._updates = [u for u in self._updates if u is not update]
+                    self._notify()
+                    continue
+                failures += 1
+                self.webhook["last_error_message"] = error
                 self.webhook["last_error_date"] = int(time.time())
-                await asyncio.sleep(0.2 * (attempt + 1))
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
 
-        task = asyncio.get_running_loop().create_task(post())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _message_dict(self, m: BotMessage) -> dict[str, Any]:
+    def _message_dict(self, m: BotMessage, *, nested: bool = True) -> dict[str, Any]:
         """The Telegram Message object for a stored message (valid for PTB's de_json)."""
         out: dict[str, Any] = {
             "message_id": m.message_id,
             "date": m.date,
             "chat": self._chat_dict(m.chat_id),
-            "from": dict(self.bot_user) if m.from_bot else self.users.get(
-                m.chat_id, {"id": m.chat_id, "is_bot": False, "first_name": "Test"}),
+            "from": dict(self.bot_user) if m.from_bot else dict(self.users.get(
+                m.chat_id, {"id": m.chat_id, "is_bot": False, "first_name": "Test"})),
         }
         if m.text is not None:
             out["text"] = m.text
@@ -699,10 +759,10 @@ class BotApiStandIn:
             out["reply_markup"] = m.reply_markup
         if m.edit_date is not None:
             out["edit_date"] = m.edit_date
-        if m.reply_to is not None:
+        if m.reply_to is not None and nested:
             target = self._chats.get(m.chat_id, {}).get(m.reply_to)
-            if target is not None and target.reply_to is None:
-                out["reply_to_message"] = self._message_dict(target)
+            if target is not None:
+                out["reply_to_message"] = self._message_dict(target, nested=False)
         return out
 
     # ------------------------------------------------------------------ HTTP: Bot API
@@ -735,6 +795,11 @@ class BotApiStandIn:
             record.status = err.status
             record.description = err.description
             record.retry_after = err.retry_after
+        except Exception as exc:  # a stand-in bug must surface, not hang the client
+            log.exception("stand-in failed on %s", method)
+            record.status = 500
+            record.description = f"Internal Server Error: {exc!r}"
+            body = {"ok": False, "error_code": 500, "description": record.description}
         self._notify()
         name = method.lower()
         if self._delay > 0 and (
@@ -852,9 +917,7 @@ class BotApiStandIn:
         self.webhook = {"url": url, "secret_token": secret}
         if _as_bool(params.get("drop_pending_updates")):
             self._updates.clear()
-        pending, self._updates = self._updates, []
-        for update in pending:
-            self._deliver_webhook(update)
+        self._start_webhook_worker()
         return True
 
     async def _get_webhook_info(
@@ -978,8 +1041,13 @@ class BotApiStandIn:
             raise ApiError(400, "Bad Request: message text is empty")
         if _utf16_len(text) > limit:
             raise ApiError(400, "Bad Request: message is too long")
-        if parse_mode and parse_mode.lower() == "html":
+        mode = (parse_mode or "").lower()
+        if mode == "html":
             _check_html(text)
+        elif mode == "markdownv2":
+            _check_markdown_v2(text)
+        elif mode == "markdown":
+            _check_markdown(text)
 
     def _reply_target(self, chat_id: int, params: dict[str, Any]) -> int | None:
         reply_to = params.get("reply_to_message_id")
@@ -1167,7 +1235,7 @@ class BotApiStandIn:
                 result = self._user_sends(
                     int(body["user_id"]), str(body["text"]),
                     None if body.get("reply_to") is None else int(body["reply_to"]),
-                    str(body.get("first_name") or "Test"), body.get("last_name"),
+                    body.get("first_name"), body.get("last_name"),
                     body.get("username"))
             elif action == "user_presses":
                 result = {"callback_query_id": self._user_presses(
@@ -1316,7 +1384,7 @@ class ControlClient:
         return res.json()
 
     def user_sends(self, user_id: int, text: str, *, reply_to: int | None = None,
-                   first_name: str = "Test") -> dict[str, Any]:
+                   first_name: str | None = None) -> dict[str, Any]:
         """Inject a message from a person."""
         return dict(self._post("user_sends", {"user_id": user_id, "text": text,
                                               "reply_to": reply_to, "first_name": first_name}))
