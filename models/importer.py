@@ -24,9 +24,8 @@ import csv
 import io
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -150,10 +149,12 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # Unicode Cc and Cs
+
+
 def _check_chars(value: str) -> None:
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cs"):
-            raise _CellError(f"{_show(value)} contains a control character")
+    if _CONTROL.search(value):
+        raise _CellError(f"{_show(value)} contains a control character")
 
 
 def _identifier(value: str) -> str:
@@ -777,10 +778,10 @@ def import_csv(
     updates: list[dict[str, Any]] = []
     case_refs: set[str] = set()
     for rec in verdict.records:
-        values = asdict(rec)
+        values = {name: getattr(rec, name) for name in record_fields}
         old = stored.get(values[spec.key])
         if old is None:
-            inserts.append({name: values[name] for name in record_fields})
+            inserts.append(values)
         elif all(old[c] == values[c] for c in compared):
             report.unchanged += 1
             continue
