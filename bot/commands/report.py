@@ -1,16 +1,322 @@
-"""`irobot report`: placeholder until its issue lands."""
+"""`irobot report`: the timeliness figures managers report to scrutiny, from live data.
+
+Period: `--from` (first day included) and `--to` (first day NOT included), local dates.
+Defaults: `--to` is tomorrow (so today counts) and `--from` is 12 months before `--to`.
+So `--from 2026-04-01 --to 2027-04-01` is the financial year 2026/27.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
+from models.tables import OPEN, QA_RESPONSE, Obligation, QaAlert, Staff
+from scheduler.figures import (
+    SERVICE,
+    Figures,
+    Rules,
+    add_months,
+    day_start,
+    figures_by_team,
+    load_caseload,
+    week_start,
+    weekly_series,
+)
+from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = (
+    "team",
+    "rcpc_in_time",
+    "rcpc_due",
+    "rcpc_pct",
+    "icpc_in_time",
+    "icpc_due",
+    "icpc_pct",
+    "qa_in_time",
+    "qa_due",
+    "qa_pct",
+    "qa_raised",
+)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Period, team, output format, chart file and the challenge list."""
+    parser.add_argument(
+        "--from", dest="start", type=_date, help="first day included (default: 12 months back)"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=_date, help="first day NOT included (default: tomorrow)"
+    )
+    parser.add_argument("--team", help="only this team (as in the staff import)")
+    parser.add_argument("--format", choices=("table", "csv"), default="table")
+    parser.add_argument("--chart", metavar="FILE.png", help="also write the weekly chart here")
+    parser.add_argument(
+        "--challenge",
+        action="store_true",
+        help="list QA alerts past the last ladder stage (AD's challenge meeting) instead",
+    )
 
 
-def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Not built yet: say so plainly."""
-    raise CommandError("this command is not available yet")
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
+    """Header plus one row per team: plain numbers a spreadsheet can sum."""
+    header = list(CSV_COLUMNS)
+    header += [f"qa_reached_stage_{n}" for n in range(1, ladder_len + 1)]
+    header += [
+        "qa_past_last_stage",
+        "plans_open",
+        "plans_9_months",
+        "plans_9_months_reviewed",
+        "plans_18_months",
+        "plans_24_months",
+        "notifications_failed",
+        "notifications_held",
+    ]
+    rows = [header]
+    for f in figures:
+        row = [f.team]
+        for rate in (f.rcpc, f.icpc, f.qa):
+            row += [str(rate.met), str(rate.total), _pct(rate.pct)]
+        row.append(str(f.qa_raised))
+        row += [str(n) for n in f.qa_stages]
+        row += [
+            str(v)
+            for v in (
+                f.qa_past_ladder,
+                f.plans_open,
+                f.plans_9,
+                f.plans_9_reviewed,
+                f.plans_18,
+                f.plans_24,
+                f.notifications_failed,
+                f.notifications_held,
+            )
+        ]
+        rows.append(row)
+    return rows
+
+
+def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> Table:
+    """A terminal table: one row per team, the service last and bold; wd = working days."""
+    table = Table(title=title, title_justify="left", header_style="bold", caption=(
+        "wd = working days · QA stage n: reached stage n or beyond · "
+        "held: recipient has not linked Telegram yet"
+    ), caption_justify="left")  # fmt: skip
+    table.add_column("Team")
+    table.add_column(f"RCPC report\n{rules.rcpc_days} wd before", justify="right")
+    table.add_column(f"ICPC report\n{rules.icpc_days} wd before", justify="right")
+    table.add_column(f"QA answered\nin {rules.qa_days} wd", justify="right")
+    stages = "/".join(str(n) for n in range(1, rules.ladder_len + 1))
+    table.add_column(f"QA raised,\nstage {stages}", justify="right")
+    table.add_column("Plans\nopen", justify="right")
+    table.add_column("9m\n(reviewed)", justify="right")
+    table.add_column("18m", justify="right")
+    table.add_column("24m", justify="right")
+    table.add_column("Msgs\nfailed", justify="right")
+    table.add_column("Msgs\nheld", justify="right")
+    for f in figures:
+        reached = "/".join(str(n) for n in f.qa_stages)
+        if f.qa_past_ladder:
+            reached += f" +{f.qa_past_ladder}"
+        table.add_row(
+            f.team,
+            f.rcpc.show(),
+            f.icpc.show(),
+            f.qa.show(),
+            f"{f.qa_raised}, {reached}",
+            str(f.plans_open),
+            f"{f.plans_9} ({f.plans_9_reviewed})",
+            str(f.plans_18),
+            str(f.plans_24),
+            str(f.notifications_failed),
+            str(f.notifications_held),
+            style="bold" if f.team == SERVICE else None,
+        )
+    return table
+
+
+def _console() -> Console:
+    """The terminal's width when there is one; wide enough not to wrap when piped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+@dataclass(frozen=True)
+class ChallengeRow:
+    """One alert for the challenge meeting: ids, dates, stage and the worker's name."""
+
+    alert_id: str
+    case_ref: str
+    raised_on: date
+    stage: int
+    worker: str
+    working_days_open: int
+
+
+def _challenge_obligations(session: Session, policy: Policy, now: datetime) -> list[Any]:
+    """The engine's `challenge_list` when present; else open concerns at or past the last stage.
+
+    Either way each item has `case_ref`, `owner_id`, `stage`, `due_at` and an alert id
+    (`alert_id`, or the obligation's `subject_id`).
+    """
+    try:
+        escalation = importlib.import_module("scheduler.escalation")
+    except ImportError:
+        escalation = None
+    finder = getattr(escalation, "challenge_list", None)
+    if finder is not None:
+        return list(finder(session))
+    ladder_len = len(policy.qa_alert.ladder)
+    return list(
+        session.execute(
+            select(Obligation)
+            .where(col(Obligation.kind) == QA_RESPONSE, col(Obligation.status) == OPEN)
+            .where(col(Obligation.stage) >= ladder_len)
+            .order_by(col(Obligation.due_at))
+        ).scalars()
+    )
+
+
+def challenge_rows(session: Session, policy: Policy, now: datetime) -> list[ChallengeRow]:
+    """The challenge list with names resolved: case refs and staff names only."""
+    cal = policy.calendar()
+    obligations = _challenge_obligations(session, policy, now)
+    alert_ids = [
+        str(getattr(o, "alert_id", None) or getattr(o, "subject_id", "")) for o in obligations
+    ]
+    raised: dict[str, datetime] = {
+        alert_id: raised_at
+        for alert_id, raised_at in session.execute(
+            select(col(QaAlert.alert_id), col(QaAlert.raised_at)).where(
+                col(QaAlert.alert_id).in_(alert_ids)
+            )
+        )
+    }
+    names: dict[str, str] = {
+        staff_id: name
+        for staff_id, name in session.execute(select(col(Staff.staff_id), col(Staff.name)))
+    }
+    today = cal.local(now).date()
+    rows = []
+    for ob, alert_id in zip(obligations, alert_ids, strict=True):
+        raised_on = cal.local(raised.get(alert_id, ob.due_at)).date()
+        rows.append(
+            ChallengeRow(
+                alert_id=alert_id,
+                case_ref=ob.case_ref,
+                raised_on=raised_on,
+                stage=int(ob.stage),
+                worker=names.get(ob.owner_id, ob.owner_id),
+                working_days_open=cal.count_working_days(raised_on, today),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.raised_on, r.alert_id))
+
+
+def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["alert_id", "case_ref", "raised_on", "stage", "worker", "wd_open"])
+        for r in rows:
+            writer.writerow(
+                [r.alert_id, r.case_ref, r.raised_on, r.stage, r.worker, r.working_days_open]
+            )
+        return
+    table = Table(title=f"QA alerts past the last stage: {len(rows)}", title_justify="left")
+    for name in ("Alert", "Case", "Raised", "Stage", "Social worker", "Working days open"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            r.alert_id,
+            r.case_ref,
+            r.raised_on.isoformat(),
+            str(r.stage),
+            r.worker,
+            str(r.working_days_open),
+        )
+    _console().print(table)
+
+
+def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
+    end = args.end or today + timedelta(days=1)
+    start = args.start or add_months(end, -12)
+    if start >= end:
+        raise CommandError(f"--from {start} must be before --to {end}")
+    return start, end
+
+
+def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = None) -> int:
+    """Compute and print the figures (and write the chart); 0 on success."""
+    now = now or datetime.now(UTC)
+    cal = ctx.calendar
+    rules = Rules.of(ctx.policy)
+    with ctx.session() as session:
+        if args.challenge:
+            _print_challenge(challenge_rows(session, ctx.policy, now), args.format)
+            return 0
+        start_day, end_day = _period(args, cal.local(now).date())
+        start, end = day_start(start_day, cal), day_start(end_day, cal)
+        if args.team is not None:
+            known = set(session.execute(select(col(Staff.team)).distinct()).scalars())
+            if args.team not in known:
+                raise CommandError(f"unknown team {args.team!r}")
+        last_week = week_start(end_day - timedelta(days=1))
+        chart_start = day_start(last_week - timedelta(weeks=11), cal)
+        load_from = min(start, chart_start) if args.chart else start
+        caseload = load_caseload(session, ctx.policy, start=load_from, end=end, now=now)
+    figures = figures_by_team(caseload, rules, start=start, end=end, now=now, team=args.team)
+    if args.format == "csv":
+        csv.writer(sys.stdout).writerows(csv_rows(figures, rules.ladder_len))
+    else:
+        title = f"Timeliness {start_day:%d %b %Y} to {end_day - timedelta(days=1):%d %b %Y}"
+        _console().print(render_table(figures, title, rules))
+    if args.chart:
+        _write_chart(Path(args.chart), caseload, rules, args.team, last_week, now)
+    return 0
+
+
+def _write_chart(
+    path: Path, caseload: Any, rules: Rules, team: str | None, last_week: date, now: datetime
+) -> None:
+    from scheduler.chart import render_chart  # matplotlib only when asked
+
+    rows = caseload.for_team(team) if team else caseload
+    points = weekly_series(rows, rules, now=now, last_week=last_week)
+    png = render_chart(
+        points,
+        span_name=team or "The whole service",
+        rcpc_days=rules.rcpc_days,
+        icpc_days=rules.icpc_days,
+        qa_days=rules.qa_days,
+    )
+    try:
+        path.write_bytes(png)
+    except OSError as exc:
+        raise CommandError(f"cannot write chart to {path}: {exc.strerror}") from None
+    print(f"chart written to {path}", file=sys.stderr)

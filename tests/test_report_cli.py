@@ -1,0 +1,148 @@
+"""`irobot report`: hand-checked figures as a table and as CSV, the chart, the challenge list."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from bot.commands import report
+from bot.context import AppContext, CommandError
+from models.tables import DONE, OPEN, QA_RESPONSE, Obligation, QaAlert
+from tests.conftest import Database
+from tests.test_figures import NOW, seed
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def run(ctx: AppContext, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert report.run(parse(*argv), ctx, now=NOW) == 0
+    return capsys.readouterr().out
+
+
+DECEMBER = ("--from", "2026-12-01", "--to", "2027-01-01")
+
+
+def test_the_csv_has_one_row_per_team_and_the_service_with_the_hand_computed_numbers(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    rows = list(csv.DictReader(io.StringIO(run(ctx, capsys, *DECEMBER, "--format", "csv"))))
+    assert [r["team"] for r in rows] == ["North", "South", "Service"]
+    south = rows[1]
+    assert (south["rcpc_in_time"], south["rcpc_due"], south["rcpc_pct"]) == ("1", "2", "50.0")
+    assert (south["qa_in_time"], south["qa_due"], south["qa_pct"]) == ("2", "3", "66.7")
+    assert [south[f"qa_reached_stage_{n}"] for n in (1, 2, 3, 4)] == ["2", "2", "2", "1"]
+    assert (south["plans_18_months"], south["plans_24_months"]) == ("2", "1")
+    assert south["notifications_held"] == "1"
+    service = rows[2]
+    assert (service["rcpc_in_time"], service["rcpc_due"], service["rcpc_pct"]) == ("2", "5", "40.0")
+    assert (service["icpc_pct"], service["qa_pct"]) == ("50.0", "60.0")
+    assert (service["plans_9_months"], service["plans_9_months_reviewed"]) == ("4", "2")
+
+
+def test_the_table_is_readable_in_a_terminal(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    out = run(ctx, capsys, *DECEMBER)
+    assert "Timeliness 01 Dec 2026 to 31 Dec 2026" in out
+    assert "40% (2/5)" in out and "60% (3/5)" in out
+    assert "Service" in out and "North" in out
+    assert max(len(line) for line in out.splitlines()) <= 150
+
+
+def test_one_team_alone(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    rows = list(
+        csv.reader(io.StringIO(run(ctx, capsys, *DECEMBER, "--team", "North", "--format", "csv")))
+    )
+    assert [r[0] for r in rows] == ["team", "North"]
+
+
+def test_an_unknown_team_or_a_backwards_period_is_a_one_line_error(ctx: AppContext) -> None:
+    with pytest.raises(CommandError, match="unknown team 'Nowhere'"):
+        report.run(parse("--team", "Nowhere"), ctx, now=NOW)
+    with pytest.raises(CommandError, match="must be before"):
+        report.run(parse("--from", "2027-01-01", "--to", "2026-12-01"), ctx, now=NOW)
+
+
+def test_the_default_period_is_the_twelve_months_up_to_today(
+    ctx: AppContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = run(ctx, capsys)
+    assert "Timeliness 05 Jan 2026 to 04 Jan 2027" in out
+
+
+def test_the_chart_option_writes_a_png(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    target = tmp_path / "chart.png"
+    run(ctx, capsys, *DECEMBER, "--format", "csv", "--chart", str(target))
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_challenge_list_shows_open_concerns_past_the_last_stage(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+        # A3 is open at stage 4, the last of the default ladder, and timed out there
+        session.execute(
+            update(Obligation).where(col(Obligation.subject_id) == "A3").values(outcome="challenge")
+        )
+        for n, (stage, status) in enumerate([(3, OPEN), (4, DONE)]):
+            alert = f"B{n}"
+            session.add(
+                QaAlert(alert_id=alert, case_ref="PL3", raised_by="iro1",
+                        raised_at=datetime(2026, 12, 1, tzinfo=UTC), kind="concern")
+            )  # fmt: skip
+            session.add(
+                Obligation(kind=QA_RESPONSE, subject_id=alert, case_ref="PL3", owner_id="sw2",
+                           due_at=NOW, status=status, stage=stage, created_at=NOW,
+                           updated_at=NOW, outcome="challenge" if stage == 4 else None)
+            )  # fmt: skip
+        session.commit()
+    rows = list(csv.reader(io.StringIO(run(ctx, capsys, "--challenge", "--format", "csv"))))
+    assert rows == [
+        ["alert_id", "case_ref", "raised_on", "stage", "worker", "wd_open"],
+        ["A3", "PL3", "2026-12-02", "4", "Kim Lee", "20"],
+    ]
+    assert "A3" in run(ctx, capsys, "--challenge")
+
+
+def test_the_console_script_exits_0_or_1_with_a_one_line_reason(database: Database) -> None:
+    env = {**os.environ, "IROBOT_DATABASE_URL": database.url}
+    env.pop("IROBOT_POLICY", None)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "report", "--format", "csv"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[0].startswith("team,rcpc_in_time,")
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "report", "--team", "Nowhere"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "irobot: unknown team 'Nowhere'"
