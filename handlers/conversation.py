@@ -256,7 +256,7 @@ class Conversation:
             actor = staff.staff_id if staff else f"tg:{user_id}"
             if decoded is None or staff is None:
                 code = "invalid" if staff is not None else "not_linked"
-                actions.refuse(session, actor=actor, code=code, now=now, action="press")
+                actions.refuse(session, actor=actor, code=code, now=now, button="press")
                 return Reply(answer=render.REFUSALS[code])
             if decoded.action == cb.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)

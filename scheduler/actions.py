@@ -183,7 +183,7 @@ def refuse(
     **detail: Any,
 ) -> ActionResult:
     """Audit a refused press or reply; nothing else changes."""
-    logger.info("refused %s for %s: %s", detail.get("action", "?"), actor, code)
+    logger.info("refused %s for %s: %s", detail.get("button", "?"), actor, code)
     _audit(session, now, actor, "press_refused", ob, reason=code, **detail)
     return ActionResult(False, code)
 
@@ -289,7 +289,7 @@ def press(
     via: str = "button",
 ) -> ActionResult:
     """Apply one button press (or a text reply mapped to one), after every check."""
-    detail: dict[str, Any] = {"action": callback.action, "item_id": callback.item_id, "via": via}
+    detail: dict[str, Any] = {"button": callback.action, "item_id": callback.item_id, "via": via}
     ob = session.get(Obligation, callback.item_id)
     if ob is None:
         return refuse(session, actor=actor.staff_id, code="not_allowed", now=now, **detail)
@@ -368,7 +368,7 @@ class _Step:
             code=code,
             now=self.now,
             ob=self.ob,
-            action=self.action,
+            button=self.action,
             item_id=self.ob.id,
             via=self.via,
         )
@@ -657,7 +657,7 @@ def reply(
             actor=actor.staff_id,
             code="not_allowed",
             now=now,
-            action="text",
+            button="text",
             item_id=obligation_id,
             via="text",
         )

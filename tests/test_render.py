@@ -1,0 +1,189 @@
+"""Chat renderers: pure text and buttons from state, short enough for Telegram and a lock screen."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handlers import callbacks as cb
+from handlers import render
+from handlers.render import ItemView
+from models.tables import DONE, ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from scheduler.calendar import LONDON
+
+DUE = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # Mon 7 Dec 2026, 6pm GMT
+
+
+def item(kind: str = RCPC_REPORT, **kw: object) -> ItemView:
+    """An item with sensible defaults for a renderer test."""
+    values: dict[str, object] = {
+        "id": 42,
+        "kind": kind,
+        "subject_id": "C-1",
+        "case_ref": "CR-100",
+        "due_at": DUE,
+    }
+    values.update(kw)
+    return ItemView(**values)  # type: ignore[arg-type]
+
+
+def all_data(keyboard: list[list[tuple[str, str]]] | None) -> list[str]:
+    """Every callback string on a keyboard."""
+    return [data for row in keyboard or [] for _, data in row]
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2026, 12, 7, 18, 0, tzinfo=UTC), "Mon 7 Dec, 6pm"),
+        (datetime(2026, 12, 7, 9, 30, tzinfo=UTC), "Mon 7 Dec, 9:30am"),
+        (datetime(2026, 6, 8, 17, 0, tzinfo=UTC), "Mon 8 Jun, 6pm"),  # BST: 17:00 UTC is 6pm
+        (datetime(2026, 12, 7, 0, 0, tzinfo=UTC), "Mon 7 Dec, 12am"),
+        (datetime(2026, 12, 7, 12, 5, tzinfo=UTC), "Mon 7 Dec, 12:05pm"),
+    ],
+)
+def test_deadlines_read_like_a_person_would_say_them(moment: datetime, expected: str) -> None:
+    assert render.format_deadline(moment, LONDON) == expected
+
+
+def test_a_report_item_offers_submitted_late_and_help_for_its_own_id_and_stage() -> None:
+    keyboard = render.owner_keyboard(item(stage=1))
+    decoded = [cb.decode(d) for d in all_data(keyboard)]
+    assert [(c.action, c.item_id, c.stage) for c in decoded if c] == [
+        (cb.SUBMITTED, 42, 1),
+        (cb.WILL_BE_LATE, 42, 1),
+        (cb.NEED_HELP, 42, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "actions"),
+    [
+        (ICPC_REPORT, [cb.SUBMITTED, cb.WILL_BE_LATE, cb.NEED_HELP]),
+        (QA_RESPONSE, [cb.RESPONDED]),
+        (PLAN_REVIEW, [cb.REVIEW_CONTINUES, cb.REVIEW_EXIT, cb.REVIEW_ENDED]),
+        (PLAN_FLAG, []),
+    ],
+)
+def test_each_kind_gets_the_buttons_of_the_design_table(kind: str, actions: list[str]) -> None:
+    decoded = [cb.decode(d) for d in all_data(render.owner_keyboard(item(kind)))]
+    assert [c.action for c in decoded if c] == actions
+
+
+def test_a_closed_item_has_no_buttons() -> None:
+    assert render.owner_keyboard(item(status=DONE)) is None
+
+
+def test_late_reasons_are_the_five_codes_and_dates_carry_reason_and_day() -> None:
+    reasons = render.late_reason_message(item(), LONDON)
+    assert [cb.decode(d).arg for d in all_data(reasons.keyboard)] == [  # type: ignore[union-attr]
+        "illness",
+        "workload",
+        "awaiting_info",
+        "family",
+        "other",
+    ]
+    days = [date(2026, 12, 2), date(2026, 12, 3)]
+    dates = render.late_date_message(item(), "illness", days, LONDON)
+    assert dates.keyboard is not None
+    assert [label for row in dates.keyboard for label, _ in row] == ["Wed 2 Dec", "Thu 3 Dec"]
+    first = cb.decode(dates.keyboard[0][0][1])
+    assert first == cb.Callback(cb.LATE_DATE, 42, 0, "illness.20261202")
+
+
+@given(
+    st.integers(min_value=1, max_value=10**12 - 1),
+    st.integers(min_value=0, max_value=9),
+    st.sampled_from([RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW]),
+)
+def test_every_button_fits_telegrams_64_bytes_and_decodes_to_itself(
+    item_id: int, stage: int, kind: str
+) -> None:
+    view = item(kind, id=item_id, stage=stage)
+    keyboards = [
+        render.owner_keyboard(view),
+        render.late_reason_message(view, LONDON).keyboard,
+        render.late_date_message(view, "awaiting_info", [date(2026, 12, 31)], LONDON).keyboard,
+        render.outcome_request_message(view, "Sally Webb").keyboard,
+    ]
+    for keyboard in keyboards:
+        for data in all_data(keyboard):  # type: ignore[arg-type]
+            assert len(data.encode()) <= 64
+            decoded = cb.decode(data)
+            assert decoded is not None and decoded.item_id == item_id and decoded.stage == stage
+
+
+def test_the_result_of_an_action_names_the_case_and_the_new_state_only() -> None:
+    text = render.result_text(item(), "submitted", LONDON)
+    assert text == "✅ RCPC report for case CR-100, due Mon 7 Dec, 6pm: submitted. Recorded."
+    late = render.result_text(
+        item(late_reason="illness", expected_on=date(2026, 12, 8)), "late", LONDON
+    )
+    assert "will be late (illness), expected Tue 8 Dec" in late
+    helped = render.result_text(item(), "help", LONDON, who="Tara Morgan")
+    assert "Tara Morgan has been told" in helped
+
+
+def test_mine_shows_a_header_then_each_item_with_buttons_up_to_the_limit() -> None:
+    items = [item(id=i) for i in range(1, 15)]
+    messages = render.mine_messages(items, LONDON, DUE)
+    assert messages[0].text.startswith("Your open items, soonest first (14)")
+    assert len(messages) == 1 + render.MINE_LIMIT
+    assert all(m.keyboard for m in messages[1:])
+    assert render.mine_messages([], LONDON, DUE)[0].text == "You have no open items. 🎉"
+
+
+def test_a_long_team_list_is_split_without_breaking_a_line() -> None:
+    items = [item(id=i, owner_name="Sally Webb", stage=2) for i in range(300)]
+    messages = render.team_messages(items, LONDON, DUE)
+    assert len(messages) > 1
+    assert all(len(m.text) <= render.MAX_TEXT for m in messages)
+    lines = [line for m in messages for line in m.text.split("\n")]
+    assert len(lines) == 301 and all("Sally Webb" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize(
+    ("role", "has", "lacks"),
+    [
+        ("social_worker", "late <reason>", "/alert"),
+        ("iro", "/alert CASE_REF", "/team"),
+        ("team_manager", "/team", "/alert"),
+        ("assistant_director", "/team", "/alert"),
+    ],
+)
+def test_help_fits_the_role(role: str, has: str, lacks: str) -> None:
+    text = render.help_text(role, "Sam")
+    assert has in text and lacks not in text
+
+
+def test_the_alert_draft_steps_carry_only_the_draft_number_and_a_short_code() -> None:
+    kinds = render.alert_kind_message("CR-100", 123456789012)
+    themes = render.alert_theme_message("CR-100", "concern", 123456789012)
+    confirm = render.alert_confirm_message("CR-100", "concern", "plan_quality", 123456789012)
+    args = [cb.decode(d).arg for m in (kinds, themes, confirm) for d in all_data(m.keyboard)]  # type: ignore[union-attr, arg-type]
+    assert args == [
+        "k.concern",
+        "k.positive",
+        "x",
+        "t.drift_and_delay",
+        "t.report_late",
+        "t.statutory_duty",
+        "t.plan_quality",
+        "t.other",
+        "x",
+        "ok",
+        "x",
+    ]
+    assert "plan not smart" in confirm.text
+
+
+def test_the_unlinked_answer_reveals_nothing() -> None:
+    assert render.NOT_LINKED == "This bot is for linked staff. Ask your manager for an invite code."
+
+
+def test_chunking_keeps_every_chunk_within_the_limit() -> None:
+    chunks = render.chunk_lines(["a" * 10] * 10, limit=25)
+    assert chunks == ["a" * 10 + "\n" + "a" * 10] * 5
