@@ -144,6 +144,26 @@ async def test_the_transcript_shows_text_buttons_and_edits(api: BotApiStandIn, b
     assert msg.history == ["Report due Mon 7 Dec, 6pm", "Submitted, thank you"]
 
 
+async def test_an_empty_keyboard_is_no_keyboard_and_text_is_trimmed(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    sent = await bot.send_message(42, "  Report due  \n", reply_markup=InlineKeyboardMarkup([]))
+    assert sent.text == "Report due" and sent.reply_markup is None
+    with pytest.raises(BadRequest, match=r"(?i)not modified"):
+        await bot.edit_message_reply_markup(42, sent.message_id,
+                                            reply_markup=InlineKeyboardMarkup([]))
+
+
+async def test_the_transcript_reads_like_the_chat(api: BotApiStandIn, bot: Bot) -> None:
+    api.user_sends(42, "/mine")
+    await bot.send_message(42, "CP-1 report due Mon 7 Dec, 6pm", reply_markup=KEYBOARD)
+    assert api.transcript(42) == (
+        "#1 user: /mine\n"
+        "#2 bot: CP-1 report due Mon 7 Dec, 6pm\n"
+        "    [Submitted] | [Will be late]"
+    )
+
+
 async def test_a_reply_to_a_bot_message_carries_the_original(
     api: BotApiStandIn, bot: Bot
 ) -> None:
@@ -194,6 +214,15 @@ async def test_one_message_a_second_to_a_chat_is_never_refused(api: BotApiStandI
             await bot.send_message(42, f"m{i}")
             await asyncio.sleep(0.06)
     assert api.stats.rejected_429 == 0 and api.stats.sent == 5
+
+
+async def test_waiting_the_retry_after_it_gave_is_enough(api: BotApiStandIn, bot: Bot) -> None:
+    api.chat_burst = 1
+    await bot.send_message(42, "first")
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(42, "too soon")
+    await asyncio.sleep(_seconds(caught.value))
+    assert await bot.send_message(42, "after waiting")
 
 
 async def test_a_burst_of_forty_to_distinct_chats_hits_the_global_limit(

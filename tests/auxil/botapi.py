@@ -13,51 +13,73 @@ In-process use (pytest-asyncio; the server runs in the test's event loop)::
         msg = await api.wait_for(lambda: api.last_message(42))
         qid = api.user_presses(42, msg.message_id, "sub:1:0:")
         await api.wait_for(lambda: qid in api.callback_answers)
+        print(api.transcript(42))                           # the chat as a person sees it
 
 ``api.base_url`` is ``http://127.0.0.1:PORT/bot`` (IROBOT_TELEGRAM_API_URL); PTB appends the
-token, so requests arrive at ``/bot<TOKEN>/<method>``.  Parameters are accepted as JSON, as a
-url-encoded form or as multipart (PTB sends forms whose non-string values are JSON-encoded).
+token, so requests arrive at ``/bot<TOKEN>/<method>`` (method names case-insensitive).
+Parameters are accepted as JSON, as a url-encoded form or as multipart (PTB sends forms whose
+non-string values are JSON-encoded).  A wrong token gets 401, an unknown method 404.
 
 Code that runs its own event loop (e.g. ``bot.cli.main(["tick"])`` calling ``asyncio.run``)
 can use ``with BotApiStandIn.threaded(token=...) as api:``: the server runs in a background
-thread and every control method is marshalled onto it (use ``api.wait_until`` there).
+thread and every control method is marshalled onto it (block with ``api.wait_until``; the
+async ``api.wait_for`` also works from another loop).
 
-As a separate process (for tests that SIGKILL a real ``irobot run``/``irobot tick``)::
+As a separate process (for tests that SIGKILL a real ``irobot run``/``irobot tick``), from
+the repository root::
 
     python -m tests.auxil.botapi --port 0 --token 123456:TEST [--state-file F] [--no-limits]
 
-prints ``READY http://127.0.0.1:PORT/bot`` on stdout once listening (``spawn_process`` does
-this for you and returns a ``ControlClient``).  The HTTP control endpoints (JSON in and out)
-are also served in-process:
+prints ``READY http://127.0.0.1:PORT/bot`` on stdout once listening and stops on SIGTERM.
+``spawn_process(token, state_file=..., limits=...)`` does this and returns a synchronous
+``ControlClient`` (a context manager; ``close()`` ends the process).  The HTTP control
+endpoints (JSON in and out; also served by the in-process stand-in):
 
     POST /_control/user_sends     {"user_id", "text", "reply_to"?, "first_name"?} -> update
     POST /_control/user_presses   {"user_id", "message_id", "data"} -> {"callback_query_id"}
-    GET  /_control/messages?chat_id=N        -> [message state, ...] (bot's messages)
-    GET  /_control/log[?since=I]             -> [call, ...] every Bot API call in order
-    GET  /_control/stats                     -> {"sent", "rejected_429", ..., "by_chat"}
-    GET  /_control/callback_answers          -> {query_id: answer}
+    GET  /_control/messages?chat_id=N[&include_user=1] -> [BotMessage fields, ...]
+    GET  /_control/chats                     -> [chat_id, ...]
+    GET  /_control/log[?since=I]             -> [CallRecord fields, ...] every call in order
+    GET  /_control/stats                     -> Stats fields ("by_chat" keys are strings)
+    GET  /_control/callback_answers          -> {query_id: CallbackAnswer fields}
     GET  /_control/pending_updates           -> [update, ...] not yet confirmed by offset
     POST /_control/block {"chat_id"} | /_control/unblock {"chat_id"}
-    POST /_control/fail_next {"n", "status"?, "description"?}
+    POST /_control/fail_next {"n", "status"?, "description"?, "methods"?}
     POST /_control/delay {"seconds", "methods"?}
     POST /_control/limits {"enabled"}
 
-With ``--state-file`` the whole state (messages, log, stats, pending updates) is written there
-as JSON shortly after every change and on exit, and loaded at start-up if present, so the
-stand-in itself can be restarted and a finished run can be inspected offline.
+With ``--state-file`` (or ``state_file=``) the whole state (messages, log, stats, pending
+updates, ids) is written there as JSON at most 0.2 s after every change and on exit, and
+loaded at start-up if present, so the stand-in itself can be restarted and a finished run
+inspected offline.
 
 Semantics worth knowing:
-- Message ids increase per chat, shared by the user's and the bot's messages (like Telegram).
-- Limits (on by default, ``limits=False`` turns them off): per chat a token bucket of
-  ``chat_burst`` messages refilled at ``chat_rate``/s; overall at most ``global_rate`` messages
-  in any ``global_window`` seconds.  Only sendMessage/sendPhoto count; a rejected call does
-  not consume capacity.  Rejections are 429 with an integer ``retry_after`` >= 1.
+- Message ids increase per chat, shared by the person's and the bot's messages (as Telegram).
+  Chats are private: chat_id == user_id.  Sent and edited text is trimmed like Telegram does.
+- Limits (on by default; ``limits=False`` or ``set_limits(False)`` turns them off): per chat a
+  token bucket of ``chat_burst`` (3) messages refilled at ``chat_rate`` (1)/s; overall at most
+  ``global_rate`` (30) messages in any ``global_window`` (1.0) s.  Only sendMessage/sendPhoto
+  count, and a refused call uses no capacity.  Refusals are 429 with an integer
+  ``retry_after`` >= 1 after which the same call is accepted.  ``stats`` also records
+  ``peak_per_second`` and per chat ``min_gap``, so a pacing claim can be checked even with a
+  burst allowance (or with limits off).
+- Checks like Telegram's: empty or > 4096-character text, captions > 1024, callback_data over
+  64 bytes, > 100 buttons, broken HTML / MarkdownV2 / Markdown for that ``parse_mode``, reply
+  to a missing message, edits of missing/foreign messages, "message is not modified",
+  answering a callback query twice or after ``callback_ttl`` (15) s.
+- ``block(chat)`` makes sends and edits to that chat 403 "Forbidden: bot was blocked by the
+  user"; ``strict_chats=True`` also refuses chats that never wrote to the bot (403).
+- ``fail_next(n, status)`` makes the next n send calls (or n calls of ``methods``) fail with
+  that status *without* taking effect.
 - ``delay(s)`` holds the *response* after the call took effect: a client that times out has
   still sent the message, as with the real service (the "one message in flight" duplicate).
-- ``fail_next(n)`` makes the next n send calls fail *without* taking effect.
+  getUpdates is only delayed when named in ``methods``.
 - A second concurrent getUpdates terminates the first one with 409 Conflict, like Telegram;
-  getUpdates while a webhook is set is also 409.  With a webhook set, injected updates are
-  POSTed to it (with ``X-Telegram-Bot-Api-Secret-Token``) instead of being queued for polling.
+  getUpdates while a webhook is set is 409 too.  With a webhook set, pending updates are
+  POSTed to it in order (with ``X-Telegram-Bot-Api-Secret-Token``), each retried with capped
+  backoff until it gets a 2xx, so a restarted webhook process receives what it missed.
+- ``user_presses`` does not check the data against the message's buttons, so forged and stale
+  presses can be tested; the message must be a bot message in that person's chat.
 """
 
 from __future__ import annotations
@@ -362,6 +384,9 @@ class BotApiStandIn:
         self._thread: threading.Thread | None = None
         self._save_handle: asyncio.TimerHandle | None = None
         self._webhook_task: asyncio.Task[None] | None = None
+        self._method_table: (
+            dict[str, Callable[[dict[str, Any], CallRecord], Awaitable[Any]]] | None
+        ) = None
         if self.state_file and self.state_file.exists():
             self._load_state()
 
@@ -562,6 +587,19 @@ class BotApiStandIn:
     def message(self, chat_id: int, message_id: int) -> BotMessage | None:
         """One message's current state by id."""
         return self._on_loop(lambda: self._chats.get(chat_id, {}).get(message_id))
+
+    def transcript(self, chat_id: int) -> str:
+        """The chat as a person would read it (current state), for failure messages and demos."""
+        lines = []
+        for m in self.messages(chat_id, include_user=True):
+            who = "bot" if m.from_bot else "user"
+            body = m.text if m.text is not None else f"[photo] {m.caption or ''}".rstrip()
+            flags = "".join(f" ({f})" for f, on in (("edited", m.edited), ("deleted", m.deleted))
+                            if on)
+            reply = f" [reply to {m.reply_to}]" if m.reply_to else ""
+            lines.append(f"#{m.message_id} {who}{reply}{flags}: {body}")
+            lines.extend("    " + " | ".join(f"[{label}]" for label, _ in row) for row in m.buttons)
+        return "\n".join(lines)
 
     def chats(self) -> list[int]:
         """Every chat the bot has sent to or received from."""
@@ -842,6 +880,13 @@ class BotApiStandIn:
         }
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any], CallRecord], Awaitable[Any]]]:
+        if self._method_table is None:
+            self._method_table = self._method_handlers()
+        return self._method_table
+
+    def _method_handlers(
+        self,
+    ) -> dict[str, Callable[[dict[str, Any], CallRecord], Awaitable[Any]]]:
         return {
             "getme": self._get_me,
             "getupdates": self._get_updates,
@@ -1017,6 +1062,10 @@ class BotApiStandIn:
         buttons: Buttons = []
         if not isinstance(rows, list):
             raise ApiError(400, "Bad Request: field \"inline_keyboard\" must be an Array")
+        if not any(rows):
+            return None, []  # an empty inline keyboard is no keyboard, as in Telegram
+        if sum(len(row) if isinstance(row, list) else 0 for row in rows) > 100:
+            raise ApiError(400, "Bad Request: reply markup is too long")
         for row in rows:
             if not isinstance(row, list):
                 raise ApiError(400, "Bad Request: inline keyboard rows must be Arrays")
@@ -1036,10 +1085,12 @@ class BotApiStandIn:
             buttons.append(out_row)
         return markup, buttons
 
-    def _check_text(self, text: str, parse_mode: str | None, *, limit: int = 4096) -> None:
+    def _check_text(self, text: str, parse_mode: str | None, *, caption: bool = False) -> None:
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if _utf16_len(text) > limit:
+        if caption and _utf16_len(text) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        if _utf16_len(text) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
         mode = (parse_mode or "").lower()
         if mode == "html":
@@ -1090,6 +1141,7 @@ class BotApiStandIn:
         text = str(params.get("text") or "")
         parse_mode = params.get("parse_mode") or None
         self._check_text(text, parse_mode)
+        text = text.strip()  # Telegram trims surrounding whitespace
         markup, buttons = self._parse_markup(params)
         reply_to = self._reply_target(chat_id, params)
         self._gate_send(chat_id, record)
@@ -1115,7 +1167,8 @@ class BotApiStandIn:
         if caption is not None:
             caption = str(caption)
             if caption:
-                self._check_text(caption, parse_mode, limit=1024)
+                self._check_text(caption, parse_mode, caption=True)
+            caption = caption.strip()
         markup, buttons = self._parse_markup(params)
         reply_to = self._reply_target(chat_id, params)
         self._gate_send(chat_id, record)
@@ -1171,6 +1224,7 @@ class BotApiStandIn:
         text = str(params.get("text") or "")
         parse_mode = params.get("parse_mode") or None
         self._check_text(text, parse_mode)
+        text = text.strip()
         markup, buttons = self._parse_markup(params)
         return self._apply_edit(target, record, text=text, caption=None, markup=markup,
                                 buttons=buttons, parse_mode=parse_mode)
@@ -1182,7 +1236,7 @@ class BotApiStandIn:
         caption = str(params.get("caption") or "")
         parse_mode = params.get("parse_mode") or None
         if caption:
-            self._check_text(caption, parse_mode, limit=1024)
+            self._check_text(caption, parse_mode, caption=True)
         markup, buttons = self._parse_markup(params)
         return self._apply_edit(target, record, text=None, caption=caption, markup=markup,
                                 buttons=buttons, parse_mode=parse_mode)
@@ -1444,6 +1498,14 @@ class ControlClient:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"condition not met within {timeout}s")
             time.sleep(0.02)
+
+    def __enter__(self) -> ControlClient:
+        """Use as ``with spawn_process(...) as client:``."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the process on the way out."""
+        self.close()
 
     def close(self) -> None:
         """Close the HTTP client and end the process if we started it."""
