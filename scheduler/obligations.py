@@ -1,14 +1,122 @@
-"""Derive obligations from the records (plans, conferences, alerts) and keep them in step."""
+"""Derive obligations from the records (plans, conferences, alerts) and keep them in step.
+
+`derive_obligations` is pure (records + policy -> specs); `sync_obligations` loads the
+records and the existing rows in bulk, and touches only what changed. The loaders at the
+bottom (`load_org`, `load_items`) give the scan and the ladder the frozen views the pure
+rules take.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import logging
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
+from sqlalchemy import (
+    Date,
+    DateTime,
+    String,
+    Table,
+    bindparam,
+    column,
+    insert,
+    select,
+    table,
+    type_coerce,
+    update,
+)
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
+from models import audit
+from models.outbox import cancel_pending, enqueue
+from models.tables import (
+    CANCELLED,
+    DONE,
+    ICPC_REPORT,
+    OPEN,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Staff,
+)
+from scheduler import messages as msg
+from scheduler import rules
+from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.org import Org, Person
 from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 500
+INSERT_BATCH = 5000
+WIDE_SCOPE = 5000  # more case refs than this: read whole tables and filter in Python
+# 18/24-month flag rows are created only this close to their date (most plans end long
+# before): it keeps an import of 50,000 plans at one row per plan. `ensure_milestones`
+# (run by every scan) creates them as plans approach the date.
+FLAG_LOOKAHEAD_DAYS = 35
+
+# Closing outcomes.
+SUBMITTED = "submitted"
+RESPONDED = "responded"
+CLOSED = "closed"
+PLAN_ENDED = "plan_ended"
+GONE = "record_removed"
+
+
+class PlanRecord(NamedTuple):
+    """The plan fields obligations depend on."""
+
+    case_ref: str
+    social_worker_id: str
+    chair_id: str
+    plan_start: date
+    plan_end: date | None = None
+
+
+class ConferenceRecord(NamedTuple):
+    """The conference fields obligations depend on."""
+
+    conference_id: str
+    case_ref: str
+    kind: str
+    scheduled_for: datetime
+    chair_id: str | None = None
+    report_received_at: datetime | None = None
+
+
+class AlertRecord(NamedTuple):
+    """The QA alert fields obligations depend on."""
+
+    alert_id: str
+    case_ref: str
+    raised_by: str
+    raised_at: datetime
+    kind: str
+    responded_at: datetime | None = None
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+
+class ObligationSpec(NamedTuple):
+    """What the records say one obligation should look like right now."""
+
+    kind: str
+    subject_id: str
+    case_ref: str
+    owner_id: str
+    due_at: datetime
+    status: str = OPEN
+    outcome: str | None = None
+    done_at: datetime | None = None
 
 
 @dataclass
@@ -19,6 +127,211 @@ class SyncResult:
     moved: int = 0
     closed: int = 0
     cancelled_notifications: int = 0
+    reopened: int = 0
+    positive_notified: int = 0
+
+
+# --- the pure part -----------------------------------------------------------------------
+
+
+def derive_obligations(
+    plans: Iterable[PlanRecord],
+    conferences: Iterable[ConferenceRecord],
+    alerts: Iterable[AlertRecord],
+    policy: Policy,
+) -> dict[tuple[str, str], ObligationSpec]:
+    """Records + policy -> the obligations they imply, keyed by (kind, subject_id)."""
+    cal, hours = policy.calendar(), policy.hours()
+    by_case = {p.case_ref: p for p in plans}
+    specs: dict[tuple[str, str], ObligationSpec] = {}
+    review_cache: dict[tuple[date, int], datetime] = {}
+
+    def review_at(start: date, months: int) -> datetime:
+        key = (start, months)
+        if key not in review_cache:
+            review_cache[key] = rules.review_due_at(start, months, cal, hours)
+        return review_cache[key]
+
+    for plan in by_case.values():
+        ended = plan.plan_end is not None
+        status, outcome = (CANCELLED, PLAN_ENDED) if ended else (OPEN, None)
+        months = policy.plan_review.after_months
+        specs[(PLAN_REVIEW, plan.case_ref)] = ObligationSpec(
+            PLAN_REVIEW, plan.case_ref, plan.case_ref, plan.chair_id,
+            review_at(plan.plan_start, months), status, outcome,
+        )  # fmt: skip
+        for flag in policy.plan_review.also_flag_months:
+            subject = f"{plan.case_ref}:{flag}"
+            specs[(PLAN_FLAG, subject)] = ObligationSpec(
+                PLAN_FLAG, subject, plan.case_ref, plan.chair_id,
+                review_at(plan.plan_start, flag), status, outcome,
+            )  # fmt: skip
+
+    report_cache: dict[tuple[str, date], datetime] = {}
+    for conf in conferences:
+        owning = by_case.get(conf.case_ref)
+        if owning is None:
+            continue  # nobody owes a report for a case we hold no plan for
+        kind = ICPC_REPORT if conf.kind.upper() == "ICPC" else RCPC_REPORT
+        day = cal.local(conf.scheduled_for).date()
+        if (kind, day) not in report_cache:
+            rule = rules.report_rule_for(kind, policy)
+            report_cache[(kind, day)] = rules.report_due_at(conf.scheduled_for, rule, cal, hours)
+        due = report_cache[(kind, day)]
+        if conf.report_received_at is not None:
+            spec = ObligationSpec(
+                kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
+                DONE, SUBMITTED, conf.report_received_at,
+            )  # fmt: skip
+        elif owning.plan_end is not None:
+            spec = ObligationSpec(
+                kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
+                CANCELLED, PLAN_ENDED,
+            )  # fmt: skip
+        else:
+            spec = ObligationSpec(
+                kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due
+            )
+        specs[(kind, conf.conference_id)] = spec
+
+    days = policy.qa_alert.response_working_days
+    for alert in alerts:
+        if alert.kind != "concern":
+            continue
+        owning = by_case.get(alert.case_ref)
+        if owning is None:
+            continue
+        due = rules.qa_due_at(alert.raised_at, days, cal, hours)
+        if alert.closed_at is not None:
+            spec = ObligationSpec(
+                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
+                DONE, alert.outcome or CLOSED, alert.closed_at,
+            )  # fmt: skip
+        elif alert.responded_at is not None:
+            spec = ObligationSpec(
+                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
+                DONE, RESPONDED, alert.responded_at,
+            )  # fmt: skip
+        else:
+            spec = ObligationSpec(
+                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due
+            )
+        specs[(QA_RESPONSE, alert.alert_id)] = spec
+    return specs
+
+
+def _reopenable(kind: str, status: str) -> bool:
+    """Record-driven kinds follow their record; a review logged by the chair stays logged."""
+    if kind in (PLAN_REVIEW, PLAN_FLAG):
+        return status == CANCELLED
+    return True
+
+
+def _resets_stage(kind: str) -> bool:
+    """A new conference date or plan start restarts the cycle; a QA ladder keeps its place."""
+    return kind != QA_RESPONSE
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+def _chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class _Memo:
+    """Converts date/datetime values once per distinct value: many rows share few dates.
+
+    Bulk loads select these columns untyped and bulk inserts bind them pre-converted,
+    so 200,000 rows cost a dictionary lookup each instead of a parse or a format each.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.dialect = session.get_bind().dialect
+        self.readers: dict[str, Callable[[Any], Any]] = {}
+        self.writers: dict[str, Callable[[Any], Any]] = {}
+
+    @staticmethod
+    def _temporal(column: Any) -> bool:
+        return isinstance(column.type, (Date, DateTime, TypeDecorator))
+
+    def _memoised(self, convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+        if convert is None:
+            return lambda value: value
+        seen: dict[Any, Any] = {}
+
+        def run(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return seen[value]
+            except KeyError:
+                seen[value] = converted = convert(value)
+                return converted
+
+        return run
+
+    def reader(self, column: Any) -> Callable[[Any], Any]:
+        """Raw driver value -> Python value, as the column's own type would convert it."""
+        key = f"{column.table.name}.{column.name}"
+        if key not in self.readers:
+            impl = column.type.dialect_impl(self.dialect)
+            self.readers[key] = self._memoised(impl.result_processor(self.dialect, None))
+        return self.readers[key]
+
+    def writer(self, column: Any) -> Callable[[Any], Any]:
+        """Python value -> what the column's type would bind (UTC, naive on SQLite)."""
+        key = f"{column.table.name}.{column.name}"
+        if key not in self.writers:
+            impl = column.type.dialect_impl(self.dialect)
+            self.writers[key] = self._memoised(impl.bind_processor(self.dialect))
+        return self.writers[key]
+
+
+def _rows(session: Session, table: Table, cols: Sequence[str], scope: Sequence[str] | None,
+          scope_col: str, memo: _Memo | None = None) -> list[tuple[Any, ...]]:  # fmt: skip
+    """All rows, or the rows for these case refs, as plain tuples (dates converted once each)."""
+    memo = memo or _Memo(session)
+    columns = [table.c[c] for c in cols]
+    temporal = [i for i, c in enumerate(columns) if memo._temporal(c)]
+    selected = [type_coerce(c, String()) if memo._temporal(c) else c for c in columns]
+    stmt = select(*selected)
+    raw: list[Any] = []
+    if scope is None:
+        raw = list(session.execute(stmt).all())
+    elif len(scope) > WIDE_SCOPE:
+        wanted = set(scope)
+        at = cols.index(scope_col)
+        raw = [r for r in session.execute(stmt).all() if r[at] in wanted]
+    else:
+        for part in _chunks(scope):
+            raw.extend(session.execute(stmt.where(table.c[scope_col].in_(part))).all())
+    if not temporal:
+        return [tuple(r) for r in raw]
+    readers = {i: memo.reader(columns[i]) for i in temporal}
+    out = []
+    for r in raw:
+        row = list(r)
+        for i, read in readers.items():
+            row[i] = read(row[i])
+        out.append(tuple(row))
+    return out
+
+
+class _Existing(NamedTuple):
+    """What reconciliation compares against, loaded as plain tuples for speed."""
+
+    id: int
+    case_ref: str
+    owner_id: str
+    due_at: datetime
+    status: str
+    stage: int
 
 
 def sync_obligations(
@@ -30,7 +343,387 @@ def sync_obligations(
 ) -> SyncResult:
     """Create, move or close the obligations implied by the records (all, or these cases).
 
-    Runs inside the caller's transaction; the caller commits. Placeholder until the
-    reminder engine lands: it changes nothing.
+    Runs inside the caller's transaction; the caller commits.
     """
-    return SyncResult()
+    cal, hours = policy.calendar(), policy.hours()
+    scope = None if case_refs is None else sorted(set(case_refs))
+    result = SyncResult()
+    if scope is not None and not scope:
+        return result
+    memo = _Memo(session)
+    flag_horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
+    plans = [
+        PlanRecord._make(row)
+        for row in _rows(
+            session, _table(Plan),
+            ("case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end"),
+            scope, "case_ref", memo,
+        )
+    ]  # fmt: skip
+    conferences = [
+        ConferenceRecord._make(row)
+        for row in _rows(
+            session, _table(Conference),
+            ("conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
+             "report_received_at"),
+            scope, "case_ref", memo,
+        )
+    ]  # fmt: skip
+    alerts = [
+        AlertRecord._make(row)
+        for row in _rows(
+            session, _table(QaAlert),
+            ("alert_id", "case_ref", "raised_by", "raised_at", "kind", "responded_at",
+             "closed_at", "outcome"),
+            scope, "case_ref", memo,
+        )
+    ]  # fmt: skip
+    desired = derive_obligations(plans, conferences, alerts, policy)
+    existing = {
+        (row[1], row[2]): _Existing(row[0], *row[3:])
+        for row in _rows(
+            session, _table(Obligation),
+            ("id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage"),
+            scope, "case_ref", memo,
+        )
+    }  # fmt: skip
+
+    inserts: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    closes: list[dict[str, Any]] = []
+    reopens: list[dict[str, Any]] = []
+    touched: list[tuple[int, str, str, dict[str, Any]]] = []  # (id, case, action, detail)
+    first_cache: dict[tuple[str, datetime], tuple[datetime, datetime | None]] = {}
+
+    def timing(kind: str, due: datetime) -> tuple[datetime, datetime | None]:
+        key = (kind, due)
+        if key not in first_cache:
+            first_cache[key] = (
+                rules.first_action_at(kind, due, policy, cal, hours),
+                rules.initial_stage_due_at(kind, due, cal, hours),
+            )
+        return first_cache[key]
+
+    for key, spec in desired.items():
+        ex = existing.get(key)
+        if ex is None:
+            if spec.status == CANCELLED:
+                continue
+            if spec.kind == PLAN_FLAG and spec.due_at > flag_horizon:
+                continue  # created nearer the time by `ensure_milestones`
+            inserts.append(_new_row(spec, now, timing))
+            continue
+        if ex.status == OPEN:
+            if spec.status != OPEN:
+                closes.append(_close_params(ex.id, spec.status, spec.outcome,
+                                            spec.done_at or now, now))  # fmt: skip
+                touched.append((ex.id, spec.case_ref, "obligation_closed",
+                                {"outcome": spec.outcome, "status": spec.status}))  # fmt: skip
+            elif spec.due_at != ex.due_at or spec.owner_id != ex.owner_id:
+                first, stage_due = timing(spec.kind, spec.due_at)
+                stage = 0 if _resets_stage(spec.kind) else ex.stage
+                moves.append({
+                    "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
+                    "stage": stage, "stage_due_at": stage_due if stage == 0 else None,
+                    "next_action_at": first, "updated_at": now,
+                })  # fmt: skip
+                touched.append((ex.id, spec.case_ref, "obligation_moved", {
+                    "from": ex.due_at, "to": spec.due_at,
+                    "owner_from": ex.owner_id, "owner_to": spec.owner_id,
+                }))  # fmt: skip
+        elif spec.status == OPEN and _reopenable(spec.kind, ex.status):
+            _, stage_due = timing(spec.kind, spec.due_at)
+            reopens.append({
+                "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
+                "stage_due_at": stage_due if ex.stage == 0 else None,
+                "next_action_at": now, "updated_at": now,
+            })  # fmt: skip
+            touched.append((ex.id, spec.case_ref, "obligation_reopened", {"was": ex.status}))
+
+    for key, ex in existing.items():
+        if key not in desired and ex.status == OPEN:
+            closes.append(_close_params(ex.id, CANCELLED, GONE, now, now))
+            touched.append((ex.id, ex.case_ref, "obligation_closed", {"outcome": GONE}))
+
+    table = _table(Obligation)
+    _bulk_insert(session, table, inserts, memo)
+    if moves:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                due_at=bindparam("due_at"), owner_id=bindparam("owner_id"),
+                stage=bindparam("stage"), stage_due_at=bindparam("stage_due_at"),
+                next_action_at=bindparam("next_action_at"), updated_at=bindparam("updated_at"),
+                version=table.c.version + 1,
+            ),
+            moves,
+        )  # fmt: skip
+    if closes:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .where(table.c.status == OPEN)
+            .values(
+                status=bindparam("status"), outcome=bindparam("outcome"),
+                done_at=bindparam("done_at"), next_action_at=None,
+                updated_at=bindparam("updated_at"), version=table.c.version + 1,
+            ),
+            closes,
+        )  # fmt: skip
+    if reopens:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status=OPEN, outcome=None, done_at=None,
+                due_at=bindparam("due_at"), owner_id=bindparam("owner_id"),
+                stage_due_at=bindparam("stage_due_at"),
+                next_action_at=bindparam("next_action_at"),
+                updated_at=bindparam("updated_at"), version=table.c.version + 1,
+            ),
+            reopens,
+        )  # fmt: skip
+    for oid, case_ref, action, detail in touched:
+        if action != "obligation_reopened":
+            result.cancelled_notifications += cancel_pending(session, oid)
+        audit.record(session, at=now, actor=audit.SYSTEM, action=action,
+                     obligation_id=oid, case_ref=case_ref, **detail)  # fmt: skip
+
+    result.created = len(inserts)
+    result.moved = len(moves)
+    result.closed = len(closes)
+    result.reopened = len(reopens)
+    result.positive_notified = _positive_alerts(session, policy, alerts, plans, now, cal, hours)
+    if inserts or moves or closes or reopens:
+        logger.info("obligations synced: %s", result)
+    return result
+
+
+def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int:
+    """Create the 18/24-month flag rows of open plans nearing those dates (idempotent).
+
+    Cheap enough for every scan: one indexed-free pass over open plans old enough to be
+    near their first flag, compared with the flag rows that exist.
+    """
+    months = sorted(policy.plan_review.also_flag_months)
+    if not months:
+        return 0
+    cal, hours = policy.calendar(), policy.hours()
+    horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
+    cutoff = rules.add_months(cal.local(horizon).date(), -months[0])
+    pt, ot = _table(Plan), _table(Obligation)
+    candidates = session.execute(
+        select(pt.c.case_ref, pt.c.plan_start)
+        .where(pt.c.plan_end.is_(None))
+        .where(pt.c.plan_start <= cutoff)
+    ).all()
+    if not candidates:
+        return 0
+    have = set(
+        session.execute(select(ot.c.subject_id).where(ot.c.kind == PLAN_FLAG)).scalars().all()
+    )
+    missing = {
+        case_ref
+        for case_ref, start in candidates
+        for m in months
+        if f"{case_ref}:{m}" not in have and rules.review_due_at(start, m, cal, hours) <= horizon
+    }
+    if not missing:
+        return 0
+    return sync_obligations(session, policy, now=now, case_refs=missing).created
+
+
+def _bulk_insert(session: Session, target: Table, rows: list[dict[str, Any]], memo: _Memo) -> None:
+    """Core executemany with dates bound once per distinct value, not once per row."""
+    if not rows:
+        return
+    names = list(rows[0])
+    writers = {n: memo.writer(target.c[n]) for n in names if memo._temporal(target.c[n])}
+    untyped = table(target.name, *(column(n) for n in names), schema=target.schema)
+    for start in range(0, len(rows), INSERT_BATCH):
+        batch = rows[start : start + INSERT_BATCH]
+        for row in batch:
+            for name, write in writers.items():
+                row[name] = write(row[name])
+        session.execute(insert(untyped), batch)
+
+
+def _new_row(spec: ObligationSpec, now: datetime, timing: Any) -> dict[str, Any]:
+    """Column values for a new obligation; long-past reviews/flags are listed, not messaged."""
+    first, stage_due = timing(spec.kind, spec.due_at)
+    stage = 0
+    next_action: datetime | None = first if spec.status == OPEN else None
+    if spec.status == OPEN and spec.kind == PLAN_REVIEW and stage_due and stage_due <= now:
+        stage, next_action = 1, None  # imported long overdue: the manager's list, no flood
+    if spec.status == OPEN and spec.kind == PLAN_FLAG and spec.due_at <= now:
+        next_action = None
+    return {
+        "kind": spec.kind,
+        "subject_id": spec.subject_id,
+        "case_ref": spec.case_ref,
+        "owner_id": spec.owner_id,
+        "due_at": spec.due_at,
+        "status": spec.status,
+        "stage": stage,
+        "stage_due_at": stage_due if stage == 0 else None,
+        "next_action_at": next_action,
+        "done_at": spec.done_at if spec.status != OPEN else None,
+        "outcome": spec.outcome,
+        "version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
+                  now: datetime) -> dict[str, Any]:  # fmt: skip
+    return {"b_id": oid, "status": status, "outcome": outcome, "done_at": done_at,
+            "updated_at": now}  # fmt: skip
+
+
+def queue_once(
+    session: Session,
+    note: rules.Notify,
+    *,
+    now: datetime,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+    obligation_id: int | None = None,
+) -> bool:
+    """Enqueue `note` unless its key exists; True only when this call created the row.
+
+    Checks the key first because `enqueue`'s own answer is not reliable on PostgreSQL
+    (SQLAlchemy adds RETURNING, and the driver then reports rowcount -1 = True).
+    """
+    nt = _table(Notification)
+    if session.execute(select(nt.c.id).where(nt.c.key == note.key)).first() is not None:
+        return False
+    return enqueue(
+        session, key=note.key, recipient_id=note.recipient_id, kind=note.kind,
+        message=note.message, at=now, cal=cal, hours=hours, obligation_id=obligation_id,
+    )  # fmt: skip
+
+
+def _positive_alerts(
+    session: Session,
+    policy: Policy,
+    alerts: Sequence[AlertRecord],
+    plans: Sequence[PlanRecord],
+    now: datetime,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+) -> int:
+    """One info each to the social worker and team manager; old history is not replayed."""
+    recent_from = cal.at(
+        cal.subtract_working_days(cal.local(now).date(), policy.qa_alert.response_working_days),
+        hours.start or datetime.min.time(),
+    )
+    positive = [a for a in alerts if a.kind == "positive" and a.raised_at >= recent_from]
+    if not positive:
+        return 0
+    by_case = {p.case_ref: p for p in plans}
+    workers = {by_case[a.case_ref].social_worker_id for a in positive if a.case_ref in by_case}
+    org = load_org(session, workers)
+    created = 0
+    for alert in positive:
+        plan = by_case.get(alert.case_ref)
+        if plan is None:
+            continue
+        targets: list[tuple[str, str, str]] = [
+            (f"alert:{alert.alert_id}:positive", plan.social_worker_id, "social_worker")
+        ]
+        manager = org.first_with_role(plan.social_worker_id, "team_manager")
+        if manager is not None:
+            targets.append((f"alert:{alert.alert_id}:positive:tm", manager.staff_id,
+                            "team_manager"))  # fmt: skip
+        for key, recipient, role in targets:
+            message = msg.positive_alert(alert.case_ref, role=role)
+            note = rules.route(org, recipient, key, rules.N_INFO, message, rules.A_INFO)
+            if note is None:
+                continue
+            if queue_once(session, note, now=now, cal=cal, hours=hours):
+                created += 1
+                audit.record(session, at=now, actor=audit.SYSTEM, action=note.audit,
+                             case_ref=alert.case_ref, key=note.key,
+                             recipient=note.recipient_id)  # fmt: skip
+    return created
+
+
+# --- views for the rules -----------------------------------------------------------------
+
+
+def load_org(session: Session, staff_ids: Iterable[str] | None = None) -> Org:
+    """The people the rules may need: these ids and everyone up their manager chains."""
+    table = _table(Staff)
+    cols = ("staff_id", "name", "role", "manager_id", "team", "active", "reachable", "chat_id")
+    stmt = select(*(table.c[c] for c in cols))
+    if staff_ids is None:
+        return Org.of(Person(*row) for row in session.execute(stmt))
+    people: dict[str, Person] = {}
+    wanted = {s for s in staff_ids if s}
+    while wanted:
+        batch = sorted(wanted - people.keys())
+        wanted = set()
+        for part in _chunks(batch):
+            for row in session.execute(stmt.where(table.c.staff_id.in_(part))):
+                person = Person(*row)
+                people[person.staff_id] = person
+                if person.manager_id and person.manager_id not in people:
+                    wanted.add(person.manager_id)
+        wanted -= people.keys()
+        wanted -= set(batch)  # ids that do not exist are not asked for twice
+    return Org(people)
+
+
+OBLIGATION_COLUMNS = (
+    "id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "stage", "stage_due_at",
+    "next_action_at", "outcome", "version",
+)  # fmt: skip
+
+
+def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.Item]:
+    """Frozen views of obligation rows (in OBLIGATION_COLUMNS order) with record context."""
+    if not rows:
+        return []
+    cases = sorted({r[3] for r in rows})
+    conf_ids = sorted({r[2] for r in rows if r[1] in rules.REPORT_KINDS})
+    alert_ids = sorted({r[2] for r in rows if r[1] == QA_RESPONSE})
+    plans: dict[str, tuple[str, date]] = {}
+    pt, ct, at = _table(Plan), _table(Conference), _table(QaAlert)
+    for part in _chunks(cases):
+        stmt = select(pt.c.case_ref, pt.c.chair_id, pt.c.plan_start).where(pt.c.case_ref.in_(part))
+        for case_ref, chair_id, start in session.execute(stmt):
+            plans[case_ref] = (chair_id, start)
+    confs: dict[str, tuple[datetime, str | None]] = {}
+    for part in _chunks(conf_ids):
+        stmt = select(ct.c.conference_id, ct.c.scheduled_for, ct.c.chair_id).where(
+            ct.c.conference_id.in_(part)
+        )
+        for cid, when, chair in session.execute(stmt):
+            confs[cid] = (when, chair)
+    alerts: dict[str, tuple[str, str | None]] = {}
+    for part in _chunks(alert_ids):
+        stmt = select(at.c.alert_id, at.c.raised_by, at.c.theme).where(at.c.alert_id.in_(part))
+        for aid, raised_by, theme in session.execute(stmt):
+            alerts[aid] = (raised_by, theme)
+    items = []
+    for row in rows:
+        oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version = row
+        chair, start = plans.get(case_ref, (None, None))
+        conference_at = None
+        raised_by = theme = None
+        if kind in rules.REPORT_KINDS and subject in confs:
+            conference_at, conf_chair = confs[subject]
+            chair = conf_chair or chair
+        if kind == QA_RESPONSE and subject in alerts:
+            raised_by, theme = alerts[subject]
+        items.append(
+            rules.Item(
+                id=oid, kind=kind, subject_id=subject, case_ref=case_ref, owner_id=owner,
+                due_at=due, stage=stage, stage_due_at=stage_due, next_action_at=nxt,
+                outcome=outcome, version=version, chair_id=chair, raised_by=raised_by,
+                conference_at=conference_at, theme=theme, plan_start=start,
+            )
+        )  # fmt: skip
+    return items

@@ -1,0 +1,328 @@
+"""Pure renderers for reminders and escalations: case ref, what is due, deadline, role.
+
+Nothing here reads the clock or the database, and nothing here can leak a child's
+details: the only inputs are a case reference, kinds, instants, stage numbers and
+staff names/roles.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from handlers import callbacks as cb
+from models.outbox import Button, Message
+from models.tables import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from scheduler.calendar import LONDON
+
+logger = logging.getLogger(__name__)
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+ROLE_LABELS = {
+    "social_worker": "social worker",
+    "iro": "IRO",
+    "team_manager": "team manager",
+    "service_manager": "service manager",
+    "head_of_service": "head of service",
+    "assistant_director": "assistant director",
+    "safeguarding_manager": "safeguarding manager",
+    "admin": "admin",
+}
+
+WHAT = {
+    RCPC_REPORT: "RCPC report",
+    ICPC_REPORT: "ICPC report",
+    QA_RESPONSE: "QA alert response",
+    PLAN_REVIEW: "9-month plan review",
+    PLAN_FLAG: "plan length flag",
+}
+
+THEMES = {
+    "drift_and_delay": "drift and delay",
+    "report_late": "report late",
+    "statutory_duty": "statutory duty",
+    "plan_quality": "plan quality",
+    "other": "other",
+}
+
+LATE_REASONS = ("illness", "workload", "awaiting_info", "family", "other")
+
+
+class ItemLike(Protocol):
+    """What a renderer may know about an obligation (see `scheduler.rules.Item`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def case_ref(self) -> str: ...
+    @property
+    def stage(self) -> int: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def conference_at(self) -> datetime | None: ...
+    @property
+    def theme(self) -> str | None: ...
+
+
+def role_label(role: str | None) -> str:
+    """A role code as people say it."""
+    return ROLE_LABELS.get(role or "", role or "staff")
+
+
+def day_text(day: date) -> str:
+    """`Mon 7 Dec`: short enough for a lock screen, unambiguous within a year."""
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def clock_text(moment: datetime, tz: ZoneInfo = LONDON) -> str:
+    """`6pm` or `9:30am` on the authority's wall clock."""
+    local = moment.astimezone(tz)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    if local.minute:
+        return f"{hour}:{local.minute:02d}{suffix}"
+    return f"{hour}{suffix}"
+
+
+def when_text(moment: datetime, tz: ZoneInfo = LONDON) -> str:
+    """`Mon 7 Dec, 6pm` in Europe/London (BST or GMT as it falls)."""
+    local = moment.astimezone(tz)
+    return f"{day_text(local.date())}, {clock_text(local, tz)}"
+
+
+def what_text(kind: str) -> str:
+    """What is owed, in words."""
+    return WHAT.get(kind, kind.replace("_", " "))
+
+
+def _conference(item: ItemLike, tz: ZoneInfo) -> str:
+    return f" (conference {when_text(item.conference_at, tz)})" if item.conference_at else ""
+
+
+def owner_report_buttons(item: ItemLike, stage: int | None = None) -> list[list[Button]]:
+    """Submitted / Will be late / Need help on the social worker's report nudges."""
+    at = item.stage if stage is None else stage
+    return [
+        [
+            ("Submitted", cb.encode(cb.SUBMITTED, item.id, at)),
+            ("Will be late", cb.encode(cb.WILL_BE_LATE, item.id, at)),
+        ],
+        [("Need help", cb.encode(cb.NEED_HELP, item.id, at))],
+    ]
+
+
+def report_reminder(
+    item: ItemLike, working_days_before: int, *, days_before_conference: int, tz: ZoneInfo = LONDON
+) -> Message:
+    """The nudge before a conference report is due (`working_days_before` 0 = due today)."""
+    what = what_text(item.kind)
+    if working_days_before == 0:
+        head = f"⏰ {item.case_ref}: {what} due today, {clock_text(item.due_at, tz)}"
+    else:
+        head = f"⏰ {item.case_ref}: {what} due {when_text(item.due_at, tz)}"
+    days = "working day" if days_before_conference == 1 else "working days"
+    text = (
+        f"{head}{_conference(item, tz)}. {days_before_conference} {days} before, "
+        "so parents and the chair can read it."
+    )
+    return Message(text, owner_report_buttons(item))
+
+
+def report_overdue_owner(item: ItemLike, *, stage: int = 1, tz: ZoneInfo = LONDON) -> Message:
+    """The social worker's notice at the deadline; their manager hears at the same time."""
+    text = (
+        f"⚠️ {item.case_ref}: {what_text(item.kind)} was due {when_text(item.due_at, tz)}"
+        f" and has not arrived{_conference(item, tz)}. Your team manager has been told."
+        " If it is on its way, tap below."
+    )
+    return Message(text, owner_report_buttons(item, stage))
+
+
+def report_overdue_manager(
+    item: ItemLike, *, owner_name: str, stage: int = 1, tz: ZoneInfo = LONDON
+) -> Message:
+    """The team manager's one escalation: case, conference, whose report, three buttons."""
+    text = (
+        f"📋 {item.case_ref}: {what_text(item.kind)} from {owner_name} (social worker) was due "
+        f"{when_text(item.due_at, tz)} and is not in{_conference(item, tz)}. "
+        "You are their team manager."
+    )
+    keyboard = [
+        [
+            ("Chased", cb.encode(cb.CHASED, item.id, stage)),
+            ("Report in", cb.encode(cb.REPORT_IN, item.id, stage)),
+        ],
+        [("Conference to be rearranged", cb.encode(cb.REARRANGE, item.id, stage))],
+    ]
+    return Message(text, keyboard)
+
+
+def report_missing_chair(
+    item: ItemLike, *, owner_name: str, manager_name: str | None, tz: ZoneInfo = LONDON
+) -> Message:
+    """Tells the chair the report for their conference is missing, and who is chasing."""
+    chasing = (
+        f" {manager_name} (team manager) has been asked to chase it."
+        if manager_name
+        else " No team manager was found to chase it."
+    )
+    text = (
+        f"ℹ️ {item.case_ref}: the {what_text(item.kind)} from {owner_name} (social worker) "
+        f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
+        f"{chasing}"
+    )
+    return Message(text, None)
+
+
+def qa_reminder(item: ItemLike, *, tz: ZoneInfo = LONDON) -> Message:
+    """The social worker's nudge on the morning a QA response is due."""
+    theme = f" about {THEMES.get(item.theme or '', 'the case')}" if item.theme else ""
+    text = (
+        f"⏰ {item.case_ref}: response to the IRO's QA alert{theme} due today, "
+        f"{clock_text(item.due_at, tz)}. As the social worker, tap when you have responded."
+    )
+    return Message(text, [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]])
+
+
+def qa_stage_holder(
+    item: ItemLike,
+    *,
+    stage: int,
+    stages: int,
+    role: str,
+    owner_name: str,
+    stage_due_at: datetime,
+    tz: ZoneInfo = LONDON,
+) -> Message:
+    """The one message a ladder stage holder gets: Acknowledge / Responded / Resolved."""
+    theme = f" ({THEMES.get(item.theme or '', 'concern')})" if item.theme else ""
+    text = (
+        f"🔺 {item.case_ref}: a QA alert{theme} for {owner_name} (social worker) is not "
+        f"resolved. It is now with you as {role_label(role)}, stage {stage} of {stages}. "
+        f"Response due {when_text(stage_due_at, tz)}."
+    )
+    keyboard = [
+        [
+            ("Acknowledge", cb.encode(cb.ACKNOWLEDGE, item.id, stage)),
+            ("Responded", cb.encode(cb.RESPONDED, item.id, stage)),
+        ],
+        [("Resolved", cb.encode(cb.RESOLVED, item.id, stage))],
+    ]
+    return Message(text, keyboard)
+
+
+def qa_iro_step(
+    item: ItemLike,
+    *,
+    stage: int,
+    stages: int,
+    role: str,
+    holder_name: str,
+    stage_due_at: datetime,
+    ladder: tuple[str, ...],
+    tz: ZoneInfo = LONDON,
+) -> Message:
+    """Tells the raising IRO of a ladder step; buttons to resolve or jump further up."""
+    text = (
+        f"ℹ️ {item.case_ref}: your QA alert moved to stage {stage} of {stages}: "
+        f"{holder_name} ({role_label(role)}), due {when_text(stage_due_at, tz)}."
+    )
+    keyboard: list[list[Button]] = [[("Resolved", cb.encode(cb.RESOLVED, item.id, stage))]]
+    for higher in range(stage + 1, stages + 1):
+        label = f"Escalate to stage {higher}: {role_label(ladder[higher - 1])}"
+        keyboard.append([(label, cb.encode(cb.ESCALATE, item.id, stage, str(higher)))])
+    return Message(text, keyboard)
+
+
+def qa_challenge(item: ItemLike, *, stages: int) -> Message:
+    """Tells the IRO (and the AD) the concern is listed for the challenge meeting."""
+    text = (
+        f"📌 {item.case_ref}: the QA alert is still not resolved after stage {stages} of "
+        f"{stages}. It is listed for the assistant director's challenge meeting."
+    )
+    return Message(text, None)
+
+
+def review_due(item: ItemLike, *, plan_start: date | None, tz: ZoneInfo = LONDON) -> Message:
+    """The chair's 9-month review nudge with the three outcomes as buttons."""
+    since = f" (plan started {day_text(plan_start)})" if plan_start else ""
+    text = (
+        f"🗓 {item.case_ref}: 9-month plan review due {day_text(item.due_at.astimezone(tz).date())}"
+        f"{since}. As chair, log the outcome when you have reviewed it."
+    )
+    keyboard = [
+        [("Reviewed: plan continues", cb.encode(cb.REVIEW_CONTINUES, item.id, item.stage))],
+        [("Exit plan agreed", cb.encode(cb.REVIEW_EXIT, item.id, item.stage))],
+        [("Plan ended", cb.encode(cb.REVIEW_ENDED, item.id, item.stage))],
+    ]
+    return Message(text, keyboard)
+
+
+def review_escalation(
+    item: ItemLike, *, chair_name: str, stage: int = 1, tz: ZoneInfo = LONDON
+) -> Message:
+    """The safeguarding manager hears of a 9-month review not logged in 5 working days."""
+    text = (
+        f"📋 {item.case_ref}: the 9-month plan review was due "
+        f"{day_text(item.due_at.astimezone(tz).date())} and {chair_name} (chair) has not "
+        "logged it in 5 working days. You are their safeguarding manager."
+    )
+    return Message(text, None)
+
+
+def plan_flag(item: ItemLike, *, months: int, tz: ZoneInfo = LONDON) -> Message:
+    """One informational note to the chair when a plan reaches 18 or 24 months."""
+    text = (
+        f"ℹ️ {item.case_ref}: the plan reached {months} months on "
+        f"{day_text(item.due_at.astimezone(tz).date())}. It is listed for the safeguarding "
+        "manager; nothing to do here."
+    )
+    return Message(text, None)
+
+
+def positive_alert(case_ref: str, *, role: str) -> Message:
+    """Passes on an IRO's positive QA alert: recognition, no response needed."""
+    text = (
+        f"🌟 {case_ref}: the IRO raised a positive QA alert recognising good practice "
+        f"on this case. Shared with you as {role_label(role)}; nothing to do. Thank you."
+    )
+    return Message(text, None)
+
+
+def cover(message: Message, *, absent_name: str, absent_role: str) -> Message:
+    """Redirects an inactive person's item to their manager, buttons kept, so nothing is lost."""
+    text = (
+        f"↪️ For {absent_name} ({role_label(absent_role)}), who is not active, so it comes to "
+        f"you as their manager:\n{message.text}"
+    )
+    return Message(text, message.keyboard)
+
+
+def late_reason_buttons(item: ItemLike) -> list[list[Button]]:
+    """Will be late, step 2: why (one code per button)."""
+    labels = {
+        "illness": "Illness",
+        "workload": "Workload",
+        "awaiting_info": "Awaiting information",
+        "family": "Family circumstances",
+        "other": "Other",
+    }
+    return [
+        [(labels[reason], cb.encode(cb.LATE_REASON, item.id, item.stage, reason))]
+        for reason in LATE_REASONS
+    ]
+
+
+def late_date_buttons(item: ItemLike, reason: str, days: list[date]) -> list[list[Button]]:
+    """Will be late, step 3: which of the next working days the report will come."""
+    return [
+        [(day_text(day), cb.encode(cb.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]
+        for day in days
+    ]

@@ -1,0 +1,494 @@
+"""Pure timescale rules: given an obligation, the org, the policy and `now`, what is due.
+
+Every function here is a pure function of its arguments, so tables of worked examples
+pin it down. The scan (`scheduler.scan`) and the ladder steps (`scheduler.escalation`)
+apply the `Decision`s; nothing here touches the clock or the database.
+
+Keys are stable: they contain the obligation id, the due date (so a moved deadline
+generates fresh reminders) and the recipient (so a change of owner reaches the new one).
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from models.outbox import Message
+from models.tables import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from scheduler import messages as msg
+from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.org import Org, Person
+from scheduler.policy import Policy, ReportRule
+
+logger = logging.getLogger(__name__)
+
+REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT)
+REVIEW_GRACE_WORKING_DAYS = 5
+CHALLENGE = "challenge"
+
+# Notification kinds (the outbox `kind` column).
+N_REMINDER = "reminder"
+N_DUE_TODAY = "due_today"
+N_OVERDUE = "overdue"
+N_ESCALATION = "escalation"
+N_INFO = "info"
+
+# Audit actions.
+A_REMINDER = "reminder_queued"
+A_ESCALATION = "escalation_queued"
+A_INFO = "info_queued"
+A_REDIRECTED = "redirected_to_manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A frozen view of one open obligation plus the record fields its rules need."""
+
+    id: int
+    kind: str
+    subject_id: str
+    case_ref: str
+    owner_id: str
+    due_at: datetime
+    stage: int = 0
+    stage_due_at: datetime | None = None
+    next_action_at: datetime | None = None
+    outcome: str | None = None
+    version: int = 0
+    chair_id: str | None = None
+    raised_by: str | None = None
+    conference_at: datetime | None = None
+    theme: str | None = None
+    plan_start: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """One message to enqueue, once per key, and the audit action it is recorded under."""
+
+    key: str
+    recipient_id: str
+    kind: str
+    message: Message
+    audit: str
+    redirected_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """A guarded move of `stage` (applied only if the row is still at `from_stage`)."""
+
+    from_stage: int
+    to_stage: int
+    stage_due_at: datetime | None
+    holder_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What is due now for one obligation and when to look at it again."""
+
+    notifications: tuple[Notify, ...] = ()
+    stage_change: StageChange | None = None
+    next_action_at: datetime | None = None
+    challenge: bool = False
+    undeliverable: tuple[str, ...] = field(default=())
+
+
+# --- dates -------------------------------------------------------------------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar months later, clamped to the month's end (31 May + 9 months = 28/29 Feb)."""
+    years, month0 = divmod(day.month - 1 + months, 12)
+    year = day.year + years
+    last = _calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def report_due_at(
+    conference_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of hours on the working day N working days before the conference's local date."""
+    conference_day = cal.local(conference_at).date()
+    return hours.close_of_day(
+        cal.subtract_working_days(conference_day, rule.due_working_days_before), cal
+    )
+
+
+def qa_due_at(
+    raised_at: datetime, working_days: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of hours on the Nth working day after the alert was raised."""
+    return hours.close_of_day(cal.add_working_days(cal.local(raised_at).date(), working_days), cal)
+
+
+def review_due_at(
+    plan_start: date, months: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Opening of hours on the date `months` after the start, or the next working day."""
+    return hours.opening_of_day(cal.next_working_day(add_months(plan_start, months)), cal)
+
+
+def review_escalation_at(due_at: datetime, cal: WorkingCalendar, hours: WorkingHours) -> datetime:
+    """Close of the 5th working day after a review fell due: then the manager hears."""
+    day = cal.local(due_at).date()
+    return hours.close_of_day(cal.add_working_days(day, REVIEW_GRACE_WORKING_DAYS), cal)
+
+
+def stage_deadline(
+    start: datetime, working_days: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of the Nth working day after a ladder step: each stage gets its own window."""
+    return hours.close_of_day(cal.add_working_days(cal.local(start).date(), working_days), cal)
+
+
+def report_rule_for(kind: str, policy: Policy) -> ReportRule:
+    """The ICPC or RCPC report rule for an obligation kind."""
+    return policy.report_rule("ICPC" if kind == ICPC_REPORT else "RCPC")
+
+
+def report_reminder_times(
+    due_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
+) -> list[tuple[datetime, int]]:
+    """(when, n) for each reminder: opening of hours n working days before the due day."""
+    due_day = cal.local(due_at).date()
+    times = {
+        (hours.opening_of_day(cal.subtract_working_days(due_day, n), cal), n)
+        for n in rule.remind_working_days_before_due
+    }
+    return sorted(t for t in times if t[0] < due_at)
+
+
+def first_action_at(
+    kind: str, due_at: datetime, policy: Policy, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """When a fresh (or moved) obligation first needs the scan to look at it."""
+    if kind in REPORT_KINDS:
+        times = report_reminder_times(due_at, report_rule_for(kind, policy), cal, hours)
+        return min([t for t, _ in times] + [due_at])
+    if kind == QA_RESPONSE:
+        return min(hours.opening_of_day(cal.local(due_at).date(), cal), due_at)
+    return due_at
+
+
+def initial_stage_due_at(
+    kind: str, due_at: datetime, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime | None:
+    """When stage 0 times out: the deadline, or for reviews 5 working days after it."""
+    if kind == PLAN_REVIEW:
+        return review_escalation_at(due_at, cal, hours)
+    if kind == PLAN_FLAG:
+        return None
+    return due_at
+
+
+# --- who gets it ------------------------------------------------------------------------
+
+
+def _key(item: Item, what: str, recipient_id: str) -> str:
+    return f"ob:{item.id}:{what}:{item.due_at:%Y%m%d%H%M}:{recipient_id}"
+
+
+def _name(org: Org, staff_id: str | None, fallback: str) -> str:
+    person = org.get(staff_id)
+    return person.name if person else fallback
+
+
+def route(
+    org: Org, recipient_id: str | None, key: str, kind: str, message: Message, audit: str
+) -> Notify | None:
+    """To the recipient if active; else to their nearest active manager, so nothing is lost."""
+    if recipient_id is None:
+        return None
+    person = org.get(recipient_id)
+    if person is not None and person.active:
+        return Notify(key, recipient_id, kind, message, audit)
+    for manager in org.chain(recipient_id):
+        if manager.active:
+            covered = msg.cover(
+                message,
+                absent_name=person.name if person else recipient_id,
+                absent_role=person.role if person else "staff",
+            )
+            return Notify(
+                f"{key}:cover:{manager.staff_id}",
+                manager.staff_id,
+                N_ESCALATION,
+                covered,
+                A_REDIRECTED,
+                redirected_from=recipient_id,
+            )
+    return None
+
+
+class _Out:
+    """Collects routed notifications and the keys that found nobody."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.notes: list[Notify] = []
+        self.lost: list[str] = []
+
+    def send(
+        self, recipient_id: str | None, key: str, kind: str, message: Message, audit: str
+    ) -> None:
+        note = route(self.org, recipient_id, key, kind, message, audit)
+        if note is None:
+            self.lost.append(key)
+        else:
+            self.notes.append(note)
+
+    def decision(
+        self,
+        next_action_at: datetime | None,
+        stage_change: StageChange | None = None,
+        challenge: bool = False,
+    ) -> Decision:
+        return Decision(
+            notifications=tuple(self.notes),
+            stage_change=stage_change,
+            next_action_at=next_action_at,
+            challenge=challenge,
+            undeliverable=tuple(self.lost),
+        )
+
+
+def ladder_holder(org: Org, social_worker_id: str, policy: Policy, stage: int) -> Person | None:
+    """Who holds QA ladder stage `stage` (1-based) for this social worker, if anyone."""
+    ladder = policy.qa_alert.ladder
+    if not 1 <= stage <= len(ladder):
+        return None
+    return org.first_with_role(social_worker_id, ladder[stage - 1])
+
+
+def next_held_stage(
+    org: Org, social_worker_id: str, policy: Policy, start: int
+) -> tuple[int, Person] | None:
+    """The first stage from `start` up whose role somebody holds (roles nobody holds skip)."""
+    for stage in range(max(start, 1), len(policy.qa_alert.ladder) + 1):
+        holder = ladder_holder(org, social_worker_id, policy, stage)
+        if holder is not None:
+            return stage, holder
+    return None
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """Everything due for `item` at `now`, and when it next needs looking at (None = never)."""
+    if item.kind in REPORT_KINDS:
+        return _report(item, org, policy, now)
+    if item.kind == QA_RESPONSE:
+        return _qa(item, org, policy, now)
+    if item.kind == PLAN_REVIEW:
+        return _review(item, org, policy, now)
+    if item.kind == PLAN_FLAG:
+        return _flag(item, org, policy, now)
+    logger.warning("no rule for obligation kind %s (id %s)", item.kind, item.id)
+    return Decision()
+
+
+def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """Reminders before the deadline, then at the deadline the owner, team manager and chair."""
+    cal, hours = policy.calendar(), policy.hours()
+    out = _Out(org)
+    if item.conference_at is not None and now >= item.conference_at:
+        return out.decision(None)  # the conference has happened: nudging is moot now
+    if item.stage > 0:
+        return out.decision(None)
+    if now >= item.due_at:
+        return report_overdue(item, org, policy, now)
+    rule = report_rule_for(item.kind, policy)
+    times = report_reminder_times(item.due_at, rule, cal, hours)
+    past = [(t, n) for t, n in times if t <= now]
+    if past:
+        _, n = past[-1]  # only the most recent applicable reminder, never a backlog
+        before = rule.due_working_days_before
+        out.send(
+            item.owner_id,
+            _key(item, f"remind:{n}", item.owner_id),
+            N_DUE_TODAY if n == 0 else N_REMINDER,
+            msg.report_reminder(item, n, days_before_conference=before, tz=cal.tz),
+            A_REMINDER,
+        )
+    upcoming = [t for t, _ in times if t > now] + [item.due_at]
+    return out.decision(min(upcoming))
+
+
+def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """Stage 0 -> 1 at the deadline: owner notice, ONE team-manager message, chair told."""
+    tz = policy.calendar().tz
+    out = _Out(org)
+    owner_name = _name(org, item.owner_id, "the social worker")
+    manager = org.first_with_role(item.owner_id, "team_manager")
+    out.send(
+        item.owner_id,
+        _key(item, "overdue", item.owner_id),
+        N_OVERDUE,
+        msg.report_overdue_owner(item, tz=tz),
+        A_REMINDER,
+    )
+    if manager is not None:
+        out.send(
+            manager.staff_id,
+            _key(item, "stage:1", manager.staff_id),
+            N_ESCALATION,
+            msg.report_overdue_manager(item, owner_name=owner_name, stage=1, tz=tz),
+            A_ESCALATION,
+        )
+    else:
+        out.lost.append(_key(item, "stage:1", "team_manager"))
+    if item.chair_id:
+        out.send(
+            item.chair_id,
+            _key(item, "missing", item.chair_id),
+            N_INFO,
+            msg.report_missing_chair(
+                item,
+                owner_name=owner_name,
+                manager_name=manager.name if manager else None,
+                tz=tz,
+            ),
+            A_INFO,
+        )
+    change = StageChange(item.stage, 1, None, manager.staff_id if manager else None)
+    return out.decision(None, change)
+
+
+def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """Morning-of reminder to the social worker, then the ladder one stage per window."""
+    cal, hours = policy.calendar(), policy.hours()
+    out = _Out(org)
+    if item.outcome == CHALLENGE:
+        return out.decision(None)
+    stage_due = item.stage_due_at or item.due_at
+    if now >= stage_due:
+        return qa_climb(item, org, policy, now, to_stage=item.stage + 1)
+    if item.stage == 0:
+        remind_at = hours.opening_of_day(cal.local(item.due_at).date(), cal)
+        if now >= remind_at:
+            out.send(
+                item.owner_id,
+                _key(item, "remind:0", item.owner_id),
+                N_DUE_TODAY,
+                msg.qa_reminder(item, tz=cal.tz),
+                A_REMINDER,
+            )
+        else:
+            return out.decision(remind_at)
+    return out.decision(stage_due)
+
+
+def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: int) -> Decision:
+    """Move a concern to `to_stage` (or the next held one above), or list it for challenge."""
+    cal, hours = policy.calendar(), policy.hours()
+    ladder = policy.qa_alert.ladder
+    out = _Out(org)
+    target = next_held_stage(org, item.owner_id, policy, to_stage)
+    if target is None:
+        note = msg.qa_challenge(item, stages=len(ladder))
+        key = f"ob:{item.id}:challenge"
+        if item.raised_by:
+            out.send(item.raised_by, f"{key}:{item.raised_by}", N_INFO, note, A_INFO)
+        director = org.first_with_role(item.owner_id, "assistant_director")
+        if director is not None:
+            out.send(director.staff_id, f"{key}:{director.staff_id}", N_INFO, note, A_INFO)
+        return out.decision(None, None, challenge=True)
+    stage, holder = target
+    base = max(now, item.stage_due_at or item.due_at)
+    stage_due = stage_deadline(base, policy.qa_alert.response_working_days, cal, hours)
+    owner_name = _name(org, item.owner_id, "the social worker")
+    out.send(
+        holder.staff_id,
+        f"ob:{item.id}:stage:{stage}:{holder.staff_id}",
+        N_ESCALATION,
+        msg.qa_stage_holder(
+            item,
+            stage=stage,
+            stages=len(ladder),
+            role=holder.role,
+            owner_name=owner_name,
+            stage_due_at=stage_due,
+            tz=cal.tz,
+        ),
+        A_ESCALATION,
+    )
+    if item.raised_by:
+        out.send(
+            item.raised_by,
+            f"ob:{item.id}:stage:{stage}:iro:{item.raised_by}",
+            N_INFO,
+            msg.qa_iro_step(
+                item,
+                stage=stage,
+                stages=len(ladder),
+                role=holder.role,
+                holder_name=holder.name,
+                stage_due_at=stage_due,
+                ladder=ladder,
+                tz=cal.tz,
+            ),
+            A_INFO,
+        )
+    change = StageChange(item.stage, stage, stage_due, holder.staff_id)
+    return out.decision(stage_due, change)
+
+
+def _review(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """Chair reminded when the review falls due; 5 working days later their manager hears."""
+    cal, hours = policy.calendar(), policy.hours()
+    out = _Out(org)
+    if item.stage > 0:
+        return out.decision(None)
+    escalate_at = item.stage_due_at or review_escalation_at(item.due_at, cal, hours)
+    if now < item.due_at:
+        return out.decision(item.due_at)
+    out.send(
+        item.owner_id,
+        _key(item, "review", item.owner_id),
+        N_REMINDER,
+        msg.review_due(item, plan_start=item.plan_start, tz=cal.tz),
+        A_REMINDER,
+    )
+    if now < escalate_at:
+        return out.decision(escalate_at)
+    manager = org.first_with_role(item.owner_id, "safeguarding_manager")
+    if manager is None:
+        out.lost.append(_key(item, "stage:1", "safeguarding_manager"))
+    else:
+        out.send(
+            manager.staff_id,
+            _key(item, "stage:1", manager.staff_id),
+            N_ESCALATION,
+            msg.review_escalation(
+                item, chair_name=_name(org, item.owner_id, "the chair"), tz=cal.tz
+            ),
+            A_ESCALATION,
+        )
+    change = StageChange(0, 1, None, manager.staff_id if manager else None)
+    return out.decision(None, change)
+
+
+def flag_months(subject_id: str) -> int:
+    """18 from `CP-1042:18`."""
+    _, _, months = subject_id.rpartition(":")
+    return int(months) if months.isdigit() else 0
+
+
+def _flag(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """One info to the chair when the plan reaches 18/24 months; otherwise listing only."""
+    out = _Out(org)
+    if now < item.due_at:
+        return out.decision(item.due_at)
+    out.send(
+        item.owner_id,
+        _key(item, "flag", item.owner_id),
+        N_INFO,
+        msg.plan_flag(item, months=flag_months(item.subject_id), tz=policy.calendar().tz),
+        A_INFO,
+    )
+    return out.decision(None)

@@ -1,0 +1,70 @@
+"""The scan: turn what is due now into outbox rows, cost following due items, not open ones."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models.tables import OPEN, Obligation
+from scheduler import rules
+from scheduler.escalation import apply_decision
+from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org
+from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanResult:
+    """What one pass did, for logs, `irobot tick` and the benchmark."""
+
+    examined: int = 0
+    queued: int = 0
+    stage_moves: int = 0
+    challenge_listed: int = 0
+    skipped: int = 0
+    more: bool = False
+
+
+def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[object, ...]]:
+    """The hot query on `ix_obligation_status_next`: open rows whose next action is due."""
+    table = Obligation.__table__  # type: ignore[attr-defined]
+    stmt = (
+        select(*(table.c[c] for c in OBLIGATION_COLUMNS))
+        .where(table.c.status == OPEN)
+        .where(table.c.next_action_at <= now)
+        .order_by(table.c.next_action_at)
+        .limit(limit)
+    )
+    return [tuple(row) for row in session.execute(stmt)]
+
+
+def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5000) -> ScanResult:
+    """Apply every due decision once (guarded), inside the caller's transaction."""
+    result = ScanResult()
+    rows = due_rows(session, now=now, limit=limit)
+    if not rows:
+        return result
+    items = load_items(session, rows)
+    wanted: set[str] = set()
+    for item in items:
+        wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)
+    org = load_org(session, wanted)
+    for item in items:
+        decision = rules.decide(item, org, policy, now)
+        applied = apply_decision(session, policy, item, decision, now=now)
+        result.examined += 1
+        if not applied.won:
+            result.skipped += 1
+            continue
+        result.queued += applied.queued
+        result.stage_moves += int(applied.stage_moved)
+        result.challenge_listed += int(applied.challenge)
+    result.more = len(rows) >= limit
+    if result.queued or result.stage_moves:
+        logger.info("scan at %s: %s", now.isoformat(), result)
+    return result

@@ -1,0 +1,168 @@
+"""The scan: due rules become outbox rows exactly once, held to working hours, never lost."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from models.tables import PLAN_REVIEW, RCPC_REPORT, AuditEvent, Obligation, Staff
+from scheduler.escalation import apply_decision
+from scheduler.obligations import load_items, load_org, sync_obligations
+from scheduler.policy import Policy
+from scheduler.rules import decide
+from scheduler.scan import due_rows, scan_pass
+from tests.auxil.records import (
+    add_conference,
+    add_plan,
+    change,
+    local_day_time,
+    london,
+    notifications,
+    obligation,
+    org_chart,
+)
+from tests.conftest import Database
+
+SYNC_AT = london(2026, 11, 2, 12)
+
+
+def _caseload(session: Session, policy: Policy) -> None:
+    org_chart(session)
+    add_plan(session, plan_start=date(2026, 6, 1))  # 9-month review not due until March
+    add_conference(session)  # RCPC Thu 10 Dec 10am: report due Mon 7 Dec 6pm
+    session.flush()
+    sync_obligations(session, policy, now=SYNC_AT)
+
+
+def test_scanning_twice_creates_each_reminder_once(database: Database, policy: Policy) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        first = scan_pass(session, policy, now=london(2026, 12, 3, 8))
+        second = scan_pass(session, policy, now=london(2026, 12, 3, 8))
+        session.commit()
+        keys = [n.key for n in notifications(session, "SW1")]
+    assert first.queued == 1 and second.examined == 0
+    assert len(keys) == len(set(keys)) == 1
+    assert keys[0].startswith("ob:") and ":remind:2:202612071800:SW1" in keys[0]
+
+
+def test_after_downtime_only_the_most_recent_reminder_is_sent(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        scan_pass(session, policy, now=london(2026, 12, 7, 9))  # slept through the 2-day one
+        session.commit()
+        texts = [n.text for n in notifications(session, "SW1")]
+    assert len(texts) == 1
+    assert "due today, 6pm" in texts[0]
+
+
+def test_an_overdue_report_tells_owner_manager_and_chair_once_each(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        for day, hour in ((3, 8), (7, 8), (7, 18), (8, 8), (9, 8)):
+            scan_pass(session, policy, now=london(2026, 12, day, hour))
+        session.commit()
+        sent = notifications(session)
+        report = obligation(session, RCPC_REPORT, "C1")
+    by_person = [(n.recipient_id, n.kind) for n in sent if n.obligation_id == report.id]
+    assert by_person == [
+        ("SW1", "reminder"),
+        ("SW1", "due_today"),
+        ("SW1", "overdue"),
+        ("TM1", "escalation"),
+        ("IRO1", "info"),
+    ]
+    overdue = next(n for n in sent if n.kind == "overdue")
+    assert local_day_time(overdue.not_before) == (date(2026, 12, 8), time(8))  # quiet hours
+    assert report.stage == 1 and report.next_action_at is None
+
+
+def test_next_action_is_never_in_the_past_after_a_scan(database: Database, policy: Policy) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        for moment in (london(2026, 12, 2, 8), london(2026, 12, 3, 8), london(2026, 12, 7, 18)):
+            scan_pass(session, policy, now=moment)
+            pending = session.exec(
+                select(Obligation.next_action_at).where(Obligation.status == "open")
+            ).all()
+            assert all(at is None or at > moment for at in pending)
+
+
+def test_an_inactive_owners_reminder_goes_to_their_manager(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        change(session, Staff, "SW1", active=False)
+        scan_pass(session, policy, now=london(2026, 12, 3, 8))
+        session.commit()
+        sent = notifications(session)
+        redirected = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "redirected_to_manager")
+        ).all()
+    assert [n.recipient_id for n in sent] == ["TM1"]
+    assert sent[0].text.startswith("↪️ For Name SW1 (social worker)")
+    assert "CP-1042" in sent[0].text
+    assert len(redirected) == 1
+
+
+def test_a_row_changed_after_the_scan_read_it_is_skipped(
+    database: Database, policy: Policy
+) -> None:
+    at = london(2026, 12, 3, 8)
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        rows = due_rows(session, now=at, limit=10)
+        items = load_items(session, rows)
+        org = load_org(session)
+        change(session, Obligation, obligation(session, RCPC_REPORT, "C1").id, version=7)
+        report = next(i for i in items if i.kind == RCPC_REPORT)
+        applied = apply_decision(session, policy, report, decide(report, org, policy, at), now=at)
+        session.commit()
+        sent = notifications(session)
+    assert not applied.won
+    assert sent == []
+
+
+def test_the_scan_takes_at_most_its_limit_soonest_first(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        org_chart(session)
+        for n in range(5):
+            add_plan(session, f"CP-{n}", plan_start=date(2026, 3, 2 + n))
+        session.flush()
+        sync_obligations(session, policy, now=SYNC_AT)
+        result = scan_pass(session, policy, now=london(2026, 12, 31, 9), limit=3)
+        session.commit()
+        reviewed = session.exec(
+            select(Obligation.case_ref).where(Obligation.kind == PLAN_REVIEW)
+            .where(Obligation.version > 0).order_by(Obligation.case_ref)
+        ).all()  # fmt: skip
+    assert result.examined == 3 and result.more
+    assert reviewed == ["CP-0", "CP-1", "CP-2"]
+
+
+def test_every_queued_reminder_is_in_the_audit_trail(database: Database, policy: Policy) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        scan_pass(session, policy, now=london(2026, 12, 3, 8))
+        scan_pass(session, policy, now=london(2026, 12, 8, 8))
+        session.commit()
+        queued = session.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action.in_(  # type: ignore[attr-defined]
+                ("reminder_queued", "escalation_queued", "info_queued")
+            )
+        )).one()  # fmt: skip
+        escalated = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "escalated")
+        ).all()
+        total = len(notifications(session))
+    assert queued == total
+    assert len(escalated) == 1  # the report, to its team manager
