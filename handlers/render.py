@@ -263,6 +263,30 @@ def outcome_request_message(item: ItemView, responder: str) -> Message:
     )
 
 
+def alert_raised_message(
+    item: ItemView,
+    iro_name: str,
+    theme: str,
+    tz: ZoneInfo,
+    *,
+    for_owner: bool = False,
+    owner: str = "",
+) -> Message:
+    """A new concern: the social worker gets Responded; their team manager is informed."""
+    about = THEME_LABELS.get(theme, "Other").lower()
+    due = format_deadline(item.due_at, tz)
+    if for_owner:
+        return Message(
+            f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref}: {about}. "
+            f"Please respond by {due}, then tap Responded.",
+            [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]],
+        )
+    return Message(
+        f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref} for {owner} "
+        f"(social worker): {about}. Response due {due}."
+    )
+
+
 def alert_update_message(item: ItemView, code: str, who: str) -> Message:
     """To the raising IRO (or the worker) when someone else moves their alert on."""
     what = {

@@ -807,12 +807,33 @@ def raise_alert(
     )
     session.flush()
     sync_obligations(session, policy, now=now, case_refs={case_ref})
-    due = session.exec(
-        select(Obligation.due_at)
+    ob = session.exec(
+        select(Obligation)
         .where(Obligation.kind == QA_RESPONSE)
         .where(Obligation.subject_id == alert_id)
     ).first()
-    return AlertResult(True, "recorded", due)
+    if ob is not None:
+        _tell_raised(session, policy, actor, ob, theme, now)
+    return AlertResult(True, "recorded", ob.due_at if ob else None)
+
+
+def _tell_raised(
+    session: Session, policy: Policy, iro: Staff, ob: Obligation, theme: str, now: datetime
+) -> None:
+    """A concern reaches the social worker (with Responded) and their team manager at once."""
+    owner = session.get(Staff, ob.owner_id)
+    manager = team_manager_of(chain_of(session, ob.owner_id))
+    item = view(ob)
+    tz = policy.calendar().tz
+    worker_note = render.alert_raised_message(item, iro.name, theme, tz, for_owner=True)
+    _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{ob.owner_id}", recipient=owner,
+          message=worker_note, now=now, kind="alert", obligation_id=ob.id)  # fmt: skip
+    if manager is not None:
+        owner_name = owner.name if owner else "the social worker"
+        manager_note = render.alert_raised_message(item, iro.name, theme, tz, owner=owner_name)
+        _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{manager.staff_id}",
+              recipient=manager, message=manager_note, now=now, kind="alert",
+              obligation_id=ob.id)  # fmt: skip
 
 
 __all__ = [
