@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +129,15 @@ def test_an_unusable_file_gets_one_line_on_stderr_and_a_failure_status(
     code, out, err = run(capsys, "import", "plans", str(path))
     assert (code, out, len(err)) == (1, [], 1)
     assert err[0].startswith(f"irobot: {path}: rejected, ") and expected in err[0]
+
+
+def test_a_file_can_come_from_stdin(
+    staffed: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(PLANS.read_bytes())))
+    code, out, _ = run(capsys, "import", "plans", "-")
+    assert (code, out[-1]) == (0, "plans: 2 created, 0 updated, 0 unchanged")
+    assert plans_in(staffed) == ["CP-1", "CP-2"]
 
 
 def test_a_missing_file_is_one_line_not_a_traceback(

@@ -347,6 +347,33 @@ def test_times_are_london_local_unless_they_carry_an_offset(
 # --------------------------------------------------------------------- fuzzing
 
 
+_INSTANTS = st.datetimes(
+    min_value=datetime(1950, 1, 1), max_value=datetime(2150, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+
+
+@given(_INSTANTS)
+def test_any_instant_written_with_its_offset_reads_back_as_itself(instant: datetime) -> None:
+    local = instant.astimezone(importer.LONDON)
+    assert parse_datetime(local.isoformat()) == instant
+
+
+@given(_INSTANTS)
+def test_any_london_wall_time_reads_back_as_its_instant_unless_the_clock_repeats_it(
+    instant: datetime,
+) -> None:
+    local = instant.astimezone(importer.LONDON)
+    wall = local.strftime("%Y-%m-%dT%H:%M:%S")
+    other_fold = local.replace(fold=1 - local.fold)
+    if other_fold.utcoffset() != local.utcoffset():
+        with pytest.raises(ValueError, match="happens twice"):
+            parse_datetime(wall)
+    else:
+        assert parse_datetime(wall) == instant
+
+
+
+
 def _never_raises_anything_but_a_rejection(kind: str, data: str | bytes) -> None:
     try:
         verdict = validate(parse_file(kind, data), REFS)
