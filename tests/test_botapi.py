@@ -439,8 +439,11 @@ async def test_a_photo_upload_is_recorded(api: BotApiStandIn, bot: Bot) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
     sent = await bot.send_photo(42, png, caption="Weekly chart")
     assert sent.photo and sent.caption == "Weekly chart"
-    (msg,) = api.messages(42)
-    assert msg.photo and msg.photo_size == len(png)
+    await bot.send_document(42, b"a,b\n1,2\n", filename="figures.csv")
+    photo, document = api.messages(42)
+    assert photo.photo and photo.photo_size == len(png)
+    assert document.document and not document.photo
+    assert api.transcript(42) == "#1 bot: [photo] Weekly chart\n#2 bot: [document]"
 
 
 async def test_commands_and_webhook_housekeeping_work(api: BotApiStandIn, bot: Bot) -> None:
@@ -454,11 +457,24 @@ async def test_commands_and_webhook_housekeeping_work(api: BotApiStandIn, bot: B
     assert api.messages(42)[0].deleted
 
 
-async def test_an_unknown_method_is_a_404(bot: Bot) -> None:
-    from telegram.error import EndPointNotFound
+async def test_an_unknown_method_is_a_404_that_names_the_stand_in(bot: Bot) -> None:
+    from telegram.error import EndPointNotFound, InvalidToken
 
     with pytest.raises(EndPointNotFound):
         await bot.do_api_request("noSuchMethod")
+    with pytest.raises(InvalidToken, match="not implemented by the stand-in"):
+        await bot.get_chat_administrators(42)
+
+
+async def test_update_timestamps_measure_the_bots_reaction_time(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    update = api.user_sends(42, "hi")
+    (got,) = await bot.get_updates(timeout=0)
+    reply = await bot.send_message(42, "hello")
+    sent_at = api.calls("sendMessage")[-1].mono
+    assert api.injected_at[got.update_id] <= api.delivered_at[update["update_id"]] <= sent_at
+    assert api.calls("sendMessage")[-1].message_id == reply.message_id
 
 
 async def test_an_unmodified_application_handles_a_command_and_a_button_press(

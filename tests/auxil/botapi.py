@@ -112,7 +112,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Buttons = list[list[tuple[str, str]]]
 
-SEND_METHODS = frozenset({"sendmessage", "sendphoto"})
+SEND_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument"})
 EDIT_METHODS = frozenset({"editmessagetext", "editmessagereplymarkup", "editmessagecaption"})
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -160,7 +160,8 @@ class BotMessage:
     edit_count: int = 0
     edit_date: int | None = None
     photo: bool = False
-    photo_size: int = 0
+    document: bool = False
+    photo_size: int = 0  # bytes of the uploaded photo or document
     deleted: bool = False
     history: list[str | None] = field(default_factory=list)
 
@@ -363,6 +364,8 @@ class BotApiStandIn:
         self.webhook: dict[str, Any] = {}
         self.blocked: set[int] = set()
         self.users: dict[int, dict[str, Any]] = {}
+        self.injected_at: dict[int, float] = {}  # update_id -> monotonic time injected
+        self.delivered_at: dict[int, float] = {}  # update_id -> first handed to the bot
 
         self._chats: dict[int, dict[int, BotMessage]] = {}
         self._next_id: dict[int, int] = {}
@@ -593,7 +596,8 @@ class BotApiStandIn:
         lines = []
         for m in self.messages(chat_id, include_user=True):
             who = "bot" if m.from_bot else "user"
-            body = m.text if m.text is not None else f"[photo] {m.caption or ''}".rstrip()
+            kind = "photo" if m.photo else "document"
+            body = m.text if m.text is not None else f"[{kind}] {m.caption or ''}".rstrip()
             flags = "".join(f" ({f})" for f, on in (("edited", m.edited), ("deleted", m.deleted))
                             if on)
             reply = f" [reply to {m.reply_to}]" if m.reply_to else ""
@@ -737,6 +741,7 @@ class BotApiStandIn:
     def _push_update(self, body: dict[str, Any]) -> dict[str, Any]:
         self._last_update_id += 1
         update = {"update_id": self._last_update_id, **body}
+        self.injected_at[self._last_update_id] = time.monotonic()
         self._updates.append(update)
         self._notify()
         return update
@@ -768,6 +773,7 @@ class BotApiStandIn:
                     error = f"Connection failed: {exc!r}"
                 if error is None:
                     failures = 0
+                    self.delivered_at.setdefault(update["update_id"], time.monotonic())
                     self._updates = [u for u in self._updates if u is not update]
                     self._notify()
                     continue
@@ -787,12 +793,14 @@ class BotApiStandIn:
         }
         if m.text is not None:
             out["text"] = m.text
+        fid = f"file-{m.chat_id}-{m.message_id}"
         if m.photo:
-            fid = f"photo-{m.chat_id}-{m.message_id}"
             out["photo"] = [{"file_id": fid, "file_unique_id": fid, "width": 800,
                              "height": 600, "file_size": m.photo_size}]
-            if m.caption is not None:
-                out["caption"] = m.caption
+        if m.document:
+            out["document"] = {"file_id": fid, "file_unique_id": fid, "file_size": m.photo_size}
+        if (m.photo or m.document) and m.caption is not None:
+            out["caption"] = m.caption
         if m.reply_markup is not None and "inline_keyboard" in m.reply_markup:
             out["reply_markup"] = m.reply_markup
         if m.edit_date is not None:
@@ -822,7 +830,9 @@ class BotApiStandIn:
                 raise ApiError(401, "Unauthorized")
             handler = self._methods().get(method.lower())
             if handler is None:
-                raise ApiError(404, "Not Found")
+                log.warning("stand-in: Bot API method %s is not implemented", method)
+                raise ApiError(404, f"Not Found: method {method} is not implemented by the "
+                                    f"stand-in (tests/auxil/botapi.py)")
             result = await handler(params, record)
             body: dict[str, Any] = {"ok": True, "result": result}
             record.status = 200
@@ -898,6 +908,12 @@ class BotApiStandIn:
             "deletemycommands": self._delete_my_commands,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
+            "getchat": self._get_chat,
+            "setchatmenubutton": self._true,
+            "setmydescription": self._true,
+            "setmyshortdescription": self._true,
+            "setmyname": self._true,
             "editmessagetext": self._edit_text,
             "editmessagecaption": self._edit_caption,
             "editmessagereplymarkup": self._edit_markup,
@@ -910,6 +926,12 @@ class BotApiStandIn:
 
     async def _true(self, params: dict[str, Any], record: CallRecord) -> bool:
         return True
+
+    async def _get_chat(self, params: dict[str, Any], record: CallRecord) -> dict[str, Any]:
+        chat_id = self._target_chat(params)
+        if chat_id not in self.users and chat_id not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        return {**self._chat_dict(chat_id), "accent_color_id": 0, "max_reaction_count": 11}
 
     async def _get_me(self, params: dict[str, Any], record: CallRecord) -> dict[str, Any]:
         return dict(self.bot_user)
@@ -942,7 +964,11 @@ class BotApiStandIn:
             if generation != self._poll_generation:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; make "
                                     "sure that only one bot instance is running")
-        return self._updates[:limit]
+        batch = self._updates[:limit]
+        now = time.monotonic()
+        for update in batch:
+            self.delivered_at.setdefault(update["update_id"], now)
+        return batch
 
     async def _delete_webhook(self, params: dict[str, Any], record: CallRecord) -> bool:
         self.webhook = {}
@@ -1153,14 +1179,22 @@ class BotApiStandIn:
         return self._message_dict(msg)
 
     async def _send_photo(self, params: dict[str, Any], record: CallRecord) -> dict[str, Any]:
+        return self._send_file(params, record, "photo")
+
+    async def _send_document(
+        self, params: dict[str, Any], record: CallRecord
+    ) -> dict[str, Any]:
+        return self._send_file(params, record, "document")
+
+    def _send_file(self, params: dict[str, Any], record: CallRecord, kind: str) -> dict[str, Any]:
         chat_id = self._target_chat(params)
-        photo = params.get("photo")
+        photo = params.get(kind)
         if photo is None or photo == "":
-            raise ApiError(400, "Bad Request: there is no photo in the request")
+            raise ApiError(400, f"Bad Request: there is no {kind} in the request")
         if isinstance(photo, str) and photo.startswith("attach://"):
             photo = params.get(photo.removeprefix("attach://"))
         size = len(photo) if isinstance(photo, (bytes, str)) else 0
-        if isinstance(photo, bytes) and size > 10 * 1024 * 1024:
+        if kind == "photo" and isinstance(photo, bytes) and size > 10 * 1024 * 1024:
             raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
         caption = params.get("caption")
         parse_mode = params.get("parse_mode") or None
@@ -1175,7 +1209,8 @@ class BotApiStandIn:
         msg = BotMessage(chat_id=chat_id, message_id=self._new_message_id(chat_id),
                          date=int(time.time()), from_bot=True, caption=caption, buttons=buttons,
                          reply_markup=markup, parse_mode=parse_mode, reply_to=reply_to,
-                         photo=True, photo_size=size, history=[caption])
+                         photo=kind == "photo", document=kind == "document",
+                         photo_size=size, history=[caption])
         self._store_sent(chat_id, record, msg)
         return self._message_dict(msg)
 
@@ -1231,7 +1266,7 @@ class BotApiStandIn:
 
     async def _edit_caption(self, params: dict[str, Any], record: CallRecord) -> dict[str, Any]:
         target = self._edit_target(params)
-        if not target.photo:
+        if not (target.photo or target.document):
             raise ApiError(400, "Bad Request: there is no caption in the message to edit")
         caption = str(params.get("caption") or "")
         parse_mode = params.get("parse_mode") or None
@@ -1298,6 +1333,8 @@ class BotApiStandIn:
                 chat = int(q["chat_id"])
                 result = [asdict(m) for m in self._chats.get(chat, {}).values()
                           if m.from_bot or q.get("include_user")]
+            elif action == "transcript":
+                return web.Response(text=self.transcript(int(q["chat_id"])))
             elif action == "chats":
                 result = list(self._chats)
             elif action == "log":
@@ -1451,6 +1488,12 @@ class ControlClient:
     def messages(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in a chat, as dicts with BotMessage's fields."""
         return list(self._get("messages", chat_id=chat_id))
+
+    def transcript(self, chat_id: int) -> str:
+        """The chat as a person would read it."""
+        res = self._http.get(f"{self.control_url}/transcript", params={"chat_id": chat_id})
+        res.raise_for_status()
+        return res.text
 
     def log(self, since: int = 0) -> list[dict[str, Any]]:
         """Bot API calls from index ``since`` on, as dicts with CallRecord's fields."""
