@@ -41,7 +41,8 @@ async def api() -> AsyncIterator[BotApiStandIn]:
 @pytest.fixture
 async def bot(api: BotApiStandIn) -> AsyncIterator[Bot]:
     """A plain PTB Bot pointed at the stand-in."""
-    async with Bot(TOKEN, base_url=api.base_url) as b:
+    request = HTTPXRequest(connection_pool_size=50, pool_timeout=5)
+    async with Bot(TOKEN, base_url=api.base_url, request=request) as b:
         yield b
 
 
@@ -111,6 +112,17 @@ async def test_limit_caps_how_many_updates_one_call_returns(api: BotApiStandIn, 
     for i in range(5):
         api.user_sends(42, f"m{i}")
     assert len(await bot.get_updates(limit=2, timeout=0)) == 2
+
+
+async def test_updates_of_types_the_bot_did_not_allow_are_dropped(
+    api: BotApiStandIn, bot: Bot
+) -> None:
+    sent = await bot.send_message(42, "pick", reply_markup=KEYBOARD)
+    api.user_presses(42, sent.message_id, "sub:1:0:")
+    api.user_sends(42, "text")
+    updates = await bot.get_updates(timeout=0, allowed_updates=["message"])
+    assert [u.message.text for u in updates if u.message] == ["text"]
+    assert all(u.callback_query is None for u in updates)
 
 
 async def test_a_command_carries_a_bot_command_entity(api: BotApiStandIn, bot: Bot) -> None:
@@ -240,7 +252,7 @@ async def test_a_burst_of_forty_to_distinct_chats_hits_the_global_limit(
 
 async def test_limits_can_be_turned_off_for_conversation_tests() -> None:
     async with BotApiStandIn(token=TOKEN, limits=False) as api, Bot(
-        TOKEN, base_url=api.base_url
+        TOKEN, base_url=api.base_url, request=HTTPXRequest(connection_pool_size=50)
     ) as bot:
         await asyncio.gather(*(bot.send_message(42, f"m{i}") for i in range(40)))
         assert api.stats.sent == 40 and api.stats.rejected_429 == 0

@@ -78,6 +78,8 @@ Semantics worth knowing:
   getUpdates while a webhook is set is 409 too.  With a webhook set, pending updates are
   POSTed to it in order (with ``X-Telegram-Bot-Api-Secret-Token``), each retried with capped
   backoff until it gets a 2xx, so a restarted webhook process receives what it missed.
+- ``allowed_updates`` (getUpdates/setWebhook) is remembered like Telegram does; updates of
+  other types are dropped, so a bot that forgets ``callback_query`` never sees presses.
 - ``user_presses`` does not check the data against the message's buttons, so forged and stale
   presses can be tested; the message must be a bot message in that person's chat.
 """
@@ -364,6 +366,7 @@ class BotApiStandIn:
         self.webhook: dict[str, Any] = {}
         self.blocked: set[int] = set()
         self.users: dict[int, dict[str, Any]] = {}
+        self.allowed_updates: list[str] | None = None
         self.injected_at: dict[int, float] = {}  # update_id -> monotonic time injected
         self.delivered_at: dict[int, float] = {}  # update_id -> first handed to the bot
 
@@ -757,6 +760,7 @@ class BotApiStandIn:
         failures = 0
         async with httpx.AsyncClient(timeout=10) as client:
             while self.webhook.get("url") and not self._closing:
+                self._drop_disallowed()
                 if not self._updates:
                     changed = self._changed
                     with contextlib.suppress(TimeoutError):
@@ -942,6 +946,7 @@ class BotApiStandIn:
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                                 "use deleteWebhook to delete the webhook first")
+        self._remember_allowed(params)
         offset = _as_int(params.get("offset"), 0)
         limit = max(1, min(100, _as_int(params.get("limit"), 100)))
         timeout = max(0.0, float(_as_json(params.get("timeout")) or 0))
@@ -954,6 +959,7 @@ class BotApiStandIn:
         self._notify()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._drop_disallowed()
         while not self._updates and not self._closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -964,11 +970,25 @@ class BotApiStandIn:
             if generation != self._poll_generation:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; make "
                                     "sure that only one bot instance is running")
+            self._drop_disallowed()
         batch = self._updates[:limit]
         now = time.monotonic()
         for update in batch:
             self.delivered_at.setdefault(update["update_id"], now)
         return batch
+
+    def _remember_allowed(self, params: dict[str, Any]) -> None:
+        """Telegram keeps the last allowed_updates given; an empty list means the default."""
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self.allowed_updates = [str(a) for a in allowed] or None
+
+    def _drop_disallowed(self) -> None:
+        """Updates of types the bot did not ask for are never delivered (as in Telegram)."""
+        if self.allowed_updates is None:
+            return
+        allowed = set(self.allowed_updates)
+        self._updates = [u for u in self._updates if allowed & u.keys()]
 
     async def _delete_webhook(self, params: dict[str, Any], record: CallRecord) -> bool:
         self.webhook = {}
@@ -985,6 +1005,8 @@ class BotApiStandIn:
         secret = params.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        self._remember_allowed(params)
+        self._drop_disallowed()
         self.webhook = {"url": url, "secret_token": secret}
         if _as_bool(params.get("drop_pending_updates")):
             self._updates.clear()
@@ -1384,6 +1406,8 @@ class BotApiStandIn:
             "stats": asdict(self.stats),
             "commands": self.commands,
             "blocked": sorted(self.blocked),
+            "allowed_updates": self.allowed_updates,
+            "injected_at": {str(k): v for k, v in self.injected_at.items()},
             "update_id": self._last_update_id,
             "query_id": self._last_query,
         }
@@ -1418,6 +1442,7 @@ class BotApiStandIn:
         self.stats = Stats(**stats, by_chat=by_chat)
         self.commands = list(data.get("commands", []))
         self.blocked = set(data.get("blocked", []))
+        self.allowed_updates = data.get("allowed_updates")
         self._last_update_id = int(data.get("update_id", 0))
         self._last_query = int(data.get("query_id", 0))
 
