@@ -1,0 +1,187 @@
+"""/mine, /help, /team, reviews, unknown commands, and errors handled where they occur."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+from sqlmodel import Session
+
+from bot.context import AppContext
+from handlers import render
+from models.tables import Obligation, Plan
+from scheduler import actions
+from tests.auxil.botapi import BotMessage
+from tests.auxil.chat import (
+    USERS,
+    ChatHarness,
+    london,
+    obligation,
+    running_bot,
+    seed_case,
+    seed_org,
+)
+
+SW1, SW3, TM1, TM2, IRO1 = USERS["SW1"], USERS["SW3"], USERS["TM1"], USERS["TM2"], USERS["IRO1"]
+
+
+@pytest.fixture
+async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
+    """Sally (SW1) has two cases, Sita (SW3, other team) one; the bot running."""
+    with ctx.session() as session:
+        seed_org(session)
+        seed_case(session, ctx, "CR-200", conference_at=london(2026, 12, 16, 10))
+        seed_case(session, ctx, "CR-100")
+        seed_case(session, ctx, "CR-300", social_worker="SW3")
+    async with running_bot(ctx) as harness:
+        yield harness
+
+
+def button(message: BotMessage | None, label: str) -> str:
+    """The callback data behind a button label."""
+    assert message is not None
+    for row in message.buttons:
+        for text, data in row:
+            if text == label:
+                return data
+    raise AssertionError(f"no button {label!r} in {message.buttons}")
+
+
+async def test_mine_lists_open_items_soonest_first_each_with_its_buttons(
+    chat: ChatHarness,
+) -> None:
+    header, first, second = await chat.send(SW1, "/mine", expect=3)
+    assert header.text == "Your open items, soonest first (2):"
+    assert (first.text or "").startswith("RCPC report for case CR-100 · due Fri 4 Dec, 6pm")
+    assert (second.text or "").startswith("RCPC report for case CR-200 · due Fri 11 Dec, 6pm")
+    await chat.press(SW1, second.message_id, button(second, "Submitted"))
+    with Session(chat.ctx.engine) as session:
+        assert obligation(session, "rcpc_report", "CR-200-C1").status == "done"
+        assert obligation(session, "rcpc_report", "CR-100-C1").status == "open"
+
+
+async def test_mine_shows_nothing_of_anyone_elses_cases(chat: ChatHarness) -> None:
+    messages = await chat.send(SW3, "/mine", expect=2)
+    text = " ".join(m.text or "" for m in messages)
+    assert "CR-300" in text and "CR-100" not in text and "CR-200" not in text
+
+
+async def test_a_text_reply_to_a_mine_item_acts_on_it(chat: ChatHarness) -> None:
+    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+    [confirmation] = await chat.send(SW1, "done", reply_to=first.message_id)
+    assert "CR-100" in (confirmation.text or "") and "submitted" in (confirmation.text or "")
+
+
+@pytest.mark.parametrize(
+    ("user", "expected", "absent"),
+    [
+        (SW1, "late <reason>", "/team"),
+        (IRO1, "/alert CASE_REF", "/team"),
+        (TM1, "/team", "/alert"),
+    ],
+)
+async def test_help_fits_the_persons_role(
+    chat: ChatHarness, user: int, expected: str, absent: str
+) -> None:
+    [answer] = await chat.send(user, "/help")
+    assert expected in (answer.text or "") and absent not in (answer.text or "")
+
+
+async def test_team_lists_overdue_items_in_the_managers_span_only(chat: ChatHarness) -> None:
+    [nothing] = await chat.send(TM1, "/team")
+    assert nothing.text == "Nothing overdue or escalated in your team. 🎉"
+    chat.clock.now = london(2026, 12, 7, 9)  # CR-100 and CR-300 reports are overdue now
+    [listing] = await chat.send(TM1, "/team")
+    text = listing.text or ""
+    assert "CR-100" in text and "OVERDUE" in text and "Sally Webb" in text
+    assert "CR-300" not in text and "CR-200" not in text
+    [other_team] = await chat.send(TM2, "/team")
+    assert "CR-300" in (other_team.text or "") and "CR-100" not in (other_team.text or "")
+    [not_a_manager] = await chat.send(SW1, "/team")
+    assert "for managers" in (not_a_manager.text or "")
+
+
+async def test_an_unknown_command_gets_a_short_hint(chat: ChatHarness) -> None:
+    [hint] = await chat.send(SW1, "/whatever now")
+    assert hint.text == render.UNKNOWN_COMMAND
+
+
+async def test_an_emoji_on_its_own_gets_the_hint(chat: ChatHarness) -> None:
+    [hint] = await chat.send(SW1, "👍")
+    assert hint.text == render.TEXT_HINT
+
+
+async def test_the_chair_logs_the_nine_month_review_with_one_tap(chat: ChatHarness) -> None:
+    chat.clock.now = london(2027, 3, 1, 9)  # plan_start 1 Jun 2026 + 9 months
+    await chat.deliver()
+    review = next(m for m in chat.sent_to("IRO1") if m.buttons and "CR-100" in (m.text or ""))
+    await chat.press(IRO1, review.message_id, button(review, "Exit plan agreed"))
+    edited = chat.api.message(IRO1, review.message_id)
+    assert edited is not None and "reviewed, exit plan agreed" in (edited.text or "")
+    with Session(chat.ctx.engine) as session:
+        ob = obligation(session, "plan_review", "CR-100")
+        assert (ob.status, ob.outcome) == ("done", "exit_plan")
+
+
+async def test_plan_ended_at_review_ends_the_plan(chat: ChatHarness) -> None:
+    _, review, *_ = await chat.send(IRO1, "/mine", expect=2)
+    assert "9-month plan review" in (review.text or "")
+    case = (review.text or "").split("case ")[1].split(" ")[0]
+    await chat.press(IRO1, review.message_id, button(review, "Plan ended"))
+    with Session(chat.ctx.engine) as session:
+        plan = session.get(Plan, case)
+        assert plan is not None and plan.plan_end == date(2026, 12, 1)
+
+
+async def test_an_unexpected_error_gets_a_brief_apology_and_no_internals(
+    chat: ChatHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> list[Obligation]:
+        raise RuntimeError("database exploded at obligation 42 SELECT * FROM secret")
+
+    monkeypatch.setattr(actions, "open_items", broken)
+    [apology] = await chat.send(SW1, "/mine")
+    assert apology.text == render.ERROR
+    [still_works] = await chat.send(SW1, "/help")
+    assert "Sally Webb" in (still_works.text or "")
+
+
+async def test_a_press_that_fails_unexpectedly_is_answered_briefly(
+    chat: ChatHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+
+    def broken(*_args: object, **_kwargs: object) -> actions.ActionResult:
+        raise RuntimeError("internal id 42 leaked?")
+
+    monkeypatch.setattr(actions, "press", broken)
+    answer = await chat.press(SW1, first.message_id, button(first, "Submitted"), edits=False)
+    assert answer.text == render.ERROR
+
+
+async def test_pressing_the_same_step_twice_is_not_an_error(chat: ChatHarness) -> None:
+    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+    late = button(first, "Will be late")
+    await chat.press(SW1, first.message_id, late)
+    reasons = chat.api.message(SW1, first.message_id)
+    # The same edit again: Telegram answers "message is not modified"; the bot shrugs.
+    answer = await chat.press(SW1, first.message_id, late, edits=False)
+    assert answer.text is None
+    await chat.api.wait_for(
+        lambda: any(
+            c.method.lower() == "editmessagetext" and c.status == 400
+            for c in chat.api.calls("editMessageText")
+        )
+    )
+    assert chat.api.message(SW1, first.message_id) == reasons
+    assert all(m.text != render.ERROR for m in chat.bot_messages(SW1))
+
+
+async def test_a_person_who_blocked_the_bot_is_not_an_error(chat: ChatHarness) -> None:
+    chat.api.block(SW1)
+    chat.api.user_sends(SW1, "/help")
+    await chat.api.wait_for(lambda: any(c.status == 403 for c in chat.api.calls("sendMessage")))
+    chat.api.unblock(SW1)
+    [answer] = await chat.send(SW1, "/help")
+    assert "Sally Webb" in (answer.text or "")
