@@ -156,7 +156,7 @@ def start_jobs(
 ) -> AsyncIOScheduler:
     """Register exactly the three jobs and start the scheduler on the running event loop."""
     sched = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
-    first = clock()
+    first = datetime.now(UTC)  # when to fire is real time even if `clock` is simulated
     common: dict[str, Any] = {
         "trigger": "interval",
         "replace_existing": True,

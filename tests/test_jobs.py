@@ -1,0 +1,133 @@
+"""Scheduler jobs: exactly three with fixed ids, never overlapping, sharing `run_once` with tick."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import select
+
+from bot.context import AppContext
+from models.tables import SENT, Conference, Notification, Plan, Staff
+from scheduler.dispatch import Pacer
+from scheduler.jobs import JOB_IDS, run_once, start_jobs
+from scheduler.obligations import sync_obligations
+from scheduler.senders import Keyboard
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+class Phone:
+    """A fake sender that counts how many sends run at once and can be held open."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[int, str]] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.arrived = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(
+        self, chat_id: int, text: str, keyboard: Keyboard | None, photo: bytes | None = None
+    ) -> int:
+        """Wait while held, then accept the message."""
+        self.running += 1
+        self.started.set()
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.release.wait()
+            self.delivered.append((chat_id, text))
+            self.arrived.set()
+            return len(self.delivered)
+        finally:
+            self.running -= 1
+
+
+def caseload(ctx: AppContext) -> None:
+    """A linked social worker owing an RCPC report for a conference on Thu 10 Dec 2026."""
+    with ctx.session() as session:
+        session.add(Staff(staff_id="SW1", name="Sam Worker", role="social_worker", chat_id=501))
+        session.add(Staff(staff_id="IRO1", name="Ira Chair", role="iro", chat_id=502))
+        session.add(
+            Plan(case_ref="CP-7", social_worker_id="SW1", chair_id="IRO1",
+                 plan_start=date(2026, 6, 1))
+        )  # fmt: skip
+        session.add(
+            Conference(conference_id="C7", case_ref="CP-7", kind="RCPC",
+                       scheduled_for=datetime(2026, 12, 10, 10, 0, tzinfo=UTC), chair_id="IRO1")
+        )  # fmt: skip
+        session.flush()
+        sync_obligations(session, ctx.policy, now=MONDAY_10)
+
+
+async def test_the_scheduler_holds_exactly_scan_dispatch_and_digest_in_memory(
+    ctx: AppContext,
+) -> None:
+    sched = start_jobs(ctx, Phone(), clock=lambda: MONDAY_10)
+    try:
+        start_jobs(ctx, Phone(), clock=lambda: MONDAY_10, scheduler=sched)  # a second call
+        jobs = {job.id: job for job in sched.get_jobs()}
+        assert sorted(jobs) == sorted(JOB_IDS)
+        for job in jobs.values():
+            assert job.max_instances == 1 and job.coalesce
+            assert isinstance(job.trigger, IntervalTrigger)
+        assert jobs["scan"].trigger.interval.total_seconds() == 60
+        assert jobs["dispatch"].trigger.interval.total_seconds() == 2
+        assert all(isinstance(store, MemoryJobStore) for store in sched._jobstores.values())
+    finally:
+        sched.shutdown(wait=False)
+
+
+async def test_run_once_scans_then_sends_what_fell_due(ctx: AppContext) -> None:
+    caseload(ctx)
+    phone = Phone()
+    reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # 2 working days before Mon 7 Dec
+
+    scanned, sent = await run_once(ctx, phone, now=reminder_day, pacer=Pacer.virtual())
+
+    assert scanned is not None and scanned.queued == 1
+    assert sent.sent == 1
+    [(chat, text)] = phone.delivered
+    assert chat == 501 and "CP-7" in text
+    _, again = await run_once(ctx, phone, now=reminder_day, pacer=Pacer.virtual())
+    assert again.sent == 0 and len(phone.delivered) == 1
+
+
+async def test_the_dispatch_job_delivers_without_anyone_calling_it(ctx: AppContext) -> None:
+    caseload(ctx)
+    phone = Phone()
+    reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+    sched = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.05)
+    try:
+        await asyncio.wait_for(phone.arrived.wait(), timeout=10)
+    finally:
+        sched.shutdown(wait=False)
+
+    assert phone.delivered[0][0] == 501
+    with ctx.session() as session:
+        assert {n.status for n in session.exec(select(Notification)).all()} == {SENT}
+
+
+async def test_a_slow_dispatch_never_runs_twice_at_once(ctx: AppContext) -> None:
+    caseload(ctx)
+    phone = Phone()
+    phone.release.clear()  # the first send hangs until released
+    reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+    sched = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.02)
+    try:
+        await asyncio.wait_for(phone.started.wait(), timeout=10)
+        for _ in range(20):  # many intervals pass while the first dispatch is stuck
+            await asyncio.sleep(0.02)
+            assert phone.running == 1
+        phone.release.set()
+        await asyncio.wait_for(phone.arrived.wait(), timeout=10)
+    finally:
+        sched.shutdown(wait=False)
+
+    assert phone.most_at_once == 1 and len(phone.delivered) == 1
