@@ -270,6 +270,14 @@ async def test_injected_failures_hit_the_next_sends_and_change_nothing(
     assert [c.status for c in api.calls("sendMessage")] == [502, 502, 200]
 
 
+async def test_an_injected_429_carries_a_retry_after(api: BotApiStandIn, bot: Bot) -> None:
+    api.fail_next(1, status=429)
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(42, "x")
+    assert _seconds(caught.value) == 1
+    assert api.messages(42) == []
+
+
 async def test_failures_can_be_aimed_at_edits(api: BotApiStandIn, bot: Bot) -> None:
     sent = await bot.send_message(42, "before")
     api.fail_next(1, status=500, methods=["editMessageText"])

@@ -641,6 +641,8 @@ class BotApiStandIn:
         """The next n calls of ``methods`` (default: sends) fail with ``status``, no effect."""
         text = description or {
             400: "Bad Request",
+            403: "Forbidden: bot was blocked by the user",
+            429: "Too Many Requests: retry after 1",
             500: "Internal Server Error",
             502: "Bad Gateway",
             503: "Service Unavailable",
@@ -681,7 +683,7 @@ class BotApiStandIn:
                 continue
             changed = self._changed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
+                await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
 
     def wait_until(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         """Blocking ``wait_for`` for threaded mode and synchronous tests."""
@@ -1090,7 +1092,7 @@ class BotApiStandIn:
             if wanted in which:
                 del self._fail[i]
                 self.stats.injected_failures += 1
-                raise ApiError(status, text)
+                raise ApiError(status, text, retry_after=1 if status == 429 else None)
 
     def _reject_429(self, chat_id: int, wait: float) -> None:
         self.stats.rejected_429 += 1
