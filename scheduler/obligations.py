@@ -27,6 +27,8 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -546,7 +548,17 @@ def _bulk_insert(session: Session, target: Table, rows: list[dict[str, Any]], me
         for row in batch:
             for name, write in writers.items():
                 row[name] = write(row[name])
-        session.execute(insert(untyped), batch)
+        session.execute(_insert_ignoring_duplicates(session, untyped), batch)
+
+
+def _insert_ignoring_duplicates(session: Session, target: Any) -> Any:
+    """INSERT that skips a (kind, subject_id) another process created a moment ago."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return pg_insert(target).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
+    if dialect == "sqlite":
+        return sqlite_insert(target).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
+    return insert(target)  # pragma: no cover - only the two supported backends are tested
 
 
 def _new_row(spec: ObligationSpec, now: datetime, timing: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from models.tables import OPEN, Obligation
 from scheduler import rules
 from scheduler.escalation import apply_decision
-from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org
+from scheduler.obligations import OBLIGATION_COLUMNS, ensure_milestones, load_items, load_org
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class ScanResult:
     challenge_listed: int = 0
     skipped: int = 0
     more: bool = False
+    milestones: int = 0
 
 
 def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[object, ...]]:
@@ -37,7 +38,7 @@ def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[objec
         select(*(table.c[c] for c in OBLIGATION_COLUMNS))
         .where(table.c.status == OPEN)
         .where(table.c.next_action_at <= now)
-        .order_by(table.c.next_action_at)
+        .order_by(table.c.next_action_at, table.c.id)  # one lock order for every process
         .limit(limit)
     )
     return [tuple(row) for row in session.execute(stmt)]
@@ -46,6 +47,7 @@ def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[objec
 def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5000) -> ScanResult:
     """Apply every due decision once (guarded), inside the caller's transaction."""
     result = ScanResult()
+    result.milestones = ensure_milestones(session, policy, now=now)
     rows = due_rows(session, now=now, limit=limit)
     if not rows:
         return result
