@@ -38,6 +38,7 @@ endpoints (JSON in and out; also served by the in-process stand-in):
     POST /_control/user_sends     {"user_id", "text", "reply_to"?, "first_name"?} -> update
     POST /_control/user_presses   {"user_id", "message_id", "data"} -> {"callback_query_id"}
     GET  /_control/messages?chat_id=N[&include_user=1] -> [BotMessage fields, ...]
+    GET  /_control/transcript?chat_id=N      -> plain text, as ``api.transcript``
     GET  /_control/chats                     -> [chat_id, ...]
     GET  /_control/log[?since=I]             -> [CallRecord fields, ...] every call in order
     GET  /_control/stats                     -> Stats fields ("by_chat" keys are strings)
@@ -1296,6 +1297,7 @@ class BotApiStandIn:
         parse_mode = params.get("parse_mode") or None
         if caption:
             self._check_text(caption, parse_mode, caption=True)
+        caption = caption.strip()
         markup, buttons = self._parse_markup(params)
         return self._apply_edit(target, record, text=None, caption=caption, markup=markup,
                                 buttons=buttons, parse_mode=parse_mode)
