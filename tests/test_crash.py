@@ -1,0 +1,150 @@
+"""Crash safety: SIGKILL a real scheduler process again and again; nothing is lost.
+
+The scheduler runs as its own process (`python -m scheduler.jobs --loop`: the same jobs
+`irobot run` starts) against the Bot API stand-in, also a separate process, over a real
+database file (or the PostgreSQL schema in the PostgreSQL run). It is killed at random moments
+while it claims, sends and records, and restarted until the outbox drains. Every notification
+must reach its chat, and the only duplicates allowed are the messages in flight at a kill: at
+most one per kill.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from models.outbox import Message, enqueue
+from models.tables import SENT, AuditEvent, Notification, Staff
+from scheduler.calendar import WorkingCalendar, WorkingHours
+from tests.auxil.botapi import ControlClient, spawn_process
+from tests.conftest import Database
+
+TOKEN = "123456:TEST"
+MESSAGES = 120
+CHATS = 60
+KILLS = 8
+LEASE_SECONDS = 2.0
+SEED = 20261122
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api() -> Iterator[ControlClient]:
+    """The stand-in in its own process, with Telegram's flood limits on."""
+    client = spawn_process(TOKEN, limits=True)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def fill_outbox(database: Database) -> None:
+    """MESSAGES queued notifications to CHATS linked people, due now."""
+    now = datetime.now(UTC)
+    with Session(database.engine) as session:
+        for n in range(CHATS):
+            session.add(
+                Staff(staff_id=f"S{n}", name=f"Person {n}", role="social_worker",
+                      chat_id=10_000 + n, telegram_user_id=10_000 + n)
+            )  # fmt: skip
+        for i in range(MESSAGES):
+            enqueue(
+                session, key=f"crash:{i}", recipient_id=f"S{i % CHATS}", kind="info",
+                message=Message(f"crash test message {i}"), at=now,
+                cal=WorkingCalendar.england(), hours=WorkingHours(None, None),
+            )  # fmt: skip
+        session.commit()
+
+
+def outbox_status(database: Database) -> Counter[str]:
+    """How many rows are in each status."""
+    with Session(database.engine) as session:
+        rows = session.execute(
+            select(Notification.status, func.count()).group_by(Notification.status)  # type: ignore[arg-type]
+        ).all()
+    return Counter({status: count for status, count in rows})
+
+
+def start_scheduler(
+    database: Database, api: ControlClient, policy: Path, log: Path
+) -> subprocess.Popen[str]:
+    """A fresh scheduler process; returns once it has started its jobs."""
+    env = {
+        **os.environ,
+        "IROBOT_DATABASE_URL": database.url,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "IROBOT_TELEGRAM_API_URL": api.base_url,
+        "IROBOT_POLICY": str(policy),
+    }
+    with log.open("a") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.jobs", "--loop", "--dispatch-interval", "0.1",
+             "--lease-seconds", str(LEASE_SECONDS)],
+            cwd=policy.parent, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    assert line == "READY", f"scheduler did not start: {line!r}\n{log.read_text()}"
+    return proc
+
+
+def delivered_texts(api: ControlClient) -> Counter[str]:
+    """Every message the stand-in accepted (sendMessage answered 200), counted by text."""
+    return Counter(
+        str(call["params"].get("text"))
+        for call in api.log()
+        if call["method"] == "sendMessage" and call["status"] == 200
+    )
+
+
+def test_sigkill_at_random_points_loses_nothing_and_duplicates_at_most_one_per_kill(
+    database: Database, api: ControlClient, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[delivery]\nworking_hours = "always"\n')
+    log = tmp_path / "scheduler.log"
+    fill_outbox(database)
+    rng = random.Random(SEED)
+
+    kills = 0
+    deadline = time.monotonic() + 40
+    while kills < KILLS and outbox_status(database)[SENT] < MESSAGES:
+        proc = start_scheduler(database, api, policy, log)
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        kills += 1
+    proc = start_scheduler(database, api, policy, log)
+    try:
+        while outbox_status(database)[SENT] < MESSAGES:
+            assert time.monotonic() < deadline, f"queue did not drain: {outbox_status(database)}"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+
+    texts = delivered_texts(api)
+    expected = {f"crash test message {i}" for i in range(MESSAGES)}
+    assert set(texts) == expected, f"lost: {sorted(expected - set(texts))}"
+    duplicates = sum(count - 1 for count in texts.values())
+    assert kills >= 3, "the scheduler drained before it could be killed enough times"
+    assert duplicates <= kills, f"{duplicates} duplicates after {kills} kills"
+    with Session(database.engine) as session:
+        sent_events = session.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "message_sent")  # type: ignore[arg-type]
+        ).scalar_one()
+    assert sent_events == MESSAGES  # each row's recorded send is audited once
+    print(f"kills={kills} duplicates={duplicates} 429s={api.stats()['rejected_429']}")
