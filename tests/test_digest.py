@@ -323,3 +323,29 @@ def test_the_chart_comes_on_tuesday_when_monday_is_a_bank_holiday(
         session.commit()
         keys = set(session.exec(select(Notification.key)).all())
     assert "chart:tm1:2026-W53" in keys
+
+
+def test_a_spent_chart_budget_leaves_the_other_charts_for_the_next_pass(
+    database: Database, policy: Policy
+) -> None:
+    seed(database)
+    with Session(database.engine) as session:
+        session.add(
+            Plan(case_ref="CP-0100", social_worker_id="sw1", chair_id="iro1",
+                 plan_start=date(2026, 6, 1))
+        )  # fmt: skip
+        session.add(
+            Conference(conference_id="C1", case_ref="CP-0100", kind="RCPC",
+                       scheduled_for=at(2026, 11, 26, 10), report_received_at=None)
+        )  # fmt: skip
+        session.commit()
+    counts = []
+    for minutes in (0, 1, 2):
+        with Session(database.engine) as session:
+            digest_pass(session, policy, now=MONDAY + timedelta(minutes=minutes),
+                        chart_budget_seconds=0.0)  # fmt: skip
+            session.commit()
+            charts = session.exec(select(Notification).where(Notification.kind == "chart")).all()
+            counts.append(len(charts))
+    assert counts == [1, 2, 3]
+    assert len(digests(database)) == 6  # the digests all went on the first pass
