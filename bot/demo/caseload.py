@@ -12,13 +12,54 @@ from scheduler.calendar import WorkingCalendar
 
 TEAMS = ("North", "South", "East")
 FIRST = (
-    "Sam", "Alex", "Jo", "Priya", "Tom", "Aisha", "Ben", "Chloe", "Dev", "Ella", "Femi", "Grace",
-    "Hannah", "Imran", "Jade", "Kofi", "Lena", "Marek", "Nia", "Owen", "Ruth", "Sunil", "Tess",
-    "Uma", "Vik", "Wen", "Yusuf", "Zoe",
+    "Sam",
+    "Alex",
+    "Jo",
+    "Priya",
+    "Tom",
+    "Aisha",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Ella",
+    "Femi",
+    "Grace",
+    "Hannah",
+    "Imran",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Marek",
+    "Nia",
+    "Owen",
+    "Ruth",
+    "Sunil",
+    "Tess",
+    "Uma",
+    "Vik",
+    "Wen",
+    "Yusuf",
+    "Zoe",
 )
 LAST = (
-    "Patel", "Jones", "Smith", "Okafor", "Williams", "Khan", "Brown", "Taylor", "Davies",
-    "Evans", "Wilson", "Thomas", "Roberts", "Walker", "Wright", "Hughes", "Green", "Hall",
+    "Patel",
+    "Jones",
+    "Smith",
+    "Okafor",
+    "Williams",
+    "Khan",
+    "Brown",
+    "Taylor",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Hughes",
+    "Green",
+    "Hall",
 )
 CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
 THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "other")
@@ -49,9 +90,7 @@ def _local(day: date, clock: time) -> str:
     return datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M")
 
 
-def build_caseload(
-    *, seed: int, start: date, cal: WorkingCalendar, plans: int = 150
-) -> Caseload:
+def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int = 150) -> Caseload:
     """Deterministic for a seed and start day: 3 teams, 12 workers, 4 IROs, managers, plans."""
     rng = random.Random(seed)
     names = iter(rng.sample([f"{f} {s}" for f in FIRST for s in LAST], 40))
@@ -82,8 +121,15 @@ def build_caseload(
         months = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 10, 12, 14, 17, 18, 20, 23, 24, 26])
         plan_start = start - timedelta(days=int(months * 30.4) - rng.randint(0, 14))
         plan_rows.append(
-            [case_ref, sw, iro, plan_start.isoformat(), "", rng.choice(CATEGORIES),
-             "REDACTED-NAME"]  # a column real exports carry; the importer must drop it
+            [
+                case_ref,
+                sw,
+                iro,
+                plan_start.isoformat(),
+                "",
+                rng.choice(CATEGORIES),
+                "REDACTED-NAME",
+            ]  # a column real exports carry; the importer must drop it
         )
         day = cal.add_working_days(start, rng.randint(1, horizon))
         kind = "ICPC" if months <= 1 else "RCPC"
@@ -91,24 +137,63 @@ def build_caseload(
         received = ""
         if rng.random() < 0.15:  # a few reports are already in
             received = _local(cal.add_working_days(start, -1), time(16, 0))
-        conference_rows.append([f"CONF-{1001 + n}", case_ref, kind, _local(day, clock), iro,
-                                received])
+        conference_rows.append(
+            [f"CONF-{1001 + n}", case_ref, kind, _local(day, clock), iro, received]
+        )
         if rng.random() < 0.12:
             raised = cal.add_working_days(start, -rng.choice([1, 3, 6, 9, 12, 16, 21]))
             kind_a = "positive" if rng.random() < 0.35 else "concern"
             alert_rows.append(
-                [f"QA-{len(alert_rows) + 1:04d}", case_ref, iro, _local(raised, time(11, 0)),
-                 kind_a, rng.choice(THEMES), "", ""]
+                [
+                    f"QA-{len(alert_rows) + 1:04d}",
+                    case_ref,
+                    iro,
+                    _local(raised, time(11, 0)),
+                    kind_a,
+                    rng.choice(THEMES),
+                    "",
+                    "",
+                ]
             )
     managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
     return Caseload(
         staff=_csv(["staff_id", "name", "role", "manager_id", "team"], staff),
-        plans=_csv(["case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end",
-                    "category", "child_name"], plan_rows),
-        conferences=_csv(["conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
-                          "report_received_at"], conference_rows),
-        alerts=_csv(["alert_id", "case_ref", "raised_by", "raised_at", "kind", "theme",
-                     "responded_at", "closed_at"], alert_rows),
+        plans=_csv(
+            [
+                "case_ref",
+                "social_worker_id",
+                "chair_id",
+                "plan_start",
+                "plan_end",
+                "category",
+                "child_name",
+            ],
+            plan_rows,
+        ),
+        conferences=_csv(
+            [
+                "conference_id",
+                "case_ref",
+                "kind",
+                "scheduled_for",
+                "chair_id",
+                "report_received_at",
+            ],
+            conference_rows,
+        ),
+        alerts=_csv(
+            [
+                "alert_id",
+                "case_ref",
+                "raised_by",
+                "raised_at",
+                "kind",
+                "theme",
+                "responded_at",
+                "closed_at",
+            ],
+            alert_rows,
+        ),
         social_workers=social_workers,
         iros=iros,
         managers=managers,

@@ -1,0 +1,87 @@
+"""Scripted people: how the demo's staff answer their phones, through the real actions."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session
+
+from bot.demo.transcript import Delivered
+from handlers import callbacks as cb
+from handlers import render
+from models.tables import Staff
+from scheduler import actions
+from scheduler.policy import Policy
+
+# For each button a person might press: how likely a demo person is to press it.
+# Whatever is left over is "ignored", which is what makes the ladders climb.
+WEIGHTS: dict[str, float] = {
+    cb.SUBMITTED: 0.45,
+    cb.WILL_BE_LATE: 0.15,
+    cb.NEED_HELP: 0.03,
+    cb.RESPONDED: 0.30,
+    cb.ACKNOWLEDGE: 0.35,
+    cb.RESOLVED: 0.35,
+    cb.NOT_RESOLVED: 0.2,
+    cb.CHASED: 0.45,
+    cb.REPORT_IN: 0.25,
+    cb.REARRANGE: 0.1,
+    cb.REVIEW_CONTINUES: 0.6,
+    cb.REVIEW_EXIT: 0.15,
+    cb.REVIEW_ENDED: 0.05,
+}
+LATE_REASON = "awaiting_info"
+REFUSALS = {"already": "already recorded, nothing changed", "stale": "that button is out of date"}
+
+
+def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple[str, cb.Callback]:
+    """Pick one button by weight, or nothing (`ignore`) with the remaining probability."""
+    roll = rng.random()
+    for label, callback in buttons:
+        roll -= WEIGHTS.get(callback.action, 0.0)
+        if roll < 0:
+            return label, callback
+    return "", cb.Callback(cb.SUBMITTED, 0, 0)
+
+
+def _late_date(policy: Policy, now: datetime) -> date:
+    """The demo's promised date: the second working day offered."""
+    return actions.late_days(policy, now)[1]
+
+
+def answer(
+    session: Session,
+    policy: Policy,
+    person: Staff,
+    entry: Delivered,
+    now: datetime,
+    rng: random.Random,
+) -> str | None:
+    """Maybe press one of the message's buttons; returns what the person saw, for the transcript."""
+    pressable: list[tuple[str, cb.Callback]] = []
+    for row in entry.buttons or []:
+        for label, data in row:
+            decoded = cb.decode(data)
+            if decoded is not None:
+                pressable.append((label, decoded))
+    label, callback = _choose(pressable, rng)
+    if not label:
+        return None
+    now = now + timedelta(minutes=rng.randint(2, 25))  # people answer a little later
+    result = actions.press(session, policy, actor=person, callback=callback, now=now)
+    if result.ok and result.code == actions.ASK_REASON:
+        reason_press = cb.Callback(cb.LATE_REASON, callback.item_id, callback.stage, LATE_REASON)
+        result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
+        if result.ok and result.code == actions.ASK_DATE:
+            day = _late_date(policy, now)
+            arg = f"{LATE_REASON}.{day:%Y%m%d}"
+            date_press = cb.Callback(cb.LATE_DATE, callback.item_id, callback.stage, arg)
+            result = actions.press(session, policy, actor=person, callback=date_press, now=now)
+            label = f"{label}] → [Awaiting information] → [{render.format_day(day)}"
+    if result.item is not None:
+        shown = render.result_text(result.item, result.code, policy.calendar().tz, who=result.told)
+    else:
+        shown = REFUSALS.get(result.code, "nothing changed")
+    when = f"{policy.calendar().local(now):%H:%M}"
+    return f"{when} taps [{label}] → {shown.splitlines()[0]}"

@@ -1,0 +1,59 @@
+"""`irobot demo`: the real engine over a synthetic caseload, deterministic for a seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+def _demo(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> str:
+    db = tmp_path / name / "demo.db"
+    code = main(["demo", "--days", "2", "--seed", "3", "--start", "2026-12-03", "--db", str(db)])
+    out = capsys.readouterr().out
+    assert code == 0
+    return out
+
+
+def test_the_demo_shows_phones_buttons_taps_figures_and_a_chart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _demo(tmp_path, capsys, "a")
+    assert "working day 1 of 2" in out
+    assert "working day 2 of 2" in out
+    assert "social worker" in out and "team manager" in out
+    assert "[Submitted]" in out and "taps [" in out
+    assert "Timeliness" in out
+    chart = tmp_path / "a" / "irobot-demo-chart.png"
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_same_seed_gives_the_same_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def normalised(text: str) -> str:
+        return text.split("Weekly chart:")[0]  # what follows names the temporary folder
+
+    first = normalised(_demo(tmp_path, capsys, "a"))
+    second = normalised(_demo(tmp_path, capsys, "b"))
+    assert first == second
+
+
+def test_columns_a_case_system_export_carries_never_reach_the_demo_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _demo(tmp_path, capsys, "a")
+    stored = (tmp_path / "a" / "demo.db").read_bytes()
+    assert b"REDACTED-NAME" not in stored
+    assert "REDACTED-NAME" not in out
+
+
+def test_the_demo_refuses_to_overwrite_an_existing_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "exists.db"
+    db.write_bytes(b"")
+    assert main(["demo", "--db", str(db)]) == 1
+    assert "exists already" in capsys.readouterr().err
