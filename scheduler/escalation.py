@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlmodel import Session
 
 from models import audit
@@ -37,6 +38,30 @@ class Applied:
     challenge: bool = False
 
 
+@cache
+def _guarded_update(moves_stage: bool, challenge: bool) -> Update:
+    """The compare-and-set UPDATE, built once per shape (the scan runs it per due item)."""
+    table = Obligation.__table__  # type: ignore[attr-defined]
+    values: dict[str, object] = {
+        "next_action_at": bindparam("v_next", type_=table.c.next_action_at.type),
+        "version": table.c.version + 1,
+        "updated_at": bindparam("v_updated", type_=table.c.updated_at.type),
+    }
+    if moves_stage:
+        values["stage"] = bindparam("v_stage")
+        values["stage_due_at"] = bindparam("v_stage_due", type_=table.c.stage_due_at.type)
+    if challenge:
+        values["outcome"] = rules.CHALLENGE
+    return (
+        update(table)
+        .where(table.c.id == bindparam("g_id"))
+        .where(table.c.version == bindparam("g_version"))
+        .where(table.c.stage == bindparam("g_stage"))
+        .where(table.c.status == OPEN)
+        .values(**values)
+    )
+
+
 def apply_decision(
     session: Session,
     policy: Policy,
@@ -47,27 +72,19 @@ def apply_decision(
     actor: str = audit.SYSTEM,
 ) -> Applied:
     """Guarded write of one decision: if another process changed the row first, do nothing."""
-    table = Obligation.__table__  # type: ignore[attr-defined]
-    values: dict[str, object] = {
-        "next_action_at": decision.next_action_at,
-        "version": table.c.version + 1,
-        "updated_at": now,
-    }
     change = decision.stage_change
+    params: dict[str, object] = {
+        "g_id": item.id,
+        "g_version": item.version,
+        "g_stage": change.from_stage if change else item.stage,
+        "v_next": decision.next_action_at,
+        "v_updated": now,
+    }
     if change is not None:
-        values["stage"] = change.to_stage
-        values["stage_due_at"] = change.stage_due_at
-    if decision.challenge:
-        values["outcome"] = rules.CHALLENGE
-    stmt = (
-        update(table)
-        .where(table.c.id == item.id)
-        .where(table.c.version == item.version)
-        .where(table.c.stage == (change.from_stage if change else item.stage))
-        .where(table.c.status == OPEN)
-        .values(**values)
-    )
-    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+        params["v_stage"] = change.to_stage
+        params["v_stage_due"] = change.stage_due_at
+    stmt = _guarded_update(change is not None, decision.challenge)
+    if session.execute(stmt, params).rowcount != 1:  # type: ignore[attr-defined]
         logger.debug("obligation %s changed under us; skipping its effects", item.id)
         return Applied(won=False)
     cal, hours = policy.calendar(), policy.hours()

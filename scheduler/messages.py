@@ -50,6 +50,13 @@ THEMES = {
 }
 
 LATE_REASONS = ("illness", "workload", "awaiting_info", "family", "other")
+LATE_REASON_LABELS = {
+    "illness": "Illness",
+    "workload": "Workload",
+    "awaiting_info": "Awaiting information",
+    "family": "Family circumstances",
+    "other": "Other",
+}
 
 
 class ItemLike(Protocol):
@@ -145,14 +152,29 @@ def report_overdue_owner(item: ItemLike, *, stage: int = 1, tz: ZoneInfo = LONDO
     return Message(text, owner_report_buttons(item, stage))
 
 
+def late_note(expected_on: date | None, late_reason: str | None) -> str:
+    """` They said it will come Wed 9 Dec (awaiting information).` or nothing."""
+    if expected_on is None and late_reason is None:
+        return ""
+    reason = f" ({LATE_REASON_LABELS.get(late_reason, 'other').lower()})" if late_reason else ""
+    when = f" {day_text(expected_on)}" if expected_on else " late"
+    return f" They said it will come{when}{reason}."
+
+
 def report_overdue_manager(
-    item: ItemLike, *, owner_name: str, stage: int = 1, tz: ZoneInfo = LONDON
+    item: ItemLike,
+    *,
+    owner_name: str,
+    stage: int = 1,
+    tz: ZoneInfo = LONDON,
+    expected_on: date | None = None,
+    late_reason: str | None = None,
 ) -> Message:
     """The team manager's one escalation: case, conference, whose report, three buttons."""
     text = (
         f"📋 {item.case_ref}: {what_text(item.kind)} from {owner_name} (social worker) was due "
-        f"{when_text(item.due_at, tz)} and is not in{_conference(item, tz)}. "
-        "You are their team manager."
+        f"{when_text(item.due_at, tz)} and is not in{_conference(item, tz)}."
+        f"{late_note(expected_on, late_reason)} You are their team manager."
     )
     keyboard = [
         [
@@ -165,7 +187,13 @@ def report_overdue_manager(
 
 
 def report_missing_chair(
-    item: ItemLike, *, owner_name: str, manager_name: str | None, tz: ZoneInfo = LONDON
+    item: ItemLike,
+    *,
+    owner_name: str,
+    manager_name: str | None,
+    tz: ZoneInfo = LONDON,
+    expected_on: date | None = None,
+    late_reason: str | None = None,
 ) -> Message:
     """Tells the chair the report for their conference is missing, and who is chasing."""
     chasing = (
@@ -176,7 +204,7 @@ def report_missing_chair(
     text = (
         f"ℹ️ {item.case_ref}: the {what_text(item.kind)} from {owner_name} (social worker) "
         f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
-        f"{chasing}"
+        f"{late_note(expected_on, late_reason)}{chasing}"
     )
     return Message(text, None)
 
@@ -307,15 +335,8 @@ def cover(message: Message, *, absent_name: str, absent_role: str) -> Message:
 
 def late_reason_buttons(item: ItemLike) -> list[list[Button]]:
     """Will be late, step 2: why (one code per button)."""
-    labels = {
-        "illness": "Illness",
-        "workload": "Workload",
-        "awaiting_info": "Awaiting information",
-        "family": "Family circumstances",
-        "other": "Other",
-    }
     return [
-        [(labels[reason], cb.encode(cb.LATE_REASON, item.id, item.stage, reason))]
+        [(LATE_REASON_LABELS[reason], cb.encode(cb.LATE_REASON, item.id, item.stage, reason))]
         for reason in LATE_REASONS
     ]
 

@@ -334,6 +334,7 @@ class _Existing(NamedTuple):
     due_at: datetime
     status: str
     stage: int
+    stage_due_at: datetime | None
 
 
 def sync_obligations(
@@ -385,7 +386,8 @@ def sync_obligations(
         (row[1], row[2]): _Existing(row[0], *row[3:])
         for row in _rows(
             session, _table(Obligation),
-            ("id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage"),
+            ("id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage",
+             "stage_due_at"),
             scope, "case_ref", memo,
         )
     }  # fmt: skip
@@ -426,7 +428,7 @@ def sync_obligations(
                 stage = 0 if _resets_stage(spec.kind) else ex.stage
                 moves.append({
                     "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
-                    "stage": stage, "stage_due_at": stage_due if stage == 0 else None,
+                    "stage": stage, "stage_due_at": stage_due if stage == 0 else ex.stage_due_at,
                     "next_action_at": first, "updated_at": now,
                 })  # fmt: skip
                 touched.append((ex.id, spec.case_ref, "obligation_moved", {
@@ -437,7 +439,7 @@ def sync_obligations(
             _, stage_due = timing(spec.kind, spec.due_at)
             reopens.append({
                 "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
-                "stage_due_at": stage_due if ex.stage == 0 else None,
+                "stage_due_at": stage_due if ex.stage == 0 else ex.stage_due_at,
                 "next_action_at": now, "updated_at": now,
             })  # fmt: skip
             touched.append((ex.id, spec.case_ref, "obligation_reopened", {"was": ex.status}))
@@ -594,6 +596,9 @@ def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
             "updated_at": now}  # fmt: skip
 
 
+_KEY_EXISTS = select(_table(Notification).c.id).where(_table(Notification).c.key == bindparam("k"))
+
+
 def queue_once(
     session: Session,
     note: rules.Notify,
@@ -608,8 +613,7 @@ def queue_once(
     Checks the key first because `enqueue`'s own answer is not reliable on PostgreSQL
     (SQLAlchemy adds RETURNING, and the driver then reports rowcount -1 = True).
     """
-    nt = _table(Notification)
-    if session.execute(select(nt.c.id).where(nt.c.key == note.key)).first() is not None:
+    if session.execute(_KEY_EXISTS, {"k": note.key}).first() is not None:
         return False
     return enqueue(
         session, key=note.key, recipient_id=note.recipient_id, kind=note.kind,
@@ -690,7 +694,7 @@ def load_org(session: Session, staff_ids: Iterable[str] | None = None) -> Org:
 
 OBLIGATION_COLUMNS = (
     "id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "stage", "stage_due_at",
-    "next_action_at", "outcome", "version",
+    "next_action_at", "outcome", "version", "expected_on", "late_reason",
 )  # fmt: skip
 
 
@@ -721,7 +725,8 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.It
             alerts[aid] = (raised_by, theme)
     items = []
     for row in rows:
-        oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version = row
+        (oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version,
+         expected_on, late_reason) = row
         chair, start = plans.get(case_ref, (None, None))
         conference_at = None
         raised_by = theme = None
@@ -736,6 +741,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.It
                 due_at=due, stage=stage, stage_due_at=stage_due, next_action_at=nxt,
                 outcome=outcome, version=version, chair_id=chair, raised_by=raised_by,
                 conference_at=conference_at, theme=theme, plan_start=start,
+                expected_on=expected_on, late_reason=late_reason,
             )
         )  # fmt: skip
     return items

@@ -62,6 +62,8 @@ class Item:
     conference_at: datetime | None = None
     theme: str | None = None
     plan_start: date | None = None
+    expected_on: date | None = None
+    late_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +339,10 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
             manager.staff_id,
             _key(item, "stage:1", manager.staff_id),
             N_ESCALATION,
-            msg.report_overdue_manager(item, owner_name=owner_name, stage=1, tz=tz),
+            msg.report_overdue_manager(
+                item, owner_name=owner_name, stage=1, tz=tz,
+                expected_on=item.expected_on, late_reason=item.late_reason,
+            ),
             A_ESCALATION,
         )
     else:
@@ -352,6 +357,8 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
                 owner_name=owner_name,
                 manager_name=manager.name if manager else None,
                 tz=tz,
+                expected_on=item.expected_on,
+                late_reason=item.late_reason,
             ),
             A_INFO,
         )

@@ -273,3 +273,23 @@ def test_an_old_positive_alert_is_not_replayed_on_import(
         session.flush()
         result = sync_obligations(session, policy, now=NOW)
     assert result.positive_notified == 0
+
+
+def test_a_new_social_worker_takes_over_a_concern_without_restarting_its_ladder(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _setup(session)
+        sync_obligations(session, policy, now=NOW)
+        scan_pass(session, policy, now=london(2026, 11, 9, 18))  # to stage 1, due 16 Nov
+        before = obligation(session, QA_RESPONSE, "A1").stage_due_at
+        change(session, Plan, "CP-1042", social_worker_id="SW2")
+        result = sync_obligations(session, policy, now=london(2026, 11, 10, 9))
+        session.commit()
+        session.expire_all()
+        qa = obligation(session, QA_RESPONSE, "A1")
+        report = obligation(session, RCPC_REPORT, "C1")
+    assert result.moved == 2  # the concern and the conference report change hands
+    assert qa.owner_id == "SW2" and report.owner_id == "SW2"
+    assert qa.stage == 1 and qa.stage_due_at == before
+    assert local_day_time(qa.stage_due_at) == (date(2026, 11, 16), time(18))  # type: ignore[arg-type]

@@ -373,3 +373,11 @@ def test_every_rendered_keyboard_fits_telegram_and_decodes(
                 assert decoded is not None and decoded.item_id == item_id
         assert "CP-9" in message.text
         assert len(message.text) < 600
+
+
+def test_a_will_be_late_date_is_shown_to_the_manager_and_the_chair() -> None:
+    item = _report_item(expected_on=date(2026, 12, 9), late_reason="awaiting_info")
+    decision = decide(item, ORG, POLICY, london(2026, 12, 7, 18))
+    texts = {n.recipient_id: n.message.text for n in decision.notifications}
+    expected = "They said it will come Wed 9 Dec (awaiting information)."
+    assert expected in texts["TM1"] and expected in texts["IRO1"]
