@@ -70,25 +70,26 @@ class DigestItem:
     expected_on: date | None = None
 
 
-def when(moment: datetime, cal: WorkingCalendar) -> str:
-    """`Mon 7 Dec, 6pm`: the house style for deadlines (DESIGN.md)."""
+def when(moment: datetime, cal: WorkingCalendar, today: date | None = None) -> str:
+    """`Mon 7 Dec, 6pm`: the house style for deadlines (DESIGN.md); the year if not this one."""
     local = cal.local(moment)
     hour = local.hour % 12 or 12
     suffix = "am" if local.hour < 12 else "pm"
     clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
-    return f"{local:%a} {local.day} {local:%b}, {clock}"
+    return f"{day_label(local.date(), today)}, {clock}"
 
 
-def day_label(day: date) -> str:
-    """`Mon 7 Dec`."""
-    return f"{day:%a} {day.day} {day:%b}"
+def day_label(day: date, today: date | None = None) -> str:
+    """`Mon 7 Dec`, or `Fri 27 Jun 2025` when `today` is in another year."""
+    year = f" {day.year}" if today is not None and today.year != day.year else ""
+    return f"{day:%a} {day.day} {day:%b}{year}"
 
 
 def _lateness(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
     due_day = cal.local(item.due_at).date()
     late = cal.count_working_days(due_day, today)
     if late <= 0:
-        return "due today" if due_day == today else f"due {day_label(due_day)}"
+        return "due today" if due_day == today else "not yet due"
     return f"{late} working day{'s' if late != 1 else ''} late"
 
 
@@ -96,13 +97,13 @@ def _line(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
     """Two short lines per item so a phone screen does not wrap mid-fact."""
     if item.kind == PLAN_FLAG:
         months = item.subject_id.rpartition(":")[2] or "18"
-        reached = day_label(cal.local(item.due_at).date())
+        reached = day_label(cal.local(item.due_at).date(), today)
         return f"• {item.case_ref}, chair {item.owner_name}\n  {months} months on {reached}"
-    facts = [f"due {when(item.due_at, cal)}", _lateness(item, today, cal)]
+    facts = [f"due {when(item.due_at, cal, today)}", _lateness(item, today, cal)]
     if item.stage > 0:
         facts.append("escalated" if item.kind != QA_RESPONSE else f"stage {item.stage}")
     if item.expected_on is not None:
-        facts.append(f"expected {day_label(item.expected_on)}")
+        facts.append(f"expected {day_label(item.expected_on, today)}")
     return f"• {item.case_ref}, {item.owner_name}\n  " + " · ".join(facts)
 
 
@@ -169,9 +170,10 @@ def build_digest(
         return []
     total = sum(len(by_kind[k]) for k in shown if k != PLAN_FLAG)
     escalated = sum(1 for k in shown if k != PLAN_FLAG for i in by_kind[k] if i.stage > 0)
-    summary = [f"{total} late or escalated, {escalated} escalated"] if total else []
+    summary = [f"{total} to follow up ({escalated} escalated)"] if total else []
     if PLAN_FLAG in by_kind:
-        summary.append(f"{len(by_kind[PLAN_FLAG])} long plans")
+        flags = len(by_kind[PLAN_FLAG])
+        summary.append(f"{flags} plan{'s' if flags != 1 else ''} at 18+ months")
     title = f"Digest for {manager.name}, {day_label(today)}"
     counts = "; ".join(summary)
     blocks = []

@@ -69,7 +69,7 @@ def test_items_are_grouped_by_kind_in_a_fixed_order_oldest_first_with_counts() -
         item(4, ICPC_REPORT, at(2026, 12, 7), stage=1, expected_on=date(2026, 12, 9)),
     ]
     (text,) = digest_text(TM, items)
-    assert text.startswith("Digest for Tina Manning, Tue 8 Dec\n4 late or escalated, 2 escalated")
+    assert text.startswith("Digest for Tina Manning, Tue 8 Dec\n4 to follow up (2 escalated)")
     rcpc, icpc, qa = text.index("RCPC reports overdue: 2"), text.index("ICPC"), text.index("QA")
     assert rcpc < icpc < qa
     assert text.index("CP-0003") < text.index("CP-0002")  # oldest first
@@ -126,13 +126,13 @@ def test_plan_flags_go_to_safeguarding_managers_only_and_once_per_plan() -> None
     (text,) = digest_text(SG, flags)
     assert "Plans at 18 or 24 months: 1" in text
     assert "• CP-0009, chair Sam Wu\n  24 months on Tue 1 Dec" in text
-    assert "1 long plans" in text
+    assert "1 plan at 18+ months" in text
 
 
 def test_a_one_item_digest_reads_exactly_like_this_with_no_child_details() -> None:
     assert digest_text(TM, [item(1)]) == [
         "Digest for Tina Manning, Tue 8 Dec\n"
-        "1 late or escalated, 0 escalated\n"
+        "1 to follow up (0 escalated)\n"
         "\n"
         "RCPC reports overdue: 1\n"
         "• CP-0001, Sam Wu\n"
@@ -143,6 +143,12 @@ def test_a_one_item_digest_reads_exactly_like_this_with_no_child_details() -> No
 def test_deadlines_read_in_the_house_style_in_local_time() -> None:
     assert when(at(2026, 12, 7, 18), CAL) == "Mon 7 Dec, 6pm"
     assert when(datetime(2026, 6, 1, 8, 30, tzinfo=UTC), CAL) == "Mon 1 Jun, 9:30am"
+    assert when(at(2025, 6, 27, 7), CAL, TODAY) == "Fri 27 Jun 2025, 8am"  # BST
+
+
+def test_an_item_escalated_before_its_deadline_says_it_is_not_yet_due() -> None:
+    (text,) = digest_text(TM, [item(1, QA_RESPONSE, at(2026, 12, 10), stage=3)])
+    assert "due Thu 10 Dec, 6pm · not yet due · stage 3" in text
 
 
 # ---------------------------------------------------------------- digest_pass on a database
