@@ -110,6 +110,7 @@ def what_text(kind: str) -> str:
 
 
 def _conference(item: ItemLike, tz: ZoneInfo) -> str:
+    """` (conference Thu 10 Dec, 10am)` when the item has one."""
     return f" (conference {when_text(item.conference_at, tz)})" if item.conference_at else ""
 
 
@@ -142,12 +143,14 @@ def report_reminder(
     return Message(text, owner_report_buttons(item))
 
 
-def report_overdue_owner(item: ItemLike, *, stage: int = 1, tz: ZoneInfo = LONDON) -> Message:
+def report_overdue_owner(
+    item: ItemLike, *, stage: int = 1, manager_told: bool = True, tz: ZoneInfo = LONDON
+) -> Message:
     """The social worker's notice at the deadline; their manager hears at the same time."""
+    told = " Your team manager has been told." if manager_told else ""
     text = (
         f"⚠️ {item.case_ref}: {what_text(item.kind)} was due {when_text(item.due_at, tz)}"
-        f" and has not arrived{_conference(item, tz)}. Your team manager has been told."
-        " If it is on its way, tap below."
+        f" and has not arrived{_conference(item, tz)}.{told} If it is on its way, tap below."
     )
     return Message(text, owner_report_buttons(item, stage))
 

@@ -149,6 +149,7 @@ def derive_obligations(
     review_cache: dict[tuple[date, int], datetime] = {}
 
     def review_at(start: date, months: int) -> datetime:
+        """Memoised: thousands of plans share a start date."""
         key = (start, months)
         if key not in review_cache:
             review_cache[key] = rules.review_due_at(start, months, cal, hours)
@@ -238,10 +239,12 @@ def _resets_stage(kind: str) -> bool:
 
 
 def _table(model: Any) -> Table:
+    """The Core table behind a SQLModel class, for bulk statements."""
     return model.__table__
 
 
 def _chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    """IN lists of bounded size: SQLite limits bound parameters per statement."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -254,20 +257,24 @@ class _Memo:
     """
 
     def __init__(self, session: Session) -> None:
+        """Remember the dialect; converters are built on first use per column."""
         self.dialect = session.get_bind().dialect
         self.readers: dict[str, Callable[[Any], Any]] = {}
         self.writers: dict[str, Callable[[Any], Any]] = {}
 
     @staticmethod
     def _temporal(column: Any) -> bool:
+        """Date and datetime columns are the ones worth converting once per value."""
         return isinstance(column.type, (Date, DateTime, TypeDecorator))
 
     def _memoised(self, convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+        """Wrap a converter with a per-value cache (None passes through)."""
         if convert is None:
             return lambda value: value
         seen: dict[Any, Any] = {}
 
         def run(value: Any) -> Any:
+            """Convert once per distinct value."""
             if value is None:
                 return None
             try:
@@ -400,6 +407,7 @@ def sync_obligations(
     first_cache: dict[tuple[str, datetime], tuple[datetime, datetime | None]] = {}
 
     def timing(kind: str, due: datetime) -> tuple[datetime, datetime | None]:
+        """First action and stage deadline, memoised per (kind, due)."""
         key = (kind, due)
         if key not in first_cache:
             first_cache[key] = (
@@ -592,6 +600,7 @@ def _new_row(spec: ObligationSpec, now: datetime, timing: Any) -> dict[str, Any]
 
 def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
                   now: datetime) -> dict[str, Any]:  # fmt: skip
+    """Parameters for the guarded close UPDATE."""
     return {"b_id": oid, "status": status, "outcome": outcome, "done_at": done_at,
             "updated_at": now}  # fmt: skip
 

@@ -191,10 +191,12 @@ def initial_stage_due_at(
 
 
 def _key(item: Item, what: str, recipient_id: str) -> str:
+    """Stable outbox key: obligation, what, due date and recipient."""
     return f"ob:{item.id}:{what}:{item.due_at:%Y%m%d%H%M}:{recipient_id}"
 
 
 def _name(org: Org, staff_id: str | None, fallback: str) -> str:
+    """A staff name for a message, or a role word when unknown."""
     person = org.get(staff_id)
     return person.name if person else fallback
 
@@ -230,6 +232,7 @@ class _Out:
     """Collects routed notifications and the keys that found nobody."""
 
     def __init__(self, org: Org) -> None:
+        """Start empty for one decision."""
         self.org = org
         self.notes: list[Notify] = []
         self.lost: list[str] = []
@@ -237,6 +240,7 @@ class _Out:
     def send(
         self, recipient_id: str | None, key: str, kind: str, message: Message, audit: str
     ) -> None:
+        """Route one message; remember its key if nobody can receive it."""
         note = route(self.org, recipient_id, key, kind, message, audit)
         if note is None:
             self.lost.append(key)
@@ -249,6 +253,7 @@ class _Out:
         stage_change: StageChange | None = None,
         challenge: bool = False,
     ) -> Decision:
+        """Freeze what was collected into a Decision."""
         return Decision(
             notifications=tuple(self.notes),
             stage_change=stage_change,
@@ -331,7 +336,7 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
         item.owner_id,
         _key(item, "overdue", item.owner_id),
         N_OVERDUE,
-        msg.report_overdue_owner(item, tz=tz),
+        msg.report_overdue_owner(item, manager_told=manager is not None, tz=tz),
         A_REMINDER,
     )
     if manager is not None:
