@@ -528,9 +528,10 @@ def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> Parsed
     parsed.key_lines = first_line_of
     for key, lines in duplicates.items():
         for line in lines:
-            others = ", ".join(str(other) for other in lines if other != line)
+            others = [str(other) for other in lines if other != line]
+            where = f"line{'s' if len(others) > 1 else ''} {', '.join(others)}"
             parsed.errors.setdefault(line, []).append(
-                f"duplicate {spec.key} {_show(key)} (also on line {others})"
+                f"duplicate {spec.key} {_show(key)} (also on {where})"
             )
             parsed.records.pop(line, None)
     return parsed

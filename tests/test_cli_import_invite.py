@@ -55,8 +55,7 @@ def test_a_bom_crlf_staff_file_imports_with_a_one_line_summary(
 ) -> None:
     code, out, err = run(capsys, "import", "staff", str(STAFF))
     assert (code, err) == (0, [])
-    assert out[-1] == "staff: 5 created, 0 updated, 0 unchanged"
-    assert "home_address" in out[0]
+    assert out == ["staff: 5 created, 0 updated, 0 unchanged"]
     with Session(cli.engine) as session:
         leaver = session.get(Staff, "SW2")
         assert leaver is not None and leaver.active is False

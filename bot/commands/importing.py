@@ -45,7 +45,10 @@ def _read(name: str) -> bytes:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Import one file; bad rows go to stderr, the one-line summary to stdout."""
+    """Import one file; bad rows go to stderr, the one-line summary to stdout.
+
+    Dropped columns are logged by the importer (visible with `irobot -v`).
+    """
     data = _read(args.file)
     now = datetime.now(UTC)
     try:
@@ -65,7 +68,5 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         raise CommandError(f"{args.file}: rejected, {exc}; nothing written") from None
     for error in report.errors:
         print(error, file=sys.stderr)
-    if report.ignored_columns:
-        print(f"ignored columns (not stored): {', '.join(report.ignored_columns)}")
     print(report.summary())
     return 0
