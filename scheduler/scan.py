@@ -29,6 +29,7 @@ class ScanResult:
     skipped: int = 0
     more: bool = False
     milestones: int = 0
+    failed: int = 0
 
 
 def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[object, ...]]:
@@ -57,7 +58,13 @@ def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5
         wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)
     org = load_org(session, wanted)
     for item in items:
-        decision = rules.decide(item, org, policy, now)
+        try:
+            decision = rules.decide(item, org, policy, now)
+        except Exception:  # a bad row must not hold up everyone else's reminders
+            logger.exception("no decision for obligation %s (%s); left for the next pass",
+                             item.id, item.kind)  # fmt: skip
+            result.failed += 1
+            continue
         applied = apply_decision(session, policy, item, decision, now=now)
         result.examined += 1
         if not applied.won:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from models.tables import PLAN_REVIEW, RCPC_REPORT, AuditEvent, Obligation, Staff
+from scheduler import rules
 from scheduler.escalation import apply_decision
 from scheduler.obligations import load_items, load_org, sync_obligations
+from scheduler.org import Org
 from scheduler.policy import Policy
-from scheduler.rules import decide
+from scheduler.rules import Decision, Item, decide
 from scheduler.scan import due_rows, scan_pass
 from tests.auxil.records import (
     add_conference,
@@ -166,3 +169,34 @@ def test_every_queued_reminder_is_in_the_audit_trail(database: Database, policy:
         total = len(notifications(session))
     assert queued == total
     assert len(escalated) == 1  # the report, to its team manager
+
+
+def test_a_row_the_rules_cannot_decide_does_not_hold_up_the_others(
+    database: Database,
+    policy: Policy,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = rules.decide
+
+    def choking_on_c1(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+        if item.subject_id == "C1":
+            raise ValueError("corrupt row")
+        return real(item, org, policy, now)
+
+    monkeypatch.setattr(rules, "decide", choking_on_c1)
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        add_plan(session, "CP-2", plan_start=date(2026, 6, 1), social_worker_id="SW2")
+        add_conference(session, "C2", case_ref="CP-2")
+        session.flush()
+        sync_obligations(session, policy, now=SYNC_AT)
+        with caplog.at_level("ERROR"):
+            result = scan_pass(session, policy, now=london(2026, 12, 3, 8))
+        session.commit()
+        sent = [n.recipient_id for n in notifications(session)]
+        stuck = obligation(session, RCPC_REPORT, "C1")
+    assert result.failed == 1 and result.queued == 1
+    assert sent == ["SW2"]
+    assert stuck.next_action_at is not None and stuck.next_action_at <= london(2026, 12, 3, 8)
+    assert "corrupt row" in caplog.text
