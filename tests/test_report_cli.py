@@ -78,7 +78,11 @@ def test_one_team_alone(
     assert [r[0] for r in rows] == ["team", "North"]
 
 
-def test_an_unknown_team_or_a_backwards_period_is_a_one_line_error(ctx: AppContext) -> None:
+def test_an_unknown_team_a_backwards_period_or_a_bad_chart_path_is_a_one_line_error(
+    ctx: AppContext,
+) -> None:
+    with pytest.raises(CommandError, match="no folder /nonexistent"):
+        report.run(parse("--chart", "/nonexistent/c.png"), ctx, now=NOW)
     with pytest.raises(CommandError, match="unknown team 'Nowhere'"):
         report.run(parse("--team", "Nowhere"), ctx, now=NOW)
     with pytest.raises(CommandError, match="must be before"):
@@ -125,10 +129,13 @@ def test_the_challenge_list_shows_open_concerns_past_the_last_stage(
         session.commit()
     rows = list(csv.reader(io.StringIO(run(ctx, capsys, "--challenge", "--format", "csv"))))
     assert rows == [
-        ["alert_id", "case_ref", "raised_on", "stage", "worker", "wd_open"],
-        ["A3", "PL3", "2026-12-02", "4", "Kim Lee", "20"],
-    ]
+        ["alert_id", "case_ref", "raised_on", "listed_on", "stage", "social_worker", "team",
+         "working_days_open"],
+        ["A3", "PL3", "2026-12-02", "2026-11-01", "4", "Kim Lee", "South", "20"],
+    ]  # fmt: skip
     assert "A3" in run(ctx, capsys, "--challenge")
+    north = run(ctx, capsys, "--challenge", "--team", "North", "--format", "csv")
+    assert len(north.splitlines()) == 1
 
 
 def test_the_console_script_exits_0_or_1_with_a_one_line_reason(database: Database) -> None:

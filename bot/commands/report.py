@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -24,9 +22,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
-from models.tables import OPEN, QA_RESPONSE, Obligation, QaAlert, Staff
+from models.tables import QaAlert, Staff
 from scheduler.figures import (
     SERVICE,
+    Caseload,
     Figures,
     Rules,
     add_months,
@@ -174,65 +173,51 @@ class ChallengeRow:
     alert_id: str
     case_ref: str
     raised_on: date
+    listed_on: date
     stage: int
     worker: str
+    team: str
     working_days_open: int
 
 
-def _challenge_obligations(session: Session, policy: Policy, now: datetime) -> list[Any]:
-    """The engine's `challenge_list` when present; else open concerns at or past the last stage.
+def challenge_rows(
+    session: Session, policy: Policy, now: datetime, *, team: str | None = None
+) -> list[ChallengeRow]:
+    """The engine's challenge list with dates and names resolved: case refs and staff only."""
+    from scheduler.escalation import challenge_list  # the engine decides what is listed
 
-    Either way each item has `case_ref`, `owner_id`, `stage`, `due_at` and an alert id
-    (`alert_id`, or the obligation's `subject_id`).
-    """
-    try:
-        escalation = importlib.import_module("scheduler.escalation")
-    except ImportError:
-        escalation = None
-    finder = getattr(escalation, "challenge_list", None)
-    if finder is not None:
-        return list(finder(session))
-    ladder_len = len(policy.qa_alert.ladder)
-    return list(
-        session.execute(
-            select(Obligation)
-            .where(col(Obligation.kind) == QA_RESPONSE, col(Obligation.status) == OPEN)
-            .where(col(Obligation.stage) >= ladder_len)
-            .order_by(col(Obligation.due_at))
-        ).scalars()
-    )
-
-
-def challenge_rows(session: Session, policy: Policy, now: datetime) -> list[ChallengeRow]:
-    """The challenge list with names resolved: case refs and staff names only."""
     cal = policy.calendar()
-    obligations = _challenge_obligations(session, policy, now)
-    alert_ids = [
-        str(getattr(o, "alert_id", None) or getattr(o, "subject_id", "")) for o in obligations
-    ]
+    items = challenge_list(session)
     raised: dict[str, datetime] = {
         alert_id: raised_at
         for alert_id, raised_at in session.execute(
             select(col(QaAlert.alert_id), col(QaAlert.raised_at)).where(
-                col(QaAlert.alert_id).in_(alert_ids)
+                col(QaAlert.alert_id).in_([i.alert_id for i in items])
             )
         )
     }
-    names: dict[str, str] = {
-        staff_id: name
-        for staff_id, name in session.execute(select(col(Staff.staff_id), col(Staff.name)))
+    staff: dict[str, tuple[str, str]] = {
+        staff_id: (name, staff_team)
+        for staff_id, name, staff_team in session.execute(
+            select(col(Staff.staff_id), col(Staff.name), col(Staff.team))
+        )
     }
     today = cal.local(now).date()
     rows = []
-    for ob, alert_id in zip(obligations, alert_ids, strict=True):
-        raised_on = cal.local(raised.get(alert_id, ob.due_at)).date()
+    for item in items:
+        name, worker_team = staff.get(item.owner_id, (item.owner_id, ""))
+        if team is not None and worker_team != team:
+            continue
+        raised_on = cal.local(raised.get(item.alert_id, item.due_at)).date()
         rows.append(
             ChallengeRow(
-                alert_id=alert_id,
-                case_ref=ob.case_ref,
+                alert_id=item.alert_id,
+                case_ref=item.case_ref,
                 raised_on=raised_on,
-                stage=int(ob.stage),
-                worker=names.get(ob.owner_id, ob.owner_id),
+                listed_on=cal.local(item.listed_at).date(),
+                stage=item.stage,
+                worker=name,
+                team=worker_team,
                 working_days_open=cal.count_working_days(raised_on, today),
             )
         )
@@ -240,26 +225,26 @@ def challenge_rows(session: Session, policy: Policy, now: datetime) -> list[Chal
 
 
 def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
+    header = ["alert_id", "case_ref", "raised_on", "listed_on", "stage", "social_worker",
+              "team", "working_days_open"]  # fmt: skip
+    values = [
+        [r.alert_id, r.case_ref, r.raised_on.isoformat(), r.listed_on.isoformat(), str(r.stage),
+         r.worker, r.team, str(r.working_days_open)]
+        for r in rows
+    ]  # fmt: skip
     if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["alert_id", "case_ref", "raised_on", "stage", "worker", "wd_open"])
-        for r in rows:
-            writer.writerow(
-                [r.alert_id, r.case_ref, r.raised_on, r.stage, r.worker, r.working_days_open]
-            )
+        csv.writer(sys.stdout).writerows([header, *values])
         return
-    table = Table(title=f"QA alerts past the last stage: {len(rows)}", title_justify="left")
-    for name in ("Alert", "Case", "Raised", "Stage", "Social worker", "Working days open"):
+    table = Table(
+        title=f"QA alerts past the last stage, for the challenge meeting: {len(rows)}",
+        title_justify="left",
+        header_style="bold",
+    )
+    for name in ("Alert", "Case", "Raised", "Listed", "Stage", "Social worker", "Team",
+                 "Working days open"):  # fmt: skip
         table.add_column(name)
-    for r in rows:
-        table.add_row(
-            r.alert_id,
-            r.case_ref,
-            r.raised_on.isoformat(),
-            str(r.stage),
-            r.worker,
-            str(r.working_days_open),
-        )
+    for row in values:
+        table.add_row(*row)
     _console().print(table)
 
 
@@ -276,9 +261,12 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
     now = now or datetime.now(UTC)
     cal = ctx.calendar
     rules = Rules.of(ctx.policy)
+    if args.chart and not Path(args.chart).parent.is_dir():
+        raise CommandError(f"cannot write chart: no folder {Path(args.chart).parent}")
     with ctx.session() as session:
         if args.challenge:
-            _print_challenge(challenge_rows(session, ctx.policy, now), args.format)
+            rows = challenge_rows(session, ctx.policy, now, team=args.team)
+            _print_challenge(rows, args.format)
             return 0
         start_day, end_day = _period(args, cal.local(now).date())
         start, end = day_start(start_day, cal), day_start(end_day, cal)
@@ -302,7 +290,7 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
 
 
 def _write_chart(
-    path: Path, caseload: Any, rules: Rules, team: str | None, last_week: date, now: datetime
+    path: Path, caseload: Caseload, rules: Rules, team: str | None, last_week: date, now: datetime
 ) -> None:
     from scheduler.chart import render_chart  # matplotlib only when asked
 
