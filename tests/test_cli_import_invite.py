@@ -53,6 +53,8 @@ def staffed(cli: Database, capsys: pytest.CaptureFixture[str]) -> Database:
 def test_a_bom_crlf_staff_file_imports_with_a_one_line_summary(
     cli: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    raw = STAFF.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == 6  # the fixture is honest
     code, out, err = run(capsys, "import", "staff", str(STAFF))
     assert (code, err) == (0, [])
     assert out == ["staff: 5 created, 0 updated, 0 unchanged"]
@@ -120,7 +122,10 @@ def test_a_dry_run_reports_and_writes_nothing(
     ids=["empty", "binary", "missing-column"],
 )
 def test_an_unusable_file_gets_one_line_on_stderr_and_a_failure_status(
-    staffed: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes,
+    staffed: Database,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    content: bytes,
     expected: str,
 ) -> None:
     path = tmp_path / "plans.csv"
@@ -143,7 +148,10 @@ def test_a_missing_file_is_one_line_not_a_traceback(
     cli: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "import", "plans", "nowhere.csv") == (
-        1, [], ["irobot: nowhere.csv: no such file"])
+        1,
+        [],
+        ["irobot: nowhere.csv: no such file"],
+    )
 
 
 def test_an_unknown_kind_is_a_usage_error(
@@ -164,8 +172,9 @@ def test_invite_prints_the_code_on_the_last_line_and_it_links_the_account(
     assert re.fullmatch(r"[A-Z2-9]{10}", invite_code)
     assert "Sam Worker (SW1)" in out[0] and "valid until" in out[0]
     with Session(staffed.engine) as session:
-        result = redeem_invite(session, code=invite_code, telegram_user_id=4242, chat_id=4242,
-                               now=datetime.now(UTC))
+        result = redeem_invite(
+            session, code=invite_code, telegram_user_id=4242, chat_id=4242, now=datetime.now(UTC)
+        )
         session.commit()
     assert result.outcome is RedeemOutcome.LINKED and result.staff_id == "SW1"
 
