@@ -41,6 +41,9 @@ DIGEST = "digest"
 CHART = "chart"
 SAFEGUARDING_MANAGER = "safeguarding_manager"
 CHART_WEEKS = 12
+# A plan is listed for its safeguarding manager for this long after reaching 18/24 months;
+# the standing count of long plans is in `irobot report`, not repeated every morning.
+FLAG_WORKING_DAYS = 20
 # Rendering takes ~0.15 s a chart; a pass stops rendering after this long and the next pass
 # (the job runs every minute, `tick` on each cron run) carries on where it stopped.
 CHART_BUDGET_SECONDS = 10.0
@@ -51,7 +54,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (ICPC_REPORT, "ICPC reports overdue"),
     (QA_RESPONSE, "QA concerns not answered"),
     (PLAN_REVIEW, "9-month reviews overdue"),
-    (PLAN_FLAG, "Plans at 18 or 24 months"),
+    (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
 
 
@@ -160,7 +163,10 @@ def build_digest(
     """The day's digest for one manager: grouped by kind, oldest first; [] if nothing late."""
     by_kind: dict[str, list[DigestItem]] = defaultdict(list)
     for item in items:
-        if item.kind == PLAN_FLAG and manager.role != SAFEGUARDING_MANAGER:
+        if item.kind == PLAN_FLAG and (
+            manager.role != SAFEGUARDING_MANAGER
+            or cal.count_working_days(cal.local(item.due_at).date(), today) > FLAG_WORKING_DAYS
+        ):
             continue
         by_kind[item.kind].append(item)
     if PLAN_FLAG in by_kind:
@@ -173,7 +179,7 @@ def build_digest(
     summary = [f"{total} to follow up ({escalated} escalated)"] if total else []
     if PLAN_FLAG in by_kind:
         flags = len(by_kind[PLAN_FLAG])
-        summary.append(f"{flags} plan{'s' if flags != 1 else ''} at 18+ months")
+        summary.append(f"{flags} plan{'s' if flags != 1 else ''} newly at 18 or 24 months")
     title = f"Digest for {manager.name}, {day_label(today)}"
     counts = "; ".join(summary)
     blocks = []

@@ -117,16 +117,21 @@ def test_a_digest_too_long_for_telegram_is_split_and_every_part_fits() -> None:
     assert all(len(t) <= 4096 for t in full)
 
 
-def test_plan_flags_go_to_safeguarding_managers_only_and_once_per_plan() -> None:
+def test_plans_reaching_18_or_24_months_go_to_safeguarding_managers_for_four_weeks() -> None:
     flags = [
-        item(1, PLAN_FLAG, at(2026, 6, 1, 8), subject_id="CP-0009:18", case_ref="CP-0009"),
+        item(1, PLAN_FLAG, at(2026, 11, 30, 8), subject_id="CP-0009:18", case_ref="CP-0009"),
         item(2, PLAN_FLAG, at(2026, 12, 1, 8), subject_id="CP-0009:24", case_ref="CP-0009"),
+        # reached 18 months on Mon 9 Nov: 21 working days before Tue 8 Dec, listed no more
+        item(3, PLAN_FLAG, at(2026, 11, 9, 8), subject_id="CP-0003:18", case_ref="CP-0003"),
+        # reached 24 months on Tue 10 Nov: exactly 20 working days ago, still listed
+        item(4, PLAN_FLAG, at(2026, 11, 10, 8), subject_id="CP-0004:24", case_ref="CP-0004"),
     ]
     assert build_digest(TM, flags, today=TODAY, cal=CAL) == []
     (text,) = digest_text(SG, flags)
-    assert "Plans at 18 or 24 months: 1" in text
+    assert "Plans that reached 18 or 24 months lately: 2" in text
     assert "• CP-0009, chair Sam Wu\n  24 months on Tue 1 Dec" in text
-    assert "1 plan at 18+ months" in text
+    assert "CP-0004" in text and "CP-0003" not in text
+    assert "2 plans newly at 18 or 24 months" in text
 
 
 def test_a_one_item_digest_reads_exactly_like_this_with_no_child_details() -> None:
@@ -201,7 +206,7 @@ def seed(database: Database, *, unlinked: tuple[str, ...] = ()) -> None:
                 _ob(1, RCPC_REPORT, "sw1", at(2026, 12, 2)),  # late
                 _ob(2, QA_RESPONSE, "sw2", at(2026, 12, 1), stage=2),  # escalated
                 _ob(3, PLAN_REVIEW, "iro1", at(2026, 11, 20, 8)),  # late
-                _ob(4, PLAN_FLAG, "iro1", at(2026, 11, 1, 8), subject_id="CP-0004:18"),
+                _ob(4, PLAN_FLAG, "iro1", at(2026, 12, 1, 8), subject_id="CP-0004:18"),
                 _ob(5, RCPC_REPORT, "sw1", at(2026, 12, 10)),  # not due yet
                 _ob(6, RCPC_REPORT, "sw2", at(2026, 12, 1), status=DONE),  # done
             ]
