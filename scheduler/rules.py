@@ -312,6 +312,8 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     rule = report_rule_for(item.kind, policy)
     times = report_reminder_times(item.due_at, rule, cal, hours)
     past = [(t, n) for t, n in times if t <= now]
+    if item.late_reason is not None:
+        return out.decision(item.due_at)  # they told us it will be late: no more nudges
     if past:
         _, n = past[-1]  # only the most recent applicable reminder, never a backlog
         before = rule.due_working_days_before
@@ -332,13 +334,14 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
     out = _Out(org)
     owner_name = _name(org, item.owner_id, "the social worker")
     manager = org.first_with_role(item.owner_id, "team_manager")
-    out.send(
-        item.owner_id,
-        _key(item, "overdue", item.owner_id),
-        N_OVERDUE,
-        msg.report_overdue_owner(item, manager_told=manager is not None, tz=tz),
-        A_REMINDER,
-    )
+    if item.late_reason is None:  # who already said it will be late is not told again
+        out.send(
+            item.owner_id,
+            _key(item, "overdue", item.owner_id),
+            N_OVERDUE,
+            msg.report_overdue_owner(item, manager_told=manager is not None, tz=tz),
+            A_REMINDER,
+        )
     if manager is not None:
         out.send(
             manager.staff_id,

@@ -381,3 +381,11 @@ def test_a_will_be_late_date_is_shown_to_the_manager_and_the_chair() -> None:
     texts = {n.recipient_id: n.message.text for n in decision.notifications}
     expected = "They said it will come Wed 9 Dec (awaiting information)."
     assert expected in texts["TM1"] and expected in texts["IRO1"]
+
+
+def test_after_a_will_be_late_reply_only_the_deadline_escalation_remains() -> None:
+    item = _report_item(expected_on=date(2026, 12, 9), late_reason="workload")
+    before = decide(item, ORG, POLICY, london(2026, 12, 7, 8))
+    assert before.notifications == () and before.next_action_at == london(2026, 12, 7, 18)
+    at_deadline = decide(item, ORG, POLICY, london(2026, 12, 7, 18))
+    assert [n.recipient_id for n in at_deadline.notifications] == ["TM1", "IRO1"]
