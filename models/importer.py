@@ -35,12 +35,12 @@ from sqlmodel import Session
 
 from models.audit import SYSTEM, record
 from models.tables import Conference, Plan, QaAlert, Staff
+from scheduler.calendar import LONDON
 from scheduler.obligations import SyncResult, sync_obligations
 from scheduler.policy import ROLES, Policy
 
 logger = logging.getLogger(__name__)
 
-LONDON = ZoneInfo("Europe/London")
 KINDS = ("staff", "plans", "conferences", "alerts")
 CONFERENCE_KINDS = ("ICPC", "RCPC")
 ALERT_KINDS = ("concern", "positive")

@@ -13,9 +13,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.audit import SYSTEM, record
@@ -92,11 +91,6 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(normalise(code).encode("utf-8")).hexdigest()
 
 
-def _rowcount(result: Result[Any]) -> int:
-    """Rows an UPDATE touched (the guarded compare-and-set needs it)."""
-    return int(cast(CursorResult[Any], result).rowcount)
-
-
 def _well_formed(code: str) -> bool:
     return len(code) == CODE_LENGTH and all(ch in ALPHABET for ch in code)
 
@@ -112,13 +106,15 @@ def create_invite(
         raise InviteError(f"no member of staff with id {staff_id!r}")
     if not staff.active:
         raise InviteError(f"{staff_id} is inactive: reactivate them by import first")
-    superseded = _rowcount(session.execute(
-        update(Invite)
-        .where(col(Invite.staff_id) == staff_id)
-        .where(col(Invite.used_at).is_(None))
-        .where(col(Invite.expires_at) > now)
-        .values(expires_at=now)
-    ))
+    superseded = int(
+        session.execute(
+            update(Invite)
+            .where(col(Invite.staff_id) == staff_id)
+            .where(col(Invite.used_at).is_(None))
+            .where(col(Invite.expires_at) > now)
+            .values(expires_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+    )
     code = new_code()
     invite = Invite(
         staff_id=staff_id,
@@ -221,12 +217,12 @@ def redeem_invite(
     ).first()
     if holder is not None and holder.staff_id != staff.staff_id:
         return refuse(RedeemOutcome.ACCOUNT_LINKED_ELSEWHERE)
-    claimed = _rowcount(session.execute(
+    claimed = session.execute(
         update(Invite)
         .where(col(Invite.id) == invite.id)
         .where(col(Invite.used_at).is_(None))
         .values(used_at=now, used_by=telegram_user_id)
-    ))
+    ).rowcount  # type: ignore[attr-defined]
     if claimed != 1:  # someone else redeemed it between our read and now
         return refuse(RedeemOutcome.USED)
     previous = staff.telegram_user_id
