@@ -214,10 +214,10 @@ def report_missing_chair(
 
 def qa_reminder(item: ItemLike, *, tz: ZoneInfo = LONDON) -> Message:
     """The social worker's nudge on the morning a QA response is due."""
-    theme = f" about {THEMES.get(item.theme or '', 'the case')}" if item.theme else ""
+    theme = f" ({THEMES.get(item.theme or '', 'concern')})" if item.theme else ""
     text = (
-        f"⏰ {item.case_ref}: response to the IRO's QA alert{theme} due today, "
-        f"{clock_text(item.due_at, tz)}. As the social worker, tap when you have responded."
+        f"⏰ {item.case_ref}: the IRO's QA alert{theme} needs your response as social worker "
+        f"by today, {clock_text(item.due_at, tz)}. Tap Responded once you have replied."
     )
     return Message(text, [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]])
 
