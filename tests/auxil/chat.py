@@ -245,7 +245,7 @@ class ChatHarness:
         before = len(self.bot_messages(user_id))
         self.api.user_sends(user_id, text, reply_to=reply_to)
         await self.api.wait_for(lambda: len(self.bot_messages(user_id)) >= before + expect)
-        await asyncio.sleep(0.05)  # let any further message land before we look
+        await asyncio.sleep(0.02)  # let any further message land before we look
         return self.bot_messages(user_id)[before:]
 
     async def press(
@@ -264,13 +264,14 @@ class ChatHarness:
 
     async def deliver(self) -> int:
         """Run the engine once at the clock's time: scan, then dispatch through this bot."""
+        from scheduler.dispatch import Pacer
         from scheduler.jobs import run_once
         from scheduler.senders import TelegramSender
 
         self.worker += 1
         _, result = await run_once(
             self.ctx, TelegramSender(self.app.bot), now=self.clock(),
-            worker_id=f"test-{self.worker}", digest=False,
+            worker_id=f"test-{self.worker}", digest=False, pacer=Pacer.virtual(),
         )  # fmt: skip
         return int(result.sent)
 
