@@ -20,15 +20,10 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    column,
-    insert,
     select,
-    table,
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -146,29 +141,31 @@ def derive_obligations(
     cal, hours = policy.calendar(), policy.hours()
     by_case = {p.case_ref: p for p in plans}
     specs: dict[tuple[str, str], ObligationSpec] = {}
-    review_cache: dict[tuple[date, int], datetime] = {}
-
-    def review_at(start: date, months: int) -> datetime:
-        """Memoised: thousands of plans share a start date."""
-        key = (start, months)
-        if key not in review_cache:
-            review_cache[key] = rules.review_due_at(start, months, cal, hours)
-        return review_cache[key]
+    months = policy.plan_review.after_months
+    flags = policy.plan_review.also_flag_months
+    dates_cache: dict[date, tuple[datetime, tuple[datetime, ...]]] = {}
+    open_state: tuple[str, str | None] = (OPEN, None)
+    ended_state: tuple[str, str | None] = (CANCELLED, PLAN_ENDED)
 
     for plan in by_case.values():
-        ended = plan.plan_end is not None
-        status, outcome = (CANCELLED, PLAN_ENDED) if ended else (OPEN, None)
-        months = policy.plan_review.after_months
-        specs[(PLAN_REVIEW, plan.case_ref)] = ObligationSpec(
-            PLAN_REVIEW, plan.case_ref, plan.case_ref, plan.chair_id,
-            review_at(plan.plan_start, months), status, outcome,
-        )  # fmt: skip
-        for flag in policy.plan_review.also_flag_months:
-            subject = f"{plan.case_ref}:{flag}"
+        start = plan.plan_start
+        dates = dates_cache.get(start)
+        if dates is None:  # thousands of plans share a start date
+            dates = (
+                rules.review_due_at(start, months, cal, hours),
+                tuple(rules.review_due_at(start, m, cal, hours) for m in flags),
+            )
+            dates_cache[start] = dates
+        status, outcome = ended_state if plan.plan_end is not None else open_state
+        case_ref, chair = plan.case_ref, plan.chair_id
+        specs[(PLAN_REVIEW, case_ref)] = ObligationSpec(
+            PLAN_REVIEW, case_ref, case_ref, chair, dates[0], status, outcome
+        )
+        for flag, due in zip(flags, dates[1], strict=True):
+            subject = f"{case_ref}:{flag}"
             specs[(PLAN_FLAG, subject)] = ObligationSpec(
-                PLAN_FLAG, subject, plan.case_ref, plan.chair_id,
-                review_at(plan.plan_start, flag), status, outcome,
-            )  # fmt: skip
+                PLAN_FLAG, subject, case_ref, chair, due, status, outcome
+            )
 
     report_cache: dict[tuple[str, date], datetime] = {}
     for conf in conferences:
@@ -399,7 +396,8 @@ def sync_obligations(
         )
     }  # fmt: skip
 
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    write = memo.writer(_table(Obligation).c.due_at)  # every obligation datetime is UTCDateTime
     moves: list[dict[str, Any]] = []
     closes: list[dict[str, Any]] = []
     reopens: list[dict[str, Any]] = []
@@ -423,7 +421,7 @@ def sync_obligations(
                 continue
             if spec.kind == PLAN_FLAG and spec.due_at > flag_horizon:
                 continue  # created nearer the time by `ensure_milestones`
-            inserts.append(_new_row(spec, now, timing))
+            inserts.append(_new_row(spec, now, timing, write))
             continue
         if ex.status == OPEN:
             if spec.status != OPEN:
@@ -458,7 +456,7 @@ def sync_obligations(
             touched.append((ex.id, ex.case_ref, "obligation_closed", {"outcome": GONE}))
 
     table = _table(Obligation)
-    _bulk_insert(session, table, inserts, memo)
+    _bulk_insert(session, inserts)
     if moves:
         session.execute(
             update(table)
@@ -546,33 +544,39 @@ def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int
     return sync_obligations(session, policy, now=now, case_refs=missing).created
 
 
-def _bulk_insert(session: Session, target: Table, rows: list[dict[str, Any]], memo: _Memo) -> None:
-    """Core executemany with dates bound once per distinct value, not once per row."""
+INSERT_COLUMNS = (
+    "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage", "stage_due_at",
+    "next_action_at", "done_at", "outcome", "version", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _bulk_insert(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Driver-level executemany of rows already in bind form; duplicates skipped.
+
+    An import of 50,000 plans inserts ~80,000 rows; going below SQLAlchemy's per-row
+    parameter handling halves the time. A (kind, subject_id) another process created a
+    moment ago is skipped, not an error.
+    """
     if not rows:
         return
-    names = list(rows[0])
-    writers = {n: memo.writer(target.c[n]) for n in names if memo._temporal(target.c[n])}
-    untyped = table(target.name, *(column(n) for n in names), schema=target.schema)
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO obligation ({', '.join(INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(INSERT_COLUMNS))}) "
+        "ON CONFLICT (kind, subject_id) DO NOTHING"
+    )
     for start in range(0, len(rows), INSERT_BATCH):
-        batch = rows[start : start + INSERT_BATCH]
-        for row in batch:
-            for name, write in writers.items():
-                row[name] = write(row[name])
-        session.execute(_insert_ignoring_duplicates(session, untyped), batch)
+        connection.exec_driver_sql(sql, rows[start : start + INSERT_BATCH])
 
 
-def _insert_ignoring_duplicates(session: Session, target: Any) -> Any:
-    """INSERT that skips a (kind, subject_id) another process created a moment ago."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return pg_insert(target).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
-    if dialect == "sqlite":
-        return sqlite_insert(target).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
-    return insert(target)  # pragma: no cover - only the two supported backends are tested
+def _new_row(
+    spec: ObligationSpec, now: datetime, timing: Any, write: Callable[[Any], Any]
+) -> tuple[Any, ...]:
+    """A new obligation in INSERT_COLUMNS order, datetimes through `write` (bind form).
 
-
-def _new_row(spec: ObligationSpec, now: datetime, timing: Any) -> dict[str, Any]:
-    """Column values for a new obligation; long-past reviews/flags are listed, not messaged."""
+    Reviews and flags imported long past their date are listed, not messaged.
+    """
     first, stage_due = timing(spec.kind, spec.due_at)
     stage = 0
     next_action: datetime | None = first if spec.status == OPEN else None
@@ -580,22 +584,12 @@ def _new_row(spec: ObligationSpec, now: datetime, timing: Any) -> dict[str, Any]
         stage, next_action = 1, None  # imported long overdue: the manager's list, no flood
     if spec.status == OPEN and spec.kind == PLAN_FLAG and spec.due_at <= now:
         next_action = None
-    return {
-        "kind": spec.kind,
-        "subject_id": spec.subject_id,
-        "case_ref": spec.case_ref,
-        "owner_id": spec.owner_id,
-        "due_at": spec.due_at,
-        "status": spec.status,
-        "stage": stage,
-        "stage_due_at": stage_due if stage == 0 else None,
-        "next_action_at": next_action,
-        "done_at": spec.done_at if spec.status != OPEN else None,
-        "outcome": spec.outcome,
-        "version": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+    stamp = write(now)
+    return (
+        spec.kind, spec.subject_id, spec.case_ref, spec.owner_id, write(spec.due_at),
+        spec.status, stage, write(stage_due) if stage == 0 else None, write(next_action),
+        write(spec.done_at) if spec.status != OPEN else None, spec.outcome, 0, stamp, stamp,
+    )  # fmt: skip
 
 
 def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
