@@ -513,8 +513,8 @@ def sync_obligations(
 def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int:
     """Create the 18/24-month flag rows of open plans nearing those dates (idempotent).
 
-    Cheap enough for every scan: one indexed-free pass over open plans old enough to be
-    near their first flag, compared with the flag rows that exist.
+    Cheap enough for every scan: open plans old enough to be near their first flag (a few
+    percent of a caseload), compared with those cases' flag rows.
     """
     months = sorted(policy.plan_review.also_flag_months)
     if not months:
@@ -530,9 +530,13 @@ def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int
     ).all()
     if not candidates:
         return 0
-    have = set(
-        session.execute(select(ot.c.subject_id).where(ot.c.kind == PLAN_FLAG)).scalars().all()
-    )
+    have: set[str] = set()
+    for part in _chunks(sorted({case_ref for case_ref, _ in candidates})):
+        have.update(
+            session.execute(
+                select(ot.c.subject_id).where(ot.c.case_ref.in_(part)).where(ot.c.kind == PLAN_FLAG)
+            ).scalars()
+        )
     missing = {
         case_ref
         for case_ref, start in candidates
