@@ -85,6 +85,8 @@ def test_an_unknown_team_a_backwards_period_or_a_bad_chart_path_is_a_one_line_er
         report.run(parse("--chart", "/nonexistent/c.png"), ctx, now=NOW)
     with pytest.raises(CommandError, match="unknown team 'Nowhere'"):
         report.run(parse("--team", "Nowhere"), ctx, now=NOW)
+    with pytest.raises(CommandError, match=r"^--from '2026-13-01' is not a date \(YYYY-MM-DD\)$"):
+        report.run(parse("--from", "2026-13-01"), ctx, now=NOW)
     with pytest.raises(CommandError, match="must be before"):
         report.run(parse("--from", "2027-01-01", "--to", "2026-12-01"), ctx, now=NOW)
 

@@ -54,24 +54,42 @@ CSV_COLUMNS = (
 )
 
 
-def _date(value: str) -> date:
+def _date(value: str | None, option: str) -> date | None:
+    """A local date from the command line; a one-line error names the option."""
+    if value is None:
+        return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+        raise CommandError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Period, team, output format, chart file and the challenge list."""
     parser.add_argument(
-        "--from", dest="start", type=_date, help="first day included (default: 12 months back)"
+        "--from",
+        dest="start",
+        metavar="DATE",
+        help="first day included, YYYY-MM-DD (default: 12 months before --to)",
     )
     parser.add_argument(
-        "--to", dest="end", type=_date, help="first day NOT included (default: tomorrow)"
+        "--to",
+        dest="end",
+        metavar="DATE",
+        help="first day NOT included (default: tomorrow, so today counts)",
     )
     parser.add_argument("--team", help="only this team (as in the staff import)")
-    parser.add_argument("--format", choices=("table", "csv"), default="table")
-    parser.add_argument("--chart", metavar="FILE.png", help="also write the weekly chart here")
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv"),
+        default="table",
+        help="table for a terminal (default) or csv on stdout for spreadsheets",
+    )
+    parser.add_argument(
+        "--chart",
+        metavar="FILE.png",
+        help="also write the weekly chart (12 weeks up to --to) of the service or --team",
+    )
     parser.add_argument(
         "--challenge",
         action="store_true",
@@ -249,8 +267,8 @@ def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
 
 
 def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
-    end = args.end or today + timedelta(days=1)
-    start = args.start or add_months(end, -12)
+    end = _date(args.end, "--to") or today + timedelta(days=1)
+    start = _date(args.start, "--from") or add_months(end, -12)
     if start >= end:
         raise CommandError(f"--from {start} must be before --to {end}")
     return start, end
