@@ -47,6 +47,7 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 HOLD_RECHECK = timedelta(minutes=15)
 GLOBAL_PER_SECOND = 28.0
 CHAT_INTERVAL_SECONDS = 1.1
+LATE_TOLERANCE = 0.02
 UNREACHABLE_KIND = "unreachable"
 
 
@@ -104,9 +105,23 @@ class Pacer:
         """When this chat may next receive a message, ignoring the global spacing."""
         return self.chat_next.get(chat_id, -math.inf)
 
+    def due(self, chat_id: int) -> float:
+        """The booked time before which no message may go to this chat (may be past)."""
+        return max(self.global_next, self.paused_until, self.chat_ready(chat_id))
+
     def slot(self, chat_id: int) -> float:
         """The earliest clock time a message to this chat may go."""
-        return max(self.clock(), self.global_next, self.paused_until, self.chat_ready(chat_id))
+        return max(self.clock(), self.due(chat_id))
+
+    def booking(self, chat_id: int) -> float:
+        """The time to book a send going now: its due time if only timer jitter late.
+
+        Booking the due time rather than the moment of waking stops sleep overshoot from
+        eating into the rate; anything later than `LATE_TOLERANCE` books the real time, so
+        actual sends never bunch closer than the spacing minus that tolerance.
+        """
+        now, due = self.clock(), self.due(chat_id)
+        return due if 0.0 <= now - due <= LATE_TOLERANCE else now
 
     def take(self, chat_id: int, at: float) -> None:
         """Book a send to this chat at `at`."""
@@ -390,9 +405,8 @@ class _Pass:
                 else:
                     await gate.acquire()
                     at = await self._wait_for_slot(chat)
-                    if at is None:
+                    if at is None:  # horizon, closing time or a rejected token: stop here
                         gate.release()
-                        heapq.heappush(heap, (self.pacer.chat_ready(chat), -1, chat))
                         break
                     if row.recipient_id in self.blocked:  # a 403 arrived while we waited
                         gate.release()
@@ -424,7 +438,7 @@ class _Pass:
                 return None
             wait = at - self.pacer.clock()
             if wait <= 0:
-                return at
+                return self.pacer.booking(chat)
             await self.pacer.sleep(wait)
 
     def _release_leftovers(self, queues: dict[int, deque[_Row]]) -> None:

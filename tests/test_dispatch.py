@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +14,7 @@ from sqlalchemy import text, update
 from sqlmodel import Session, select
 
 from bot.context import AppContext
+from bot.settings import Settings
 from models.audit import SYSTEM
 from models.outbox import Message, enqueue
 from models.tables import FAILED, PENDING, SENDING, SENT, AuditEvent, Notification, Staff
@@ -32,10 +33,14 @@ from scheduler.senders import (
     SendRetryAfter,
     SendTransient,
     SendUnauthorized,
+    TelegramSender,
+    build_bot,
 )
+from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.db import backend
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 10:00 in London (GMT)
+TOKEN = "123456:TEST"
 
 
 @dataclass
@@ -452,10 +457,18 @@ async def test_a_row_stuck_sending_is_reclaimed_only_after_its_lease(
 async def test_pacing_keeps_one_message_per_second_per_chat_and_under_28_per_second_overall(
     ctx: AppContext, sender: FakeSender
 ) -> None:
-    for n in range(40):
-        add_staff(ctx, f"sw{n}", chat_id=1000 + n)
+    with ctx.session() as session:  # one transaction: 40 people, 3 messages each
+        for n in range(40):
+            session.add(
+                Staff(staff_id=f"sw{n}", name=f"P{n}", role="social_worker", chat_id=1000 + n)
+            )
         for k in range(3):
-            queue(ctx, f"sw{n}", f"s{n}-{k}")
+            for n in range(40):
+                enqueue(
+                    session, key=f"s{n}-{k}", recipient_id=f"sw{n}", kind="reminder",
+                    message=Message(f"text of s{n}-{k}"), at=MONDAY_10, cal=ctx.calendar,
+                    hours=ctx.hours,
+                )  # fmt: skip
 
     result = await run(ctx, sender, max_in_flight=4)
 
@@ -548,3 +561,89 @@ async def test_rows_locked_by_another_worker_are_skipped_not_waited_for(
         other.rollback()
     assert result.sent == 2 and len(locked) == 2
     assert {r.status for r in outbox(ctx).values()} == {SENT, PENDING}
+
+
+# -- through the Bot API stand-in over real HTTP ------------------------------------------
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApiStandIn]:
+    """The stand-in with Telegram's limits on."""
+    async with BotApiStandIn(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def telegram(api: BotApiStandIn) -> AsyncIterator[TelegramSender]:
+    """The production sender pointed at the stand-in."""
+    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
+    sender = TelegramSender(build_bot(settings))
+    yield sender
+    await sender.close()
+
+
+async def http_pass(
+    ctx: AppContext, telegram: TelegramSender, pacer: Pacer, now: datetime = MONDAY_10
+) -> DispatchResult:
+    """One pass through the real sender."""
+    return await dispatch_pass(
+        ctx.engine, telegram, ctx.policy, now=now, worker_id="w1", pacer=pacer
+    )
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_over_http_a_flood_429_is_waited_out_and_nothing_is_lost_or_doubled(
+    ctx: AppContext, api: BotApiStandIn, telegram: TelegramSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    for k in range(5):
+        queue(ctx, "sw1", f"k{k}")
+    greedy = Pacer.virtual(chat_interval=0.0)  # pretend there were no pacing: provoke a 429
+
+    first = await http_pass(ctx, telegram, greedy)
+
+    assert first.sent == api.chat_burst and first.rate_limited >= 1
+    waiting = [r for r in outbox(ctx).values() if r.status == PENDING]
+    assert waiting and all(r.next_attempt_at >= MONDAY_10 + timedelta(seconds=1) for r in waiting)
+    assert all(r.attempts == 0 for r in waiting)  # a 429 is not the message's fault
+    api.set_limits(False)
+    later = MONDAY_10 + timedelta(minutes=1)
+    while any(r.status == PENDING for r in outbox(ctx).values()):
+        await http_pass(ctx, telegram, Pacer.virtual(), now=later)
+        later += timedelta(minutes=1)
+    texts = [m.text for m in api.messages(501)]
+    assert sorted(texts) == [f"text of k{k}" for k in range(5)]
+
+
+async def test_over_http_a_502_is_retried_and_delivered_once(
+    ctx: AppContext, api: BotApiStandIn, telegram: TelegramSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    api.fail_next(1, 502)
+
+    first = await http_pass(ctx, telegram, Pacer.virtual())
+    second = await http_pass(ctx, telegram, Pacer.virtual(), now=outbox(ctx)["k1"].next_attempt_at)
+
+    assert first.retried == 1 and second.sent == 1
+    [arrived] = api.messages(501)
+    row = outbox(ctx)["k1"]
+    assert row.status == SENT and row.telegram_message_id == arrived.message_id
+    assert row.attempts == 2
+
+
+async def test_over_http_a_blocked_person_is_marked_and_their_manager_told(
+    ctx: AppContext, api: BotApiStandIn, telegram: TelegramSender
+) -> None:
+    add_staff(ctx, "tm1", chat_id=900, role="team_manager")
+    add_staff(ctx, "sw1", chat_id=501, manager_id="tm1")
+    queue(ctx, "sw1", "k1")
+    api.block(501)
+
+    first = await http_pass(ctx, telegram, Pacer.virtual())
+    second = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=1))
+
+    assert first.blocked == 1 and second.sent == 1
+    assert outbox(ctx)["k1"].status == FAILED
+    [notice] = api.messages(900)
+    assert notice.text is not None and "Person sw1" in notice.text
