@@ -6,12 +6,15 @@ for a large authority is of this order; the real `sync_obligations` will add per
 Run:  python benchmarks/import_plans.py [--plans 50000] [--staff 2000] [--keep DIR]
 (exit status 1 when over budget). Schema creation is outside the timed part.
 
-Measured 2026-11-22 on the 2-core box (Python 3.11.7, SQLite file, WAL), two runs:
-  fresh import of 2,000 staff + 50,000 plans: 4.6 s and 5.3 s wall, of which the engine's
-  sync_obligations (working-tree version of that day) took 2.6 s and 3.1 s; the importer's
-  own share (decode, validate, diff, bulk insert) is about 2 s. Peak memory (max RSS of the
-  whole process, generated CSVs included): 227 MB; about 140 MB with a no-op sync.
-  Re-importing the same 50,000 plans (all unchanged, nothing written): 1.2-1.3 s.
+Measured 2026-11-22 on the 2-core box (Python 3.11.7, SQLite file, WAL):
+  quiet machine, two runs: fresh import of 2,000 staff + 50,000 plans in 4.6 s and 5.3 s
+  wall, of which the engine's sync_obligations (working-tree version of that day) took
+  2.6 s and 3.1 s; the importer's own share (decode, validate, diff, bulk insert) is about
+  2 s. Peak memory (max RSS of the whole process, generated CSVs included): 199-227 MB;
+  about 140 MB with a no-op sync. Re-importing the same 50,000 plans (all unchanged,
+  nothing written, no sync): 1.2-1.3 s.
+  With other engineers' test suites running (load average 5 on 2 cores) the same command
+  gave 4.4-10.5 s wall (sync 2.6-6.2 s) and 2.4-3.0 s for the re-import.
 """
 
 from __future__ import annotations
