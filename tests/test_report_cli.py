@@ -8,7 +8,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -89,6 +89,15 @@ def test_an_unknown_team_a_backwards_period_or_a_bad_chart_path_is_a_one_line_er
         report.run(parse("--from", "2026-13-01"), ctx, now=NOW)
     with pytest.raises(CommandError, match="must be before"):
         report.run(parse("--from", "2027-01-01", "--to", "2026-12-01"), ctx, now=NOW)
+
+
+def test_a_caller_may_pass_dates_as_date_objects(
+    ctx: AppContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = parse()
+    args.start, args.end = date(2026, 12, 1), date(2027, 1, 1)
+    assert report.run(args, ctx, now=NOW) == 0
+    assert "Timeliness 01 Dec 2026 to 31 Dec 2026" in capsys.readouterr().out
 
 
 def test_the_default_period_is_the_twelve_months_up_to_today(

@@ -54,10 +54,10 @@ CSV_COLUMNS = (
 )
 
 
-def _date(value: str | None, option: str) -> date | None:
-    """A local date from the command line; a one-line error names the option."""
-    if value is None:
-        return None
+def _date(value: str | date | None, option: str) -> date | None:
+    """A local date from the command line (or a caller's `date`); one-line error if bad."""
+    if value is None or isinstance(value, date):
+        return value
     try:
         return date.fromisoformat(value)
     except ValueError:
