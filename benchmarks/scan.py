@@ -10,11 +10,11 @@ Every timed scan runs in a transaction that is rolled back, so the runs are comp
 Run:  python benchmarks/scan.py [--sizes 10000 1000000] [--due 100] [--pg URL]
 
 Measured (2-core box shared with other test runs, Python 3.11, SQLite 3.40, PostgreSQL 15):
-    sqlite        10,000 open, 100 due: scan median 0.246 s, best 0.190 s
-    sqlite     1,000,000 open, 100 due: scan median 0.156 s, best 0.093 s  (0.63x; met)
-    postgresql    10,000 open, 100 due: scan median 0.251 s, best 0.218 s
-    postgresql 1,000,000 open, 100 due: scan median 0.388 s, best 0.284 s  (1.54x; met)
-(9 runs after a warm-up each; building the 1M table took ~35 s on SQLite, ~30 s on
+    sqlite        10,000 open, 100 due: scan median 0.149 s, best 0.117 s
+    sqlite     1,000,000 open, 100 due: scan median 0.171 s, best 0.105 s  (1.15x; met)
+    postgresql    10,000 open, 100 due: scan median 0.328 s, best 0.256 s
+    postgresql 1,000,000 open, 100 due: scan median 0.353 s, best 0.193 s  (1.08x; met)
+(9 runs after a warm-up each; building the 1M table took ~26 s on SQLite, ~23 s on
 PostgreSQL). The box was busy with other test runs, so the small figure is noisy; the SQL
 itself is ~10 ms of each scan, the rest is per-item Python (decide, render, enqueue, audit).
 """
