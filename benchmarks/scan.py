@@ -3,8 +3,9 @@
 Why: issue 3 sets the budget: with 100 items due, one scan over 1,000,000 open obligations
 takes < 0.5 s and is within 2x of the same scan over 10,000 (SQLite, and PostgreSQL).
 The filler rows are generated inside the database (recursive CTE / generate_series), so
-building a million rows takes seconds; the 100 due items are real 9-month reviews with
-their plans and chairs, so each scan loads records, the org, decides, enqueues, audits.
+a million rows take under half a minute to build; the 100 due items are real 9-month
+reviews with plans and chairs, so each scan loads records and the org, decides, enqueues
+and audits.
 Every timed scan runs in a transaction that is rolled back, so the runs are comparable.
 
 Run:  python benchmarks/scan.py [--sizes 10000 1000000] [--due 100] [--pg URL]
