@@ -612,6 +612,28 @@ class _Pass:
         )
 
 
+def release_held(session: Session, staff_id: str, *, now: datetime) -> int:
+    """Someone just linked (or re-linked): their held messages go at the next pass, not later.
+
+    Called by the linking code in the caller's transaction; also marks them reachable again,
+    since a fresh /start means they unblocked the bot.
+    """
+    person = session.get(Staff, staff_id)
+    if person is not None and not person.reachable:
+        person.reachable = True
+        person.unreachable_since = None
+        session.add(person)
+    result = session.execute(
+        update(Notification)
+        .where(col(Notification.recipient_id) == staff_id)
+        .where(col(Notification.status) == PENDING)
+        .where(col(Notification.next_attempt_at) > now)
+        .where(col(Notification.last_error).like("held:%"))
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def dispatch_pass(
     engine: Engine,
     sender: Sender,

@@ -24,6 +24,7 @@ from scheduler.dispatch import (
     Pacer,
     backoff_seconds,
     dispatch_pass,
+    release_held,
 )
 from scheduler.senders import (
     Keyboard,
@@ -289,6 +290,29 @@ async def test_a_held_message_goes_once_the_person_links(
     result = await run(ctx, sender, now=outbox(ctx)["k1"].next_attempt_at)
 
     assert result.sent == 1 and sender.texts(777) == ["text of k1"]
+
+
+async def test_linking_releases_held_messages_at_once_and_makes_a_blocker_reachable(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=None)
+    queue(ctx, "sw1", "k1")
+    await run(ctx, sender)
+    soon = MONDAY_10 + timedelta(minutes=1)
+    with ctx.session() as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None
+        person.chat_id, person.reachable = 777, False
+        session.add(person)
+        session.flush()
+        assert release_held(session, "sw1", now=soon) == 1
+
+    result = await run(ctx, sender, now=soon)
+
+    assert result.sent == 1 and sender.texts(777) == ["text of k1"]
+    with Session(ctx.engine) as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None and person.reachable
 
 
 async def test_inactive_and_unknown_recipients_are_held_too(

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pytest
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
 from bot.context import AppContext
+from models.outbox import Message, enqueue
 from models.tables import SENT, Conference, Notification, Plan, Staff
+from scheduler.calendar import WorkingHours
 from scheduler.dispatch import Pacer
 from scheduler.jobs import JOB_IDS, run_once, start_jobs
+from scheduler.jobs import main as jobs_main
 from scheduler.obligations import sync_obligations
 from scheduler.senders import Keyboard
+from tests.auxil.botapi import BotApiStandIn
+from tests.conftest import Database
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+TOKEN = "123456:TEST"
 
 
 class Phone:
@@ -131,3 +139,40 @@ async def test_a_slow_dispatch_never_runs_twice_at_once(ctx: AppContext) -> None
         sched.shutdown(wait=False)
 
     assert phone.most_at_once == 1 and len(phone.delivered) == 1
+
+
+def test_the_standalone_runner_refuses_to_start_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+
+    assert jobs_main(["--once"]) == 1
+    assert "TELEGRAM_BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+def test_the_standalone_runner_sends_what_is_due_once(
+    database: Database,
+    ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[delivery]\nworking_hours = "always"\n')
+    with ctx.session() as session:
+        session.add(Staff(staff_id="SW1", name="Sam Worker", role="social_worker", chat_id=501))
+        enqueue(
+            session, key="k1", recipient_id="SW1", kind="info", message=Message("hello"),
+            at=datetime.now(UTC), cal=ctx.calendar, hours=WorkingHours(None, None),
+        )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    with BotApiStandIn.threaded(token=TOKEN) as api:
+        monkeypatch.setenv("IROBOT_DATABASE_URL", database.url)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("IROBOT_TELEGRAM_API_URL", api.base_url)
+        monkeypatch.setenv("IROBOT_POLICY", str(policy))
+        assert jobs_main(["--once"]) == 0
+        assert [m.text for m in api.messages(501)] == ["hello"]
+    assert "sent 1" in capsys.readouterr().out
