@@ -195,3 +195,32 @@ def test_the_cli_help_says_at_needs_dry_run(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["tick", "--help"])
     assert "Only with --dry-run" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_dry_run_on_an_imported_caseload_shows_a_person_next_weeks_reminder(
+    env: pytest.MonkeyPatch, ctx: AppContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "staff": "staff_id,name,role,manager_id,team\n"
+        "TM1,Tess Manager,team_manager,,North\n"
+        "SW1,Sam Worker,social_worker,TM1,North\n"
+        "IRO1,Ira Chair,iro,TM1,IRO\n",
+        "plans": "case_ref,social_worker_id,chair_id,plan_start\nCP-200,SW1,IRO1,2026-06-01\n",
+        "conferences": "conference_id,case_ref,kind,scheduled_for,chair_id\n"
+        "C200,CP-200,RCPC,2026-12-10T10:00,IRO1\n",
+    }
+    for kind, body in files.items():
+        path = tmp_path / f"{kind}.csv"
+        path.write_text(body, encoding="utf-8")
+        assert main(["import", kind, str(path)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    before = snapshot(ctx.engine)
+
+    # Thu 3 Dec: two working days before the report is due on Mon 7 Dec.
+    assert main(["tick", "--dry-run", "--at", "2026-12-03T10:00"]) == 0
+
+    out = capsys.readouterr().out
+    assert snapshot(ctx.engine) == before
+    assert "Sam Worker (social worker) - not linked to Telegram: held until they link" in out
+    assert "CP-200" in out and "Mon 7 Dec" in out
+    assert "[Submitted] [Will be late]" in out
