@@ -81,8 +81,8 @@ def enqueue(
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - only the two supported backends are tested
         raise RuntimeError(f"unsupported database dialect {dialect}")
-    result = session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # rowcount is -1 on PostgreSQL when RETURNING is implied: ask for the id explicitly.
+    return session.execute(stmt.returning(table.c.id)).first() is not None
 
 
 def cancel_pending(session: Session, obligation_id: int) -> int:
