@@ -19,18 +19,17 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session
 
 from bot.context import AppContext
+from scheduler.digest import digest_pass
 from scheduler.dispatch import LEASE_SECONDS, DispatchResult, Pacer, dispatch_pass
 from scheduler.policy import Policy
+from scheduler.scan import ScanResult, scan_pass
 from scheduler.senders import Sender
-
-if TYPE_CHECKING:
-    from scheduler.scan import ScanResult
 
 logger = logging.getLogger(__name__)
 
@@ -49,30 +48,42 @@ def make_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def scan_in(session: Session, policy: Policy, *, now: datetime) -> ScanResult | None:
-    """The scan in the caller's session; None (and a warning) while the scan is not built."""
-    try:
-        from scheduler.scan import scan_pass
-    except ImportError:
-        logger.warning("scheduler.scan is not available: skipping the scan")
-        return None
-    return scan_pass(session, policy, now=now)
+SCAN_BATCH = 5000
+MAX_SCAN_BATCHES = 40  # 40 x 5,000 due items per pass; the rest waits for the next interval
 
 
-def digest_in(session: Session, policy: Policy, *, now: datetime) -> int | None:
+def scan_in(
+    session: Session, policy: Policy, *, now: datetime, batch: int = SCAN_BATCH
+) -> ScanResult:
+    """One scan batch in the caller's session (the dry run's rolled-back preview uses it)."""
+    return scan_pass(session, policy, now=now, limit=batch)
+
+
+def digest_in(session: Session, policy: Policy, *, now: datetime) -> int:
     """The digest check in the caller's session; it decides itself whether today's is due."""
-    try:
-        from scheduler.digest import digest_pass
-    except ImportError:
-        logger.debug("scheduler.digest is not available: skipping the digest")
-        return None
     return int(digest_pass(session, policy, now=now))
 
 
-def scan_once(ctx: AppContext, *, now: datetime) -> ScanResult | None:
-    """One scan pass in its own transaction."""
-    with ctx.session() as session:
-        return scan_in(session, ctx.policy, now=now)
+def scan_once(ctx: AppContext, *, now: datetime, batch: int = SCAN_BATCH) -> ScanResult:
+    """Scan in committed batches until nothing due is left, so a big import drains in one go."""
+    total = ScanResult()
+    for _ in range(MAX_SCAN_BATCHES):
+        with ctx.session() as session:
+            batch = scan_in(session, ctx.policy, now=now)
+        for name in (
+            "examined",
+            "queued",
+            "stage_moves",
+            "challenge_listed",
+            "skipped",
+            "milestones",
+            "failed",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(batch, name))
+        total.more = batch.more
+        if not batch.more:
+            break
+    return total
 
 
 def digest_once(ctx: AppContext, *, now: datetime) -> int | None:
@@ -90,7 +101,7 @@ async def run_once(
     pacer: Pacer | None = None,
     digest: bool = True,
     **dispatch_options: Any,
-) -> tuple[ScanResult | None, DispatchResult]:
+) -> tuple[ScanResult, DispatchResult]:
     """Scan (and the digest check), then one dispatch pass: what `irobot tick` does."""
     scanned = scan_once(ctx, now=now)
     if digest:

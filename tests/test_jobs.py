@@ -16,11 +16,12 @@ from models.outbox import Message, enqueue
 from models.tables import SENT, Conference, Notification, Plan, Staff
 from scheduler.calendar import WorkingHours
 from scheduler.dispatch import Pacer
-from scheduler.jobs import JOB_IDS, run_once, start_jobs
+from scheduler.jobs import JOB_IDS, run_once, scan_once, start_jobs
 from scheduler.jobs import main as jobs_main
 from scheduler.obligations import sync_obligations
 from scheduler.senders import Keyboard
 from tests.auxil.botapi import BotApiStandIn
+from tests.auxil.records import add_conference, add_plan, london, org_chart
 from tests.conftest import Database
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -176,3 +177,18 @@ def test_the_standalone_runner_sends_what_is_due_once(
         assert jobs_main(["--once"]) == 0
         assert [m.text for m in api.messages(501)] == ["hello"]
     assert "sent 1" in capsys.readouterr().out
+
+
+def test_one_scan_drains_every_due_item_in_committed_batches(ctx: AppContext) -> None:
+    with ctx.session() as session:
+        org_chart(session)
+        for n in range(7):
+            add_plan(session, f"CP-{n}")
+            add_conference(session, f"C{n}", case_ref=f"CP-{n}")
+        sync_obligations(session, ctx.policy, now=london(2026, 11, 30, 9))
+    result = scan_once(ctx, now=london(2026, 12, 3, 9), batch=2)
+    assert result.examined >= 7
+    assert not result.more
+    with ctx.session() as session:
+        reminded = {n.obligation_id for n in session.exec(select(Notification)).all()}
+    assert len(reminded) >= 7
