@@ -63,8 +63,11 @@ def test_the_table_is_readable_in_a_terminal(
     out = run(ctx, capsys, *DECEMBER)
     assert "Timeliness 01 Dec 2026 to 31 Dec 2026" in out
     assert "40% (2/5)" in out and "60% (3/5)" in out
-    assert "Service" in out and "North" in out
-    assert max(len(line) for line in out.splitlines()) <= 150
+    lines = out.splitlines()
+    service = next(n for n, line in enumerate(lines) if line.startswith("Service "))
+    assert set(lines[service - 1]) == {"-", " "}  # the total stands apart from the teams
+    assert lines[service - 3].startswith("North ") and lines[service - 2].startswith("South ")
+    assert max(len(line) for line in lines) <= 120
 
 
 def test_one_team_alone(

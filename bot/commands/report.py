@@ -11,13 +11,11 @@ import argparse
 import csv
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -139,49 +137,81 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
     return rows
 
 
-def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> Table:
-    """A terminal table: one row per team, the service last and bold; wd = working days."""
-    table = Table(title=title, title_justify="left", header_style="bold", caption=(
-        "wd = working days · QA stage n: reached stage n or beyond · "
-        "held: recipient has not linked Telegram yet"
-    ), caption_justify="left")  # fmt: skip
-    table.add_column("Team")
-    table.add_column(f"RCPC report\n{rules.rcpc_days} wd before", justify="right")
-    table.add_column(f"ICPC report\n{rules.icpc_days} wd before", justify="right")
-    table.add_column(f"QA answered\nin {rules.qa_days} wd", justify="right")
+def text_table(
+    headers: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[str]],
+    *,
+    left: Collection[int] = (0,),
+    bold_last: bool = False,
+) -> str:
+    """Aligned plain-text columns: two header lines, a rule, the rows; numbers to the right.
+
+    Plain text rather than rich's Table: an authority has a couple of hundred teams and
+    rich takes ~0.4 s to lay them out; this takes milliseconds and pipes cleanly.
+    """
+    cells = [[top, bottom] for top, bottom in headers]
+    widths = [
+        max(len(top), len(bottom), *(len(row[n]) for row in rows))
+        for n, (top, bottom) in enumerate(headers)
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            value.ljust(width) if n in left else value.rjust(width)
+            for n, (value, width) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [line([c[0] for c in cells]), line([c[1] for c in cells]), rule]
+    body = [line(row) for row in rows]
+    if bold_last and body:
+        body.insert(len(body) - 1, rule)
+    return "\n".join(out + body)
+
+
+def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> str:
+    """The figures as a terminal table: one row per team, the service last below a rule."""
     stages = "/".join(str(n) for n in range(1, rules.ladder_len + 1))
-    table.add_column(f"QA raised,\nstage {stages}", justify="right")
-    table.add_column("Plans\nopen", justify="right")
-    table.add_column("9m\n(reviewed)", justify="right")
-    table.add_column("18m", justify="right")
-    table.add_column("24m", justify="right")
-    table.add_column("Msgs\nfailed", justify="right")
-    table.add_column("Msgs\nheld", justify="right")
+    headers = [
+        ("", "Team"),
+        ("RCPC report", f"{rules.rcpc_days} wd before"),
+        ("ICPC report", f"{rules.icpc_days} wd before"),
+        ("QA answered", f"in {rules.qa_days} wd"),
+        ("QA raised,", f"stage {stages}"),
+        ("Plans", "open"),
+        ("9m", "(reviewed)"),
+        ("", "18m"),
+        ("", "24m"),
+        ("Msgs", "failed"),
+        ("Msgs", "held"),
+    ]
+    rows = []
     for f in figures:
         reached = "/".join(str(n) for n in f.qa_stages)
         if f.qa_past_ladder:
             reached += f" +{f.qa_past_ladder}"
-        table.add_row(
-            f.team,
-            f.rcpc.show(),
-            f.icpc.show(),
-            f.qa.show(),
-            f"{f.qa_raised}, {reached}",
-            str(f.plans_open),
-            f"{f.plans_9} ({f.plans_9_reviewed})",
-            str(f.plans_18),
-            str(f.plans_24),
-            str(f.notifications_failed),
-            str(f.notifications_held),
-            style="bold" if f.team == SERVICE else None,
+        rows.append(
+            [
+                f.team,
+                f.rcpc.show(),
+                f.icpc.show(),
+                f.qa.show(),
+                f"{f.qa_raised}, {reached}",
+                str(f.plans_open),
+                f"{f.plans_9} ({f.plans_9_reviewed})",
+                str(f.plans_18),
+                str(f.plans_24),
+                str(f.notifications_failed),
+                str(f.notifications_held),
+            ]
         )
-    return table
-
-
-def _console() -> Console:
-    """The terminal's width when there is one; wide enough not to wrap when piped."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+    notes = (
+        "wd = working days · QA stage n: reached stage n or beyond · "
+        "held: recipient has not linked Telegram yet"
+    )
+    has_service = bool(figures) and figures[-1].team == SERVICE and len(figures) > 1
+    return f"{title}\n\n{text_table(headers, rows, bold_last=has_service)}\n\n{notes}"
 
 
 @dataclass(frozen=True)
@@ -253,17 +283,19 @@ def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
     if fmt == "csv":
         csv.writer(sys.stdout).writerows([header, *values])
         return
-    table = Table(
-        title=f"QA alerts past the last stage, for the challenge meeting: {len(rows)}",
-        title_justify="left",
-        header_style="bold",
-    )
-    for name in ("Alert", "Case", "Raised", "Listed", "Stage", "Social worker", "Team",
-                 "Working days open"):  # fmt: skip
-        table.add_column(name)
-    for row in values:
-        table.add_row(*row)
-    _console().print(table)
+    headers = [
+        ("", "Alert"),
+        ("", "Case"),
+        ("", "Raised"),
+        ("", "Listed"),
+        ("", "Stage"),
+        ("Social", "worker"),
+        ("", "Team"),
+        ("Working", "days open"),
+    ]
+    print(f"QA alerts past the last stage, for the challenge meeting: {len(rows)}\n")
+    if values:
+        print(text_table(headers, values, left=(0, 1, 2, 3, 5, 6)))
 
 
 def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
@@ -301,7 +333,7 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
         csv.writer(sys.stdout).writerows(csv_rows(figures, rules.ladder_len))
     else:
         title = f"Timeliness {start_day:%d %b %Y} to {end_day - timedelta(days=1):%d %b %Y}"
-        _console().print(render_table(figures, title, rules))
+        print(render_table(figures, title, rules))
     if args.chart:
         _write_chart(Path(args.chart), caseload, rules, args.team, last_week, now)
     return 0
