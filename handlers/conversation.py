@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +74,11 @@ class Conversation:
         self.ctx = ctx
         self.clock = clock or utc_now
         self.tz = ctx.policy.calendar().tz
+        # SQLite has one writer at a time and its busy handler sleeps in growing steps, so
+        # concurrent updates queue here instead of backing off inside the driver.
+        sqlite = ctx.engine.dialect.name == "sqlite"
+        self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        self.inline = sqlite  # the PTB layer may call us on the event loop itself
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -97,7 +104,7 @@ class Conversation:
         if chat_type != "private":
             return _text(render.PRIVATE_ONLY)
         now = self.clock()
-        with self.ctx.session() as session:
+        with self._serial, self.ctx.session() as session:
             if name == "start":
                 return self._start(session, user_id, chat_id, args, now)
             staff = self.linked(session, user_id)
@@ -251,7 +258,7 @@ class Conversation:
         """The press in one unit of work (rolled back whole on a conflict)."""
         now = self.clock()
         decoded = cb.decode(data)
-        with self.ctx.session() as session:
+        with self._serial, self.ctx.session() as session:
             staff = self.linked(session, user_id)
             actor = staff.staff_id if staff else f"tg:{user_id}"
             if decoded is None or staff is None:
@@ -315,7 +322,7 @@ class Conversation:
     ) -> Reply:
         """The text reply in one unit of work (rolled back whole on a conflict)."""
         now = self.clock()
-        with self.ctx.session() as session:
+        with self._serial, self.ctx.session() as session:
             staff = self.linked(session, user_id)
             if staff is None:
                 return _text(render.NOT_LINKED)
@@ -382,6 +389,6 @@ class Conversation:
         """Stickers, photos, voice notes: nothing to act on; a hint (or the linking answer)."""
         if chat_type != "private":
             return Reply()
-        with self.ctx.session() as session:
+        with self._serial, self.ctx.session() as session:
             staff = self.linked(session, user_id)
         return _text(render.TEXT_HINT if staff else render.NOT_LINKED)

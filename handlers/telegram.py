@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from telegram import (
@@ -50,6 +50,19 @@ def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
     """The conversation registered with this application."""
     conversation: Conversation = context.application.bot_data[CONVERSATION_KEY]
     return conversation
+
+
+async def _call(
+    context: ContextTypes.DEFAULT_TYPE, method: Callable[..., Reply], **kwargs: Any
+) -> Reply:
+    """Run one conversation step: inline on SQLite (one writer anyway), else in a thread.
+
+    SQLite serialises writers, so a worker thread buys no parallelism there and only adds
+    GIL hand-overs to every press; a server database gets real concurrency from threads.
+    """
+    if _conversation(context).inline:
+        return method(**kwargs)
+    return await asyncio.to_thread(method, **kwargs)
 
 
 def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[Any, Any]:
@@ -135,7 +148,8 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     name, _, mention = head[1:].partition("@")
     if mention and mention.lower() != (context.bot.username or "").lower():
         return
-    reply = await asyncio.to_thread(
+    reply = await _call(
+        context,
         _conversation(context).command,
         user_id=user.id,
         chat_id=chat.id,
@@ -152,7 +166,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user, chat = update.message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None or message.text is None:
         return
-    reply = await asyncio.to_thread(
+    reply = await _call(
+        context,
         _conversation(context).text,
         user_id=user.id,
         chat_id=chat.id,
@@ -169,9 +184,7 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if update.message is None or user is None or chat is None:
         return
-    reply = await asyncio.to_thread(
-        _conversation(context).other, user_id=user.id, chat_type=chat.type
-    )
+    reply = await _call(context, _conversation(context).other, user_id=user.id, chat_type=chat.type)
     await _apply(context, chat.id, reply, None)
 
 
@@ -183,7 +196,8 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = query.message
     chat = message.chat if message is not None else None
     chat_id = chat.id if chat is not None else query.from_user.id
-    reply = await asyncio.to_thread(
+    reply = await _call(
+        context,
         _conversation(context).press,
         user_id=query.from_user.id,
         chat_id=chat_id,

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from handlers import callbacks as cb
@@ -199,7 +200,11 @@ def _claim(session: Session, ob: Obligation, now: datetime, **values: Any) -> bo
     )
     if _rowcount(result) != 1:
         return False
-    session.refresh(ob)
+    # Mirror the row without another SELECT (and without marking the object dirty).
+    set_committed_value(ob, "version", ob.version + 1)
+    set_committed_value(ob, "updated_at", now)
+    for name, value in values.items():
+        set_committed_value(ob, name, value)
     return True
 
 
@@ -303,8 +308,12 @@ def press(
         alert_closed=bool(alert and alert.closed_at),
         alert_responded=bool(alert and alert.responded_at),
     )
-    chain = chain_of(session, ob.owner_id)
-    role = role_of(as_actor(actor), callback.action, state, [as_actor(m) for m in chain])
+    # The owner and the raising IRO need no hierarchy; only manager presses walk the chain.
+    chain: list[Staff] | None = None
+    role = role_of(as_actor(actor), callback.action, state, [])
+    if role is None:
+        chain = chain_of(session, ob.owner_id)
+        role = role_of(as_actor(actor), callback.action, state, [as_actor(m) for m in chain])
     if role is None:
         return refuse(session, actor=actor.staff_id, code="not_allowed", now=now, ob=ob, **detail)
     if not state_allows(role, callback.action, state, callback.stage):
@@ -326,10 +335,17 @@ class _Step:
     actor: Staff
     ob: Obligation
     alert: QaAlert | None
-    chain: list[Staff]
+    known_chain: list[Staff] | None
     role: Role
     now: datetime
     via: str
+
+    @property
+    def chain(self) -> list[Staff]:
+        """The owner's managers, loaded on first use."""
+        if self.known_chain is None:
+            self.known_chain = chain_of(self.session, self.ob.owner_id)
+        return self.known_chain
 
     def run(self, action: str, arg: str) -> ActionResult:
         """Route to the action's handler."""
@@ -685,8 +701,7 @@ def reply(
         )
         if not checked.ok:
             return checked
-        chain = chain_of(session, ob.owner_id)
-        step = _Step(session, policy, actor, ob, None, chain, "owner", now, "text")
+        step = _Step(session, policy, actor, ob, None, None, "owner", now, "text")
         step.action = cb.LATE_DATE
         return step.late(arg)
     return press(session, policy, actor=actor, callback=callback, now=now, via="text")
