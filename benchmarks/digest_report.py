@@ -7,8 +7,24 @@ The Monday pass also renders one chart per manager; its time is printed separate
 
 Run:  python benchmarks/digest_report.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-Measured (shared 2-core box, Python 3.11; best of 3, first run in brackets):
-FIGURES_PLACEHOLDER
+Measured 22 Nov 2026 (shared 2-core box, load average ~2 from other work, Python 3.11;
+best of 3, first run in brackets):
+
+    caseload: 2,000 staff, 200 managers, 20,000 open obligations (2,000 overdue),
+              22,000 conferences, 2,000 QA alerts, 60,000 notifications (a year)
+                                            SQLite            PostgreSQL 15
+    digest pass (199 digests built+queued)  0.30 s (0.30 s)   0.35 s (0.41 s)
+    irobot report, table, a year            2.57 s (2.57 s)   2.80 s (2.89 s)
+      of which interpreter + imports        1.85 s (2.03 s)   1.82 s (1.82 s)
+      of which the report's own work        0.29 s (0.31 s)   0.33 s (0.41 s)
+    irobot report --format csv              2.24 s (2.24 s)   2.01 s (2.28 s)
+    irobot report --challenge               1.93 s (2.17 s)   1.68 s (2.29 s)
+    Monday: first pass (digests + charts    11.7 s            11.4 s
+      within the 10 s chart budget)
+    Monday: all 200 charts queued           5 passes, 46.7 s  4 passes, 37.6 s
+
+The start-up share is `bot.cli` importing every command module (demo, run, telegram) and
+alembic's schema check; the report itself is about 0.3 s.
 """
 
 from __future__ import annotations
