@@ -342,3 +342,15 @@ def test_team_items_list_overdue_escalated_and_inactive_owners_items(ctx: AppCon
         [listed] = actions.team_items(session, "TM1", NOW)
         assert listed.id == item_id and listed.owner_name == "Sally Webb (inactive)"
         assert actions.team_items(session, "TM2", NOW) == []
+
+
+def test_a_stage_holder_recording_the_response_asks_the_iro_for_the_outcome(
+    ctx: AppContext,
+) -> None:
+    item_id = setup_alert(ctx)
+    press(ctx, "IRO1", cb.ESCALATE, item_id, arg="2")
+    assert press(ctx, "TM2", cb.RESPONDED, item_id, stage=2).code == "not_allowed"
+    result = press(ctx, "SM1", cb.RESPONDED, item_id, stage=2)
+    assert result.ok and result.code == "responded"
+    assert fresh_ob(ctx, item_id).status == "done"
+    assert any(n.kind == "outcome_request" for n in outbox(ctx, "IRO1"))
