@@ -69,7 +69,7 @@ def scan_once(ctx: AppContext, *, now: datetime, batch: int = SCAN_BATCH) -> Sca
     total = ScanResult()
     for _ in range(MAX_SCAN_BATCHES):
         with ctx.session() as session:
-            batch = scan_in(session, ctx.policy, now=now)
+            done = scan_in(session, ctx.policy, now=now, batch=batch)
         for name in (
             "examined",
             "queued",
@@ -79,9 +79,9 @@ def scan_once(ctx: AppContext, *, now: datetime, batch: int = SCAN_BATCH) -> Sca
             "milestones",
             "failed",
         ):
-            setattr(total, name, getattr(total, name) + getattr(batch, name))
-        total.more = batch.more
-        if not batch.more:
+            setattr(total, name, getattr(total, name) + getattr(done, name))
+        total.more = done.more
+        if not done.more:
             break
     return total
 
