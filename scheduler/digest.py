@@ -317,6 +317,8 @@ def digest_pass(
     today = local.date()
     if not cal.is_working_day(today) or local.time() < policy.delivery.digest_clock():
         return 0
+    if not hours.is_open(now, cal):
+        return 0  # after closing, today's digest would reach phones beside tomorrow's
     org = load_org(session)
     recipients = [m for m in managers(org) if m.chat_id is not None]
     if not recipients:

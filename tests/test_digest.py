@@ -259,9 +259,11 @@ def test_running_the_pass_again_the_same_day_sends_nothing_twice(
         at(2026, 12, 8, 8, 29),  # before the digest time
         at(2026, 12, 12, 9, 0),  # Saturday
         at(2026, 12, 28, 9, 0),  # bank holiday (Boxing Day substitute)
+        at(2026, 12, 8, 18, 0),  # after closing: it would land beside tomorrow's
+        at(2026, 12, 8, 23, 30),
     ],
 )
-def test_no_digest_before_the_digest_time_or_on_a_non_working_day(
+def test_no_digest_before_the_digest_time_after_closing_or_on_a_non_working_day(
     database: Database, policy: Policy, moment: datetime
 ) -> None:
     seed(database)
