@@ -33,14 +33,15 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name][0])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every sub-command with its own options, as documented in the README."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every sub-command; only `only`'s module is imported for its options (start-up time)."""
     parser = argparse.ArgumentParser(prog="irobot", description="IRObot: CP plan reminders.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        _load(name).add_arguments(command_parser)
+        if only is None or name == only:
+            _load(name).add_arguments(command_parser)
     return parser
 
 
@@ -51,8 +52,10 @@ def _fail(message: str, code: int = 1) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((word for word in words if word in COMMANDS), "")
+    parser = build_parser(only=chosen)
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
