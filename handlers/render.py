@@ -23,6 +23,7 @@ from models.tables import (
     QA_RESPONSE,
     RCPC_REPORT,
 )
+from scheduler import messages as msg
 
 MAX_TEXT = 4096
 MINE_LIMIT = 10
@@ -106,17 +107,13 @@ class ItemView:
 
 
 def format_deadline(moment: datetime, tz: ZoneInfo) -> str:
-    """`Mon 7 Dec, 6pm` (minutes only when there are some), on the authority's clock."""
-    local = moment.astimezone(tz)
-    hour = local.hour % 12 or 12
-    suffix = "am" if local.hour < 12 else "pm"
-    clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
-    return f"{local:%a} {local.day} {local:%b}, {clock}"
+    """`Mon 7 Dec, 6pm` on the authority's clock, worded exactly as the reminders word it."""
+    return msg.when_text(moment, tz)
 
 
 def format_day(day: date) -> str:
     """`Wed 9 Dec` for a date button or an expected date."""
-    return f"{day:%a} {day.day} {day:%b}"
+    return msg.day_text(day)
 
 
 def kind_label(kind: str, subject_id: str = "") -> str:
