@@ -94,3 +94,28 @@ def cancel_pending(session: Session, obligation_id: int) -> int:
         .values(status=N_CANCELLED)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def supersede(
+    session: Session,
+    *,
+    obligation_id: int,
+    recipient_id: str,
+    kinds: Sequence[str],
+    keep_key: str,
+) -> int:
+    """Cancel older unsent nudges about this item to this person: the newest one says it all.
+
+    Reminders that fell due overnight are all held until the morning; without this the
+    person would get "due in 2 days" and "due today" side by side at 08:00.
+    """
+    result = session.execute(
+        update(Notification)
+        .where(col(Notification.obligation_id) == obligation_id)
+        .where(col(Notification.recipient_id) == recipient_id)
+        .where(col(Notification.kind).in_(list(kinds)))
+        .where(col(Notification.status) == PENDING)
+        .where(col(Notification.key) != keep_key)
+        .values(status=N_CANCELLED, last_error="superseded by a newer reminder")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from sqlalchemy import Update, bindparam, select, update
 from sqlmodel import Session
 
 from models import audit
+from models.outbox import supersede
 from models.tables import OPEN, PLAN_REVIEW, QA_RESPONSE, Obligation
 from scheduler import rules
 from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org, queue_once
@@ -92,6 +93,9 @@ def apply_decision(
     for note in decision.notifications:
         if queue_once(session, note, now=now, cal=cal, hours=hours, obligation_id=item.id):
             queued += 1
+            if note.kind in rules.NUDGE_KINDS:
+                supersede(session, obligation_id=item.id, recipient_id=note.recipient_id,
+                          kinds=rules.NUDGE_KINDS, keep_key=note.key)  # fmt: skip
             audit.record(
                 session, at=now, actor=actor, action=note.audit, obligation_id=item.id,
                 case_ref=item.case_ref, key=note.key, recipient=note.recipient_id,

@@ -33,6 +33,7 @@ N_REMINDER = "reminder"
 N_DUE_TODAY = "due_today"
 N_OVERDUE = "overdue"
 N_ESCALATION = "escalation"
+NUDGE_KINDS = (N_REMINDER, N_DUE_TODAY, N_OVERDUE)  # a newer one supersedes an unsent older one
 N_INFO = "info"
 
 # Audit actions.

@@ -63,6 +63,19 @@ def test_after_downtime_only_the_most_recent_reminder_is_sent(
     assert "due today, 6pm" in texts[0]
 
 
+def test_a_reminder_held_overnight_is_superseded_by_the_morning_one(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        scan_pass(session, policy, now=london(2026, 12, 4, 19))  # Fri evening: held to Monday
+        scan_pass(session, policy, now=london(2026, 12, 7, 8))  # Monday: due today
+        session.commit()
+        pending = [n for n in notifications(session, "SW1") if n.status == "pending"]
+    assert len(pending) == 1
+    assert "due today, 6pm" in pending[0].text
+
+
 def test_an_overdue_report_tells_owner_manager_and_chair_once_each(
     database: Database, policy: Policy
 ) -> None:
