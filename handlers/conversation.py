@@ -28,7 +28,7 @@ from handlers.parse import parse_reply
 from models.audit import record
 from models.invites import RedeemOutcome, redeem_invite
 from models.outbox import Message
-from models.tables import OPEN, Staff
+from models.tables import OPEN, Obligation, Staff
 from scheduler import actions
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ class Conversation:
         if not args or len(args[0]) > MAX_CASE_REF:
             return _text(render.alert_refusal("usage"))
         case_ref = args[0].strip()
-        refusal = actions.alert_refusal(session, actor=staff, case_ref=case_ref, now=now)
+        refusal = actions.alert_refusal(
+            session, self.ctx.policy, actor=staff, case_ref=case_ref, now=now
+        )
         if refusal:
             record(session, at=now, actor=staff.staff_id, action="alert_refused", reason=refusal)
             return _text(render.alert_refusal(refusal))
@@ -358,8 +360,6 @@ class Conversation:
     def _again(self, session: Session, staff: Staff, item_id: int, now: datetime) -> Reply:
         """Unrecognised reply: the item's buttons again (to its owner only) and a hint."""
         hint = "I didn't catch that. Tap a button, or reply done, submitted or late <reason>."
-        from models.tables import Obligation
-
         ob = session.get(Obligation, item_id)
         if ob is None or ob.owner_id != staff.staff_id or ob.status != OPEN:
             return _text(render.TEXT_HINT)

@@ -37,8 +37,8 @@ from models.outbox import Message, cancel_pending, enqueue
 from models.tables import (
     DONE,
     OPEN,
-    PLAN_REVIEW,
     QA_RESPONSE,
+    AuditEvent,
     Conference,
     Notification,
     Obligation,
@@ -47,6 +47,7 @@ from models.tables import (
     Staff,
 )
 from scheduler.obligations import sync_obligations
+from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -512,8 +513,6 @@ class _Step:
 
     def _first_time(self, action: str) -> bool:
         """No earlier audit row of this action on this item at this stage."""
-        from models.tables import AuditEvent
-
         rows = self.session.exec(
             select(AuditEvent.detail)
             .where(AuditEvent.obligation_id == self.ob.id)
@@ -729,8 +728,6 @@ def open_items(session: Session, staff_id: str) -> list[render.ItemView]:
 
 def span_of(session: Session, manager_id: str) -> set[str]:
     """Everyone below this manager, at any depth (from the hierarchy snapshot)."""
-    from scheduler.org import Org, Person
-
     people = session.exec(select(Staff)).all()
     org = Org.of(Person(p.staff_id, p.name, p.role, p.manager_id, p.team, p.active) for p in people)
     return org.span(manager_id)
@@ -761,22 +758,19 @@ def team_items(session: Session, manager_id: str, now: datetime) -> list[render.
     return result
 
 
-def alert_refusal(session: Session, *, actor: Staff, case_ref: str, now: datetime) -> str | None:
+def alert_refusal(
+    session: Session, policy: Policy, *, actor: Staff, case_ref: str, now: datetime
+) -> str | None:
     """Why this person may not raise an alert on this case now, or None if they may."""
     if actor.role != "iro" or not actor.active:
         return "not_iro"
     plan = session.get(Plan, case_ref) if case_ref else None
-    today = _today(now)
+    today = policy.calendar().local(now).date()
     if plan is None or plan.chair_id != actor.staff_id:
         return "no_plan"
     if plan.plan_end is not None and plan.plan_end <= today:
         return "no_plan"
     return None
-
-
-def _today(now: datetime) -> date:
-    """Today's date for plan-end checks (UTC date is close enough for an end date)."""
-    return now.date()
 
 
 def raise_alert(
@@ -791,7 +785,7 @@ def raise_alert(
     now: datetime,
 ) -> AlertResult:
     """Record a QA alert raised from chat (once per draft) and start its clock."""
-    refusal = alert_refusal(session, actor=actor, case_ref=case_ref, now=now)
+    refusal = alert_refusal(session, policy, actor=actor, case_ref=case_ref, now=now)
     if refusal:
         record(session, at=now, actor=actor.staff_id, action="alert_refused", reason=refusal)
         return AlertResult(False, refusal)
@@ -849,16 +843,3 @@ def _tell_raised(
         _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{manager.staff_id}",
               recipient=manager, message=manager_note, now=now, kind="alert",
               obligation_id=ob.id)  # fmt: skip
-
-
-__all__ = [
-    "ASK_DATE",
-    "ASK_REASON",
-    "PLAN_REVIEW",
-    "UNRECOGNISED",
-    "ActionResult",
-    "AlertResult",
-    "press",
-    "raise_alert",
-    "reply",
-]
