@@ -125,12 +125,15 @@ def run_simulation(
             )
             fresh = sender.delivered[before:]
             demo_day.delivered.extend(fresh)
-            for entry in fresh:
-                person = people.get(entry.chat_id)
-                if person is None or not entry.buttons:
-                    continue
+            # People answer a few minutes later, and their taps land in the order they make them.
+            taps = sorted(
+                (clock.now + timedelta(minutes=rng.randint(2, 25)), n, entry)
+                for n, entry in enumerate(fresh)
+                if entry.buttons and entry.chat_id in people
+            )
+            for at, _, entry in taps:
                 with session_scope(engine) as session:
-                    outcome = reply(session, policy, person, entry, clock.now, rng)
+                    outcome = reply(session, policy, people[entry.chat_id], entry, at, rng)
                 if outcome:
                     entry.replies.append(outcome)
             tick += timedelta(minutes=TICK_MINUTES)

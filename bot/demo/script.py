@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlmodel import Session
 
@@ -32,7 +32,6 @@ WEIGHTS: dict[str, float] = {
     cb.REVIEW_ENDED: 0.05,
 }
 LATE_REASON = "awaiting_info"
-REFUSALS = {"already": "already recorded, nothing changed", "stale": "that button is out of date"}
 
 
 def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple[str, cb.Callback]:
@@ -68,7 +67,6 @@ def answer(
     label, callback = _choose(pressable, rng)
     if not label:
         return None
-    now = now + timedelta(minutes=rng.randint(2, 25))  # people answer a little later
     result = actions.press(session, policy, actor=person, callback=callback, now=now)
     if result.ok and result.code == actions.ASK_REASON:
         reason_press = cb.Callback(cb.LATE_REASON, callback.item_id, callback.stage, LATE_REASON)
@@ -82,6 +80,6 @@ def answer(
     if result.item is not None:
         shown = render.result_text(result.item, result.code, policy.calendar().tz, who=result.told)
     else:
-        shown = REFUSALS.get(result.code, "nothing changed")
+        shown = render.REFUSALS.get(result.code, "Nothing changed.")
     when = f"{policy.calendar().local(now):%H:%M}"
     return f"{when} taps [{label}] → {shown.splitlines()[0]}"
