@@ -34,6 +34,8 @@ from scheduler import actions
 logger = logging.getLogger(__name__)
 
 DRAFT_KEY = "alert_draft"
+ITEMS_KEY = "edited_items"  # message id -> item id, for replies to messages without buttons
+REMEMBERED = 200
 MAX_CASE_REF = 64
 COMMANDS = ("start", "help", "mine", "alert", "team")
 
@@ -41,6 +43,17 @@ COMMANDS = ("start", "help", "mine", "alert", "team")
 def utc_now() -> datetime:
     """The real clock; tests and the demo pass their own."""
     return datetime.now(UTC)
+
+
+def remember(user_data: MutableMapping[str, Any], message_id: int, item_id: int) -> None:
+    """Note which item an edited message shows (the newest few hundred per person)."""
+    items = user_data.setdefault(ITEMS_KEY, {})
+    if not isinstance(items, dict):
+        return
+    items.pop(message_id, None)
+    items[message_id] = item_id
+    while len(items) > REMEMBERED:
+        items.pop(next(iter(items)))
 
 
 @dataclass
@@ -270,6 +283,8 @@ class Conversation:
             if decoded.action == cb.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
             result = actions.press(session, self.ctx.policy, actor=staff, callback=decoded, now=now)
+            if result.ok and result.item is not None and message_id:
+                remember(user_data, message_id, result.item.id)
             return self._result_reply(result, message_id, now)
 
     def _result_reply(
@@ -328,7 +343,7 @@ class Conversation:
             staff = self.linked(session, user_id)
             if staff is None:
                 return _text(render.NOT_LINKED)
-            item_id = self._quoted_item(session, chat_id, quoted)
+            item_id = self._quoted_item(session, chat_id, quoted, user_data)
             if item_id is None or quoted is None:
                 if isinstance(user_data.get(DRAFT_KEY), dict):
                     return _text(render.NOTE_WARNING)
@@ -344,8 +359,14 @@ class Conversation:
             return self._text_result(result, quoted.message_id, now)
 
     @staticmethod
-    def _quoted_item(session: Session, chat_id: int, quoted: Quoted | None) -> int | None:
-        """Which item the replied-to message is about: the outbox first, then its buttons."""
+    def _quoted_item(
+        session: Session, chat_id: int, quoted: Quoted | None, user_data: MutableMapping[str, Any]
+    ) -> int | None:
+        """Which item the replied-to message is about.
+
+        A delivered reminder is found through the outbox; a `/mine` message through its
+        buttons or, once a tap has replaced them, through the ids remembered at that tap.
+        """
         if quoted is None:
             return None
         found = actions.item_for_message(session, chat_id, quoted.message_id)
@@ -355,7 +376,8 @@ class Conversation:
             decoded = cb.decode(data)
             if decoded is not None and decoded.action != cb.ALERT_DRAFT:
                 return decoded.item_id
-        return None
+        items = user_data.get(ITEMS_KEY)
+        return items.get(quoted.message_id) if isinstance(items, dict) else None
 
     def _again(self, session: Session, staff: Staff, item_id: int, now: datetime) -> Reply:
         """Unrecognised reply: the item's buttons again (to its owner only) and a hint."""

@@ -73,6 +73,16 @@ async def test_a_text_reply_to_a_mine_item_acts_on_it(chat: ChatHarness) -> None
     assert "CR-100" in (confirmation.text or "") and "submitted" in (confirmation.text or "")
 
 
+async def test_a_text_reply_still_works_once_a_tap_has_replaced_the_buttons(
+    chat: ChatHarness,
+) -> None:
+    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+    await chat.press(SW1, first.message_id, button(first, "Need help"))
+    assert chat.api.message(SW1, first.message_id).buttons == []  # type: ignore[union-attr]
+    [confirmation] = await chat.send(SW1, "submited", reply_to=first.message_id)
+    assert "CR-100" in (confirmation.text or "") and "submitted" in (confirmation.text or "")
+
+
 async def test_help_fits_the_persons_role(chat: ChatHarness) -> None:
     for user, expected, absent in (
         (SW1, "late <reason>", "/team"),
