@@ -19,7 +19,6 @@ holding the child's case); the service figure counts every row once.
 
 from __future__ import annotations
 
-import calendar as _stdcal
 import json
 import logging
 from collections import defaultdict
@@ -47,6 +46,7 @@ from models.tables import (
 )
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.policy import Policy
+from scheduler.rules import add_months, qa_due_on, report_due_on
 
 logger = logging.getLogger(__name__)
 
@@ -236,13 +236,6 @@ class Rules:
         )
 
 
-def add_months(day: date, months: int) -> date:
-    """Same day of the month `months` later, clamped (31 Aug + 6 months = 28/29 Feb)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, _stdcal.monthrange(year, month)[1]))
-
-
 def report_deadline(scheduled_for: datetime, days_before: int, rules: Rules) -> datetime:
     """Close of working hours, N whole working days before the conference's local date."""
     return _report_deadline(rules.cal.local(scheduled_for).date(), days_before, rules)
@@ -251,8 +244,7 @@ def report_deadline(scheduled_for: datetime, days_before: int, rules: Rules) -> 
 @lru_cache(maxsize=8192)
 def _report_deadline(local_day: date, days_before: int, rules: Rules) -> datetime:
     """Cached by day: a year of conferences falls on a few hundred distinct days."""
-    due_day = rules.cal.subtract_working_days(local_day, days_before)
-    return rules.hours.close_of_day(due_day, rules.cal)
+    return report_due_on(local_day, days_before, rules.cal, rules.hours)
 
 
 def qa_deadline(raised_at: datetime, rules: Rules) -> datetime:
@@ -263,7 +255,7 @@ def qa_deadline(raised_at: datetime, rules: Rules) -> datetime:
 @lru_cache(maxsize=8192)
 def _qa_deadline(local_day: date, rules: Rules) -> datetime:
     """Cached by day, like `_report_deadline`."""
-    return rules.hours.close_of_day(rules.cal.add_working_days(local_day, rules.qa_days), rules.cal)
+    return qa_due_on(local_day, rules.qa_days, rules.cal, rules.hours)
 
 
 def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: datetime) -> Rate:

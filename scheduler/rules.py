@@ -111,21 +111,34 @@ def add_months(day: date, months: int) -> date:
     return date(year, month0 + 1, min(day.day, last))
 
 
+def report_due_on(
+    conference_day: date, days_before: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of hours N working days before a conference's local day (figures use it too)."""
+    return hours.close_of_day(cal.subtract_working_days(conference_day, days_before), cal)
+
+
 def report_due_at(
     conference_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
 ) -> datetime:
     """Close of hours on the working day N working days before the conference's local date."""
-    conference_day = cal.local(conference_at).date()
-    return hours.close_of_day(
-        cal.subtract_working_days(conference_day, rule.due_working_days_before), cal
+    return report_due_on(
+        cal.local(conference_at).date(), rule.due_working_days_before, cal, hours
     )
+
+
+def qa_due_on(
+    raised_day: date, working_days: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of hours on the Nth working day after a local day (figures use it too)."""
+    return hours.close_of_day(cal.add_working_days(raised_day, working_days), cal)
 
 
 def qa_due_at(
     raised_at: datetime, working_days: int, cal: WorkingCalendar, hours: WorkingHours
 ) -> datetime:
     """Close of hours on the Nth working day after the alert was raised."""
-    return hours.close_of_day(cal.add_working_days(cal.local(raised_at).date(), working_days), cal)
+    return qa_due_on(cal.local(raised_at).date(), working_days, cal, hours)
 
 
 def review_due_at(
