@@ -30,6 +30,7 @@ from models.invites import RedeemOutcome, redeem_invite
 from models.outbox import Message
 from models.tables import OPEN, Obligation, Staff
 from scheduler import actions
+from scheduler.dispatch import release_held
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class Conversation:
         """Link this account with an invite code (a deep link arrives as the same command)."""
         current = session.exec(select(Staff).where(Staff.telegram_user_id == user_id)).first()
         if current is not None and current.active:
+            release_held(session, current.staff_id, now=now)  # a fresh /start: unblocked us
             return _text(render.start_text("already", current.name))
         if not args:
             return _text(render.start_text("no_code"))
@@ -151,6 +153,8 @@ class Conversation:
         )
         if result.ok:
             staff = session.get(Staff, result.staff_id) if result.staff_id else None
+            if staff is not None:
+                release_held(session, staff.staff_id, now=now)  # waiting reminders go now
             return _text(render.start_text("linked", staff.name if staff else ""))
         outcome = {
             RedeemOutcome.LOCKED: "locked",

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.context import AppContext
 from handlers import render
 from models.invites import create_invite
-from models.tables import Staff
+from models.outbox import Message, enqueue
+from models.tables import Notification, Staff
 from tests.auxil.chat import NOW, STRANGER, USERS, ChatHarness, running_bot, seed_case, seed_org
 
 NEWCOMER = 7001
@@ -49,6 +50,21 @@ async def test_start_with_a_valid_code_links_the_account_and_opens_the_bot(
     assert linked_user(chat.ctx, "SW2") == NEWCOMER
     header, item = await chat.send(NEWCOMER, "/mine", expect=2)
     assert "(1)" in (header.text or "") and "CR-100" in (item.text or "")
+
+
+async def test_linking_releases_reminders_held_for_want_of_a_chat(chat: ChatHarness) -> None:
+    later = NOW + timedelta(days=1)
+    with chat.ctx.session() as session:
+        enqueue(
+            session, key="held:1", recipient_id="SW2", kind="reminder", message=Message("x"),
+            at=NOW, cal=chat.ctx.calendar, hours=chat.ctx.hours,
+        )  # fmt: skip
+        row = session.exec(select(Notification).where(Notification.key == "held:1")).one()
+        row.next_attempt_at, row.last_error = later, "held: no linked chat"
+    await chat.send(NEWCOMER, f"/start {invite(chat.ctx)}")
+    with Session(chat.ctx.engine) as session:
+        row = session.exec(select(Notification).where(Notification.key == "held:1")).one()
+        assert row.next_attempt_at == NOW and row.status == "pending"
 
 
 async def test_a_deep_link_arrives_as_the_same_command_and_links(chat: ChatHarness) -> None:
