@@ -58,7 +58,9 @@ async def _call(
     """Run one conversation step: inline on SQLite (one writer anyway), else in a thread.
 
     SQLite serialises writers, so a worker thread buys no parallelism there and only adds
-    GIL hand-overs to every press; a server database gets real concurrency from threads.
+    GIL hand-overs to every press (it doubled the press latency in benchmarks/press.py); a
+    server database gets real concurrency from threads. The price on SQLite: while another
+    process holds the write lock (a large import), the loop waits with the press.
     """
     if _conversation(context).inline:
         return method(**kwargs)
