@@ -17,11 +17,12 @@ Run:  python benchmarks/press.py [--rate 50] [--accounts 200] [--presses 1000]
 Exit status 1 when the p95 bar is missed or any press is lost or recorded twice.
 
 Measured 2026-11-22 on the shared 2-core box (Python 3.11.7) while other engineers' suites
-ran (load average 1.7-2.7), SQLite, 200 accounts, none lost or doubled in any run:
-  50/s, 1000 presses: p50 16.9-23.6 ms, p95 108-384 ms (runs vary with the box's load) -> MISSED
-  40/s,  800 presses: p50 17.5-24.7 ms, p95 32-164 ms
-  20/s,  400 presses: p50 20.1 ms, p95 26.6 ms                                        -> met
-The bot process spends ~15-17 ms of CPU per press: ~8 ms is PTB + httpx for getUpdates,
+ran, SQLite, 200 accounts, none lost or doubled in any run:
+  50/s, 1000 presses, quietest moment (load 1.5): p50 12.1 ms, p95 40.8 ms, p99 87 ms -> MET
+  50/s, 1000 presses, busier (load 1.7-2.7):      p50 17-1922 ms, p95 108-2640 ms      -> missed
+  40/s,  800 presses:                             p50 17.5-24.7 ms, p95 32-164 ms
+  20/s,  400 presses:                             p50 20.1 ms, p95 26.6 ms              -> met
+The bot process spends ~12-17 ms of CPU per press: ~8 ms is PTB + httpx for getUpdates,
 answerCallbackQuery and editMessageText (measured with a no-op conversation: p50 10 ms),
 ~7 ms is the database work, of which ~3.4 ms is `sync_obligations` for the one case. At
 50/s that is ~0.8 of a core for the bot alone, beside the stand-in and everyone else's
