@@ -25,7 +25,7 @@ ran, SQLite, 200 accounts, none lost or doubled in any run:
 The bot process spends ~12-17 ms of CPU per press: ~8 ms is PTB + httpx for getUpdates,
 answerCallbackQuery and editMessageText (measured with a no-op conversation: p50 10 ms),
 ~7 ms is the database work, of which ~3.4 ms is `sync_obligations` for the one case. At
-50/s that is ~0.8 of a core for the bot alone, beside the stand-in and everyone else's
+50/s that is 0.6-0.85 of a core for the bot alone, beside the stand-in and everyone else's
 tests on two cores, so the queue grows in bursts; the bar needs a quieter core or a
 cheaper resync (see the closing note of issue 4).
 PostgreSQL (`--pg`, DB work in threads): worse here (p95 ~7 s at 50/s), for the same reason.
