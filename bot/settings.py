@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """The four names local authority IT staff script around (INTERFACE.md)."""
+    """The names local authority IT staff script around (INTERFACE.md, plus two tuning knobs)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -19,6 +19,12 @@ class Settings(BaseSettings):
         default="https://api.telegram.org/bot", alias="IROBOT_TELEGRAM_API_URL"
     )
     policy_path: str | None = Field(default=None, alias="IROBOT_POLICY")
+    dispatch_interval_seconds: float = Field(
+        default=2.0, gt=0, le=60, alias="IROBOT_DISPATCH_INTERVAL_SECONDS"
+    )
+    dispatch_lease_seconds: float = Field(
+        default=120.0, ge=1, le=3600, alias="IROBOT_DISPATCH_LEASE_SECONDS"
+    )
 
 
 @lru_cache(maxsize=1)

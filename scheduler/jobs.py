@@ -158,14 +158,21 @@ def start_jobs(
     sender: Sender,
     *,
     clock: Callable[[], datetime] = utcnow,
-    dispatch_interval: float = DISPATCH_INTERVAL_SECONDS,
+    dispatch_interval: float | None = None,
     digest_interval: float = DIGEST_INTERVAL_SECONDS,
-    lease_seconds: float = LEASE_SECONDS,
+    lease_seconds: float | None = None,
     pacer: Pacer | None = None,
     worker_id: str | None = None,
     scheduler: AsyncIOScheduler | None = None,
 ) -> AsyncIOScheduler:
-    """Register exactly the three jobs and start the scheduler on the running event loop."""
+    """Register exactly the three jobs and start the scheduler on the running event loop.
+
+    The dispatch interval and lease default to the settings (`IROBOT_DISPATCH_*`).
+    """
+    if dispatch_interval is None:
+        dispatch_interval = ctx.settings.dispatch_interval_seconds
+    if lease_seconds is None:
+        lease_seconds = ctx.settings.dispatch_lease_seconds
     sched = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
     first = datetime.now(UTC)  # when to fire is real time even if `clock` is simulated
     common: dict[str, Any] = {

@@ -1,11 +1,12 @@
 """Crash safety: SIGKILL a real scheduler process again and again; nothing is lost.
 
-The scheduler runs as its own process (`python -m scheduler.jobs --loop`: the same jobs
-`irobot run` starts) against the Bot API stand-in, also a separate process, over a real
-database file (or the PostgreSQL schema in the PostgreSQL run). It is killed at random moments
-while it claims, sends and records, and restarted until the outbox drains. Every notification
-must reach its chat, and the only duplicates allowed are the messages in flight at a kill: at
-most one per kill.
+The process under test is either the scheduler alone (`python -m scheduler.jobs --loop`) or
+the whole bot (`irobot run`: long polling plus the same jobs, with a short dispatch lease
+from `IROBOT_DISPATCH_LEASE_SECONDS`), against the Bot API stand-in, also a separate process,
+over a real database file (or the PostgreSQL schema in the PostgreSQL run). It is killed at
+random moments while it claims, sends and records, and restarted until the outbox drains.
+Every notification must reach its chat, and the only duplicates allowed are the messages in
+flight at a kill: at most one per kill.
 """
 
 from __future__ import annotations
@@ -101,6 +102,33 @@ def start_scheduler(
     return proc
 
 
+def start_bot(
+    database: Database, api: ControlClient, policy: Path, log: Path
+) -> subprocess.Popen[str]:
+    """A fresh `irobot run` (long polling plus the jobs); returns once it polls Telegram."""
+    env = {
+        **os.environ,
+        "IROBOT_DATABASE_URL": database.url,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "IROBOT_TELEGRAM_API_URL": api.base_url,
+        "IROBOT_POLICY": str(policy),
+        "IROBOT_DISPATCH_INTERVAL_SECONDS": "0.1",
+        "IROBOT_DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
+    }
+    polls_before = sum(1 for call in api.log() if call["method"] == "getUpdates")
+    with log.open("a") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            cwd=policy.parent, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30  # a hang guard, not a timing claim
+    while sum(1 for call in api.log() if call["method"] == "getUpdates") <= polls_before:
+        assert proc.poll() is None, f"irobot run exited: {log.read_text()}"
+        assert time.monotonic() < deadline, f"irobot run never polled: {log.read_text()}"
+        time.sleep(0.05)
+    return proc
+
+
 def delivered_texts(api: ControlClient) -> Counter[str]:
     """Every message the stand-in accepted (sendMessage answered 200), counted by text."""
     return Counter(
@@ -110,9 +138,11 @@ def delivered_texts(api: ControlClient) -> Counter[str]:
     )
 
 
+@pytest.mark.parametrize("process", ["scheduler.jobs", "irobot run"])
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_at_most_one_per_kill(
-    database: Database, api: ControlClient, tmp_path: Path
+    database: Database, api: ControlClient, tmp_path: Path, process: str
 ) -> None:
+    start = start_scheduler if process == "scheduler.jobs" else start_bot
     policy = tmp_path / "policy.toml"
     policy.write_text('[delivery]\nworking_hours = "always"\n')
     log = tmp_path / "scheduler.log"
@@ -122,12 +152,12 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_at_most_one_per_k
     kills = 0
     deadline = time.monotonic() + 120  # a hang guard, not a timing claim
     while kills < KILLS and outbox_status(database)[SENT] < MESSAGES:
-        proc = start_scheduler(database, api, policy, log)
+        proc = start(database, api, policy, log)
         time.sleep(rng.uniform(0.0, 0.8))  # after start-up: while claiming, sending, recording
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         kills += 1
-    proc = start_scheduler(database, api, policy, log)
+    proc = start(database, api, policy, log)
     try:
         while outbox_status(database)[SENT] < MESSAGES:
             assert time.monotonic() < deadline, f"queue did not drain: {outbox_status(database)}"
