@@ -46,7 +46,7 @@ from models.tables import (
     QaAlert,
     Staff,
 )
-from scheduler.obligations import sync_obligations
+from scheduler.obligations import NOT_RESOLVED, sync_obligations
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
@@ -58,7 +58,7 @@ ALERT_THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_qualit
 CHAIN_LIMIT = 30
 
 # Result codes that are not refusals but ask the next question.
-NOT_RESOLVED = "not_resolved"
+
 CHALLENGE = "challenge"  # the engine's outcome for an alert past the last stage
 ASK_REASON = "ask_reason"
 ASK_DATE = "ask_date"
@@ -307,7 +307,7 @@ def press(
         stage=ob.stage,
         raiser_id=alert.raised_by if alert else None,
         alert_closed=bool(alert and alert.closed_at),
-        alert_responded=bool(alert and alert.responded_at),
+        alert_responded=bool(alert and alert.responded_at and alert.outcome != NOT_RESOLVED),
     )
     # The owner and the raising IRO need no hierarchy; only manager presses walk the chain.
     chain: list[Staff] | None = None
@@ -526,11 +526,15 @@ class _Step:
     def responded(self, _arg: str) -> ActionResult:
         """Responded (worker or stage holder): the alert records it; the IRO logs the outcome."""
         assert self.alert is not None
-        if self.alert.responded_at is not None and self.role == "owner" and self.ob.stage == 0:
+        reopened = self.alert.outcome == NOT_RESOLVED
+        answered = self.alert.responded_at is not None and not reopened
+        if answered and self.role == "owner" and self.ob.stage == 0:
             return self.no("already")
         if not _claim(self.session, self.ob, self.now):
             return self.no("already")
-        self.alert.responded_at = self.now
+        if self.alert.responded_at is None:
+            self.alert.responded_at = self.now  # the first response is what the figures count
+        self.alert.outcome = None
         self.session.add(self.alert)
         self.audit("qa_responded", alert_id=self.alert.alert_id)
         _sync(self.session, self.policy, self.ob, self.now)
@@ -571,10 +575,10 @@ class _Step:
     def escalate(self, arg: str) -> ActionResult:
         """Not resolved / Escalate to stage n (the IRO): reopen if answered, then climb, guarded.
 
-        "Not resolved" after a response means the response did not settle the concern, so
-        the alert's `responded_at` is cleared (the audit keeps when it was given) and the
-        engine reopens the item at its stage before it climbs. Past the last stage the
-        engine lists the alert for the challenge meeting.
+        "Not resolved" after a response means the response did not settle the concern: the
+        alert's outcome becomes `not_resolved`, which reopens the item at its stage before it
+        climbs, while `responded_at` keeps the first response for the timeliness figures.
+        Past the last stage the engine lists the alert for the challenge meeting.
         """
         assert self.alert is not None
         from scheduler.escalation import escalate
@@ -592,8 +596,7 @@ class _Step:
             to_stage=to_stage,
             responded_at=self.alert.responded_at,
         )
-        if self.alert.responded_at is not None:
-            self.alert.responded_at = None
+        if self.alert.responded_at is not None and self.alert.outcome != NOT_RESOLVED:
             self.alert.outcome = NOT_RESOLVED
             self.session.add(self.alert)
             _sync(self.session, self.policy, self.ob, self.now)

@@ -79,6 +79,9 @@ class PlanRecord(NamedTuple):
     plan_end: date | None = None
 
 
+NOT_RESOLVED = "not_resolved"  # the IRO found the response did not settle the concern
+
+
 class ConferenceRecord(NamedTuple):
     """The conference fields obligations depend on."""
 
@@ -207,7 +210,7 @@ def derive_obligations(
                 QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
                 DONE, alert.outcome or CLOSED, alert.closed_at,
             )  # fmt: skip
-        elif alert.responded_at is not None:
+        elif alert.responded_at is not None and alert.outcome != NOT_RESOLVED:
             spec = ObligationSpec(
                 QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
                 DONE, RESPONDED, alert.responded_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -34,7 +34,15 @@ def setup_case(ctx: AppContext) -> int:
         return ob.id
 
 
-def press(ctx: AppContext, who: str, action: str, item_id: int, stage: int = 0, arg: str = ""):
+def press(
+    ctx: AppContext,
+    who: str,
+    action: str,
+    item_id: int,
+    stage: int = 0,
+    arg: str = "",
+    now: datetime = NOW,
+):
     """One press in its own transaction, as the chat does it."""
     with ctx.session() as session:
         actor = session.get(Staff, who)
@@ -44,7 +52,7 @@ def press(ctx: AppContext, who: str, action: str, item_id: int, stage: int = 0, 
             ctx.policy,
             actor=actor,
             callback=cb.Callback(action, item_id, stage, arg),
-            now=NOW,
+            now=now,
         )
 
 
@@ -236,6 +244,24 @@ def test_not_resolved_reopens_the_alert_and_climbs_to_the_team_manager(ctx: AppC
     assert press(ctx, "TM1", cb.ACKNOWLEDGE, item_id, stage=1).ok
     assert press(ctx, "TM1", cb.ACKNOWLEDGE, item_id, stage=1).code == "already"
     assert sum(n.key.endswith(":ack:1") for n in outbox(ctx, "IRO1")) == 1
+
+
+def test_not_resolved_keeps_the_first_response_time_for_the_figures(ctx: AppContext) -> None:
+    item_id = setup_alert(ctx)
+    press(ctx, "SW1", cb.RESPONDED, item_id)
+    press(ctx, "IRO1", cb.NOT_RESOLVED, item_id, now=NOW + timedelta(hours=1))
+    with Session(ctx.engine) as session:
+        alert = session.get(QaAlert, "A-1")
+        assert alert is not None and alert.responded_at == NOW
+        assert alert.outcome == "not_resolved"
+    assert fresh_ob(ctx, item_id).status == "open"
+    # The team manager answers at stage 1: the item closes, the first response time stays.
+    later = NOW + timedelta(days=2)
+    assert press(ctx, "TM1", cb.RESPONDED, item_id, stage=1, now=later).ok
+    assert fresh_ob(ctx, item_id).status == "done"
+    with Session(ctx.engine) as session:
+        alert = session.get(QaAlert, "A-1")
+        assert alert is not None and alert.responded_at == NOW and alert.outcome is None
 
 
 def test_the_iro_may_jump_straight_to_a_higher_stage(ctx: AppContext) -> None:
