@@ -301,7 +301,7 @@ class Conversation:
         if result.code == actions.ASK_REASON:
             return Reply(edit=render.late_reason_message(item, self.tz), edit_message_id=message_id)
         if result.code == actions.ASK_DATE:
-            days = actions.late_days(self.ctx.policy, now)
+            days = actions.late_days(self.ctx.policy, now, item.due_at)
             message = render.late_date_message(item, result.reason, days, self.tz)
             return Reply(edit=message, edit_message_id=message_id)
         text = render.result_text(item, result.code, self.tz, who=result.told)
@@ -401,7 +401,7 @@ class Conversation:
         if result.code == actions.ASK_REASON:
             return Reply(send=[render.late_reason_message(item, self.tz)])
         if result.code == actions.ASK_DATE:
-            days = actions.late_days(self.ctx.policy, now)
+            days = actions.late_days(self.ctx.policy, now, item.due_at)
             state = Message(render.result_text(item, "late", self.tz))
             return Reply(
                 edit=state,

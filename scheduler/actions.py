@@ -149,10 +149,18 @@ def team_manager_of(chain: Sequence[Staff]) -> Staff | None:
     return None
 
 
-def late_days(policy: Policy, now: datetime, n: int = LATE_DAY_CHOICES) -> list[date]:
-    """The next `n` working days after today: the dates a late report may be promised for."""
+def _late_from(policy: Policy, now: datetime, due_at: datetime) -> date:
+    """Late means after the deadline: promised dates start after today and after the due day."""
     cal = policy.calendar()
-    day = cal.local(now).date()
+    return max(cal.local(now).date(), cal.local(due_at).date())
+
+
+def late_days(
+    policy: Policy, now: datetime, due_at: datetime, n: int = LATE_DAY_CHOICES
+) -> list[date]:
+    """The next `n` working days after the deadline (or today): dates a late report may get."""
+    cal = policy.calendar()
+    day = _late_from(policy, now, due_at)
     result = []
     for _ in range(n):
         day = cal.next_working_day(day, inclusive=False)
@@ -266,21 +274,21 @@ def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datet
         return arg in LATE_REASONS
     if action == cb.LATE_DATE:
         reason, _, day = arg.partition(".")
-        return reason in LATE_REASONS and _late_day(day, policy, now) is not None
+        return reason in LATE_REASONS and _late_day(day, policy, now, ob.due_at) is not None
     if action == cb.ESCALATE:
         return arg.isdigit() and len(arg) < 3 and ob.stage < int(arg) <= len(policy.qa_alert.ladder)
     return arg == ""
 
 
-def _late_day(text: str, policy: Policy, now: datetime) -> date | None:
-    """A promised date from a button: a working day from tomorrow to a fortnight ahead."""
+def _late_day(text: str, policy: Policy, now: datetime, due_at: datetime) -> date | None:
+    """A promised date from a button: a working day after the deadline, within a fortnight."""
     try:
         day = datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
         return None
     cal = policy.calendar()
-    today = cal.local(now).date()
-    if not cal.is_working_day(day) or not today < day <= today + timedelta(days=14):
+    start = _late_from(policy, now, due_at)
+    if not cal.is_working_day(day) or not start < day <= start + timedelta(days=14):
         return None
     return day
 
@@ -446,7 +454,7 @@ class _Step:
     def late(self, arg: str) -> ActionResult:
         """Will be late, with reason and (from the date buttons) a promised date."""
         reason, _, day_text = arg.partition(".")
-        day = _late_day(day_text, self.policy, self.now) if day_text else None
+        day = _late_day(day_text, self.policy, self.now, self.ob.due_at) if day_text else None
         if self.ob.late_reason == reason and self.ob.expected_on == day:
             return self.no("already")
         if not _claim(self.session, self.ob, self.now, late_reason=reason, expected_on=day):

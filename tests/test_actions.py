@@ -142,24 +142,27 @@ def test_will_be_late_asks_reason_then_date_and_records_both(ctx: AppContext) ->
     assert press(ctx, "SW1", cb.WILL_BE_LATE, item_id).code == actions.ASK_REASON
     asked = press(ctx, "SW1", cb.LATE_REASON, item_id, arg="illness")
     assert asked.code == actions.ASK_DATE and asked.reason == "illness"
-    days = actions.late_days(ctx.policy, NOW)
-    assert days == [date(2026, 12, 2), date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7),
-                    date(2026, 12, 8)]  # fmt: skip
-    result = press(ctx, "SW1", cb.LATE_DATE, item_id, arg="illness.20261207")
+    due_at = fresh_ob(ctx, item_id).due_at
+    assert ctx.calendar.local(due_at).date() == date(2026, 12, 4)
+    days = actions.late_days(ctx.policy, NOW, due_at)  # late means after the deadline
+    assert days == [date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9), date(2026, 12, 10),
+                    date(2026, 12, 11)]  # fmt: skip
+    result = press(ctx, "SW1", cb.LATE_DATE, item_id, arg="illness.20261209")
     assert result.ok and result.code == "late"
     with Session(ctx.engine) as session:
         ob = session.get(Obligation, item_id)
         assert ob is not None and ob.late_reason == "illness"
-        assert ob.expected_on == date(2026, 12, 7) and ob.status == "open"
+        assert ob.expected_on == date(2026, 12, 9) and ob.status == "open"
     # The chair and the team manager each hear once.
     assert len(outbox(ctx, "IRO1")) == 1 and len(outbox(ctx, "TM1")) == 1
-    assert "will be late (illness). Expected Mon 7 Dec" in outbox(ctx, "TM1")[0].text
+    assert "will be late (illness). Expected Wed 9 Dec" in outbox(ctx, "TM1")[0].text
 
 
 def test_a_late_date_outside_the_offered_days_is_refused(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
     before = domain_state(ctx)
-    for arg in ("illness.20261205", "illness.20251207", "illness.2026120", "sick.20261207"):
+    for arg in ("illness.20261205", "illness.20251207", "illness.2026120", "sick.20261209",
+                "illness.20261204"):  # a Saturday, last year, garbled, bad reason, the due day
         result = press(ctx, "SW1", cb.LATE_DATE, item_id, arg=arg)
         assert not result.ok and result.code == "invalid", arg
     assert domain_state(ctx) == before

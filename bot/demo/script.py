@@ -44,9 +44,9 @@ def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple
     return "", cb.Callback(cb.SUBMITTED, 0, 0)
 
 
-def _late_date(policy: Policy, now: datetime) -> date:
+def _late_date(policy: Policy, now: datetime, due_at: datetime) -> date:
     """The demo's promised date: the second working day offered."""
-    return actions.late_days(policy, now)[1]
+    return actions.late_days(policy, now, due_at)[1]
 
 
 def answer(
@@ -72,7 +72,8 @@ def answer(
         reason_press = cb.Callback(cb.LATE_REASON, callback.item_id, callback.stage, LATE_REASON)
         result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
         if result.ok and result.code == actions.ASK_DATE:
-            day = _late_date(policy, now)
+            assert result.item is not None
+            day = _late_date(policy, now, result.item.due_at)
             arg = f"{LATE_REASON}.{day:%Y%m%d}"
             date_press = cb.Callback(cb.LATE_DATE, callback.item_id, callback.stage, arg)
             result = actions.press(session, policy, actor=person, callback=date_press, now=now)
