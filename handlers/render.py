@@ -68,16 +68,7 @@ THEME_LABELS = {
     "other": "Other",
 }
 
-ROLE_LABELS = {
-    "social_worker": "social worker",
-    "iro": "IRO",
-    "team_manager": "team manager",
-    "service_manager": "service manager",
-    "head_of_service": "head of service",
-    "assistant_director": "assistant director",
-    "safeguarding_manager": "safeguarding manager",
-    "admin": "administrator",
-}
+ROLE_LABELS = msg.ROLE_LABELS
 
 OUTCOME_LABELS = {
     "submitted": "submitted",

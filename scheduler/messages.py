@@ -30,7 +30,7 @@ ROLE_LABELS = {
     "head_of_service": "head of service",
     "assistant_director": "assistant director",
     "safeguarding_manager": "safeguarding manager",
-    "admin": "admin",
+    "admin": "administrator",
 }
 
 WHAT = {

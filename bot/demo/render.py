@@ -13,17 +13,9 @@ from rich.text import Text
 from bot.demo.runner import DemoDay, DemoResult
 from bot.demo.transcript import Delivered
 from models.tables import Staff
+from scheduler.messages import ROLE_LABELS
 
-ROLE_LABEL = {
-    "social_worker": "social worker",
-    "iro": "IRO / chair",
-    "team_manager": "team manager",
-    "service_manager": "service manager",
-    "head_of_service": "head of service",
-    "assistant_director": "assistant director",
-    "safeguarding_manager": "safeguarding manager",
-    "admin": "admin",
-}
+ROLE_LABEL = {**ROLE_LABELS, "iro": "IRO / chair"}
 ROLE_ORDER = list(ROLE_LABEL)
 
 
