@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from telegram.error import TelegramError
 
 from bot.context import CommandError, build_context
 from bot.settings import Settings
@@ -75,9 +77,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid settings: {exc.errors()[0]['msg']}")
     except SQLAlchemyError as exc:
         logger.debug("database error", exc_info=True)
-        return _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}")
+        return _fail(f"database error: {_one_line(exc.orig if hasattr(exc, 'orig') else exc)}")
+    except TelegramError as exc:
+        logger.debug("Telegram error", exc_info=True)
+        return _fail(f"Telegram Bot API: {type(exc).__name__}: {_one_line(exc)}")
+    except BrokenPipeError:
+        # `irobot tick --dry-run | head`: the reader left; say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except Exception as exc:  # the CLI promises one line on stderr, never a traceback
+        logger.debug("unexpected error", exc_info=True)
+        return _fail(f"unexpected error ({type(exc).__name__}): {_one_line(exc)}; -v for details")
+
+
+def _one_line(exc: object) -> str:
+    """The first line of an error, trimmed: the CLI's contract is one line on stderr."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:200]
 
 
 if __name__ == "__main__":

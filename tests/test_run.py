@@ -172,6 +172,22 @@ def test_run_without_a_token_fails_with_one_line(database: Database, tmp_path: P
     ]
 
 
+def test_run_with_an_unreachable_bot_api_fails_with_one_line(
+    database: Database, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=env_for(database, "http://127.0.0.1:9/bot"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("irobot: cannot reach the Telegram Bot API at http://127.0.0.1:9/bot")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

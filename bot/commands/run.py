@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import secrets
 import signal
@@ -35,6 +36,27 @@ def webhook_path(url: str) -> str:
     return parsed.path.lstrip("/")
 
 
+def _preflight(ctx: AppContext) -> None:
+    """One getMe before PTB starts, so a wrong token or URL is one line, not a traceback."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    async def check() -> None:
+        async with Bot(str(ctx.settings.telegram_bot_token),
+                       base_url=ctx.settings.telegram_api_url) as bot:  # fmt: skip
+            await bot.get_me()
+
+    api = ctx.settings.telegram_api_url
+    try:
+        asyncio.run(check())
+    except InvalidToken:
+        raise CommandError("Telegram refused TELEGRAM_BOT_TOKEN: check it with BotFather") from None
+    except NetworkError as exc:
+        raise CommandError(f"cannot reach the Telegram Bot API at {api}: {exc}") from None
+    except TelegramError as exc:
+        raise CommandError(f"Telegram Bot API at {api} said: {exc}") from None
+
+
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     """Start the bot and block until SIGINT/SIGTERM; a missing token is a one-line error."""
     if not ctx.settings.telegram_bot_token:
@@ -45,10 +67,11 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         raise CommandError("--webhook-url needs --port (the local port to listen on)")
     if args.port is not None and not 0 < args.port < 65536:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
+    path = webhook_path(args.webhook_url) if args.webhook_url else ""
+    _preflight(ctx)
     app = build_application(ctx, jobs=True)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if args.webhook_url:
-        path = webhook_path(args.webhook_url)
         logger.info("serving webhook on %s:%s/%s", args.listen, args.port, path)
         app.run_webhook(
             listen=args.listen,
