@@ -332,7 +332,7 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
     if args.format == "csv":
         csv.writer(sys.stdout).writerows(csv_rows(figures, rules.ladder_len))
     else:
-        title = f"Timeliness {start_day:%d %b %Y} to {end_day - timedelta(days=1):%d %b %Y}"
+        title = f"Timeliness {start_day:%-d %b %Y} to {end_day - timedelta(days=1):%-d %b %Y}"
         print(render_table(figures, title, rules))
     if args.chart:
         _write_chart(Path(args.chart), caseload, rules, args.team, last_week, now)

@@ -141,20 +141,17 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
             [f"CONF-{1001 + n}", case_ref, kind, _local(day, clock), iro, received]
         )
         if rng.random() < 0.12:
-            raised = cal.add_working_days(start, -rng.choice([1, 3, 6, 9, 12, 16, 21]))
+            ago = rng.choice([1, 3, 6, 9, 12, 16, 21])
+            raised = cal.add_working_days(start, -ago)
             kind_a = "positive" if rng.random() < 0.35 else "concern"
+            theme = rng.choice(THEMES)
+            responded = ""
+            if kind_a == "concern" and ago > 3 and rng.random() < 0.5:  # answered in time
+                responded = _local(cal.add_working_days(raised, rng.randint(1, 4)), time(15, 0))
             alert_rows.append(
-                [
-                    f"QA-{len(alert_rows) + 1:04d}",
-                    case_ref,
-                    iro,
-                    _local(raised, time(11, 0)),
-                    kind_a,
-                    rng.choice(THEMES),
-                    "",
-                    "",
-                ]
-            )
+                [f"QA-{len(alert_rows) + 1:04d}", case_ref, iro, _local(raised, time(11, 0)),
+                 kind_a, theme, responded, ""]
+            )  # fmt: skip
     managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
     return Caseload(
         staff=_csv(["staff_id", "name", "role", "manager_id", "team"], staff),

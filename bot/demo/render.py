@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import defaultdict
 from datetime import time
 
@@ -29,6 +31,7 @@ def _buttons(entry: Delivered) -> Text:
 
 
 FOLD_AFTER_LINES = 8
+FIGURES_LOOKBACK_DAYS = 42  # the figures also count the alerts raised before the demo began
 
 
 def _fold(text: str) -> str:
@@ -109,14 +112,16 @@ def render_summary(console: Console, result: DemoResult, *, elapsed: float) -> N
         by_role[ROLE_LABEL.get(staff.role, staff.role) if staff else "?"] += 1
     taps = sum(len(entry.replies) for entry in delivered)
     console.print(Rule("[bold]After the simulated days"))
-    roles = ", ".join(f"{n} to {role}s" for role, n in sorted(by_role.items(), key=lambda x: -x[1]))
+    roles = ", ".join(
+        f"{n} to {_plural(role)}" for role, n in sorted(by_role.items(), key=lambda x: -x[1])
+    )
     console.print(f"{len(delivered)} messages delivered ({roles}); {taps} answered with a tap.")
     last = result.days[-1].day if result.days else result.started
     end_of_demo = result.policy.calendar().at(last, time_of_day(19))
     chart = result.db_path.parent / "irobot-demo-chart.png"
     args = argparse.Namespace(
         challenge=False,
-        start=result.started,
+        start=result.started - timedelta(days=FIGURES_LOOKBACK_DAYS),
         end=last + timedelta(days=1),
         team=None,
         format="table",
@@ -124,13 +129,21 @@ def render_summary(console: Console, result: DemoResult, *, elapsed: float) -> N
     )
     settings = Settings(IROBOT_DATABASE_URL=f"sqlite:///{result.db_path}")
     ctx = build_context(settings, policy=result.policy, engine=result.engine, upgrade=False)
-    report.run(args, ctx, now=end_of_demo)
+    with contextlib.redirect_stderr(io.StringIO()):  # the path is printed just below
+        report.run(args, ctx, now=end_of_demo)
     console.print(f"Weekly chart: {chart}")
     console.print(
-        f"Demo database: {result.db_path}  (try: IROBOT_DATABASE_URL=sqlite:///"
-        f"{result.db_path} irobot report --challenge)"
+        f"Demo database: {result.db_path}\n(explore it: export IROBOT_DATABASE_URL=sqlite:///"
+        f"{result.db_path}; irobot report --team North; irobot tick --dry-run --at "
+        f"{last + timedelta(days=3):%Y-%m-%d}T08:30)"
     )
     console.print(Text(f"Finished in {elapsed:.1f} s.", style="dim"))
+
+
+def _plural(role: str) -> str:
+    """`heads of service`, `team managers`: the summary line reads as English."""
+    head, sep, tail = role.partition(" of ")
+    return f"{head}s{sep}{tail}" if sep else f"{role}s"
 
 
 def time_of_day(hour: int) -> time:
