@@ -553,6 +553,7 @@ class _Step:
             iro,
             render.outcome_request_message(item, self.actor.name),
             kind="outcome_request",
+            obligation_id=self.ob.id,
         )
         return self.ok("responded")
 
@@ -570,6 +571,8 @@ class _Step:
             return self.no("already")
         self.session.refresh(self.alert)
         self.audit("qa_resolved", alert_id=self.alert.alert_id)
+        # Anything still queued about this alert (an outcome request, a stage message) is moot.
+        cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
         _sync(self.session, self.policy, self.ob, self.now)
         if self.role != "raiser":
             iro = self.session.get(Staff, self.alert.raised_by)

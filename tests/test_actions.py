@@ -234,6 +234,17 @@ def test_the_iro_resolving_closes_the_alert(ctx: AppContext) -> None:
     assert press(ctx, "IRO2", cb.RESOLVED, item_id).code == "not_allowed"
 
 
+def test_resolving_withdraws_an_outcome_request_not_yet_delivered(ctx: AppContext) -> None:
+    item_id = setup_alert(ctx)
+    press(ctx, "IRO1", cb.ESCALATE, item_id, arg="1")
+    press(ctx, "TM1", cb.RESPONDED, item_id, stage=1)  # the IRO is asked for the outcome
+    [ask] = [n for n in outbox(ctx, "IRO1") if n.kind == "outcome_request"]
+    assert ask.status == "pending"
+    assert press(ctx, "IRO1", cb.RESOLVED, item_id, stage=1).ok  # from another message
+    [ask] = [n for n in outbox(ctx, "IRO1") if n.kind == "outcome_request"]
+    assert ask.status == "cancelled"
+
+
 def test_not_resolved_reopens_the_alert_and_climbs_to_the_team_manager(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
     press(ctx, "SW1", cb.RESPONDED, item_id)
