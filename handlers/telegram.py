@@ -2,8 +2,12 @@
 
 Each handler translates an update into one `Conversation` call (run in a worker thread,
 because the database is synchronous) and the returned `Reply` into answerCallbackQuery,
-editMessageText and sendMessage calls. Expected Telegram errors are handled where they
-occur; anything else reaches the one global error handler.
+editMessageText and sendMessage calls. Replies of several messages (/mine, /team) are paced
+per chat as Telegram demands: what the chat's allowance permits goes at once from the
+handler, the rest from a background task (`Application.create_task`), so nobody else's
+update waits for the pauses. Expected Telegram errors are handled where they occur (a flood
+wait is waited out and that one send retried); anything else reaches the one global error
+handler.
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ from telegram import (
 from telegram import (
     Message as TgMessage,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from handlers import render
 from handlers.conversation import Conversation, Quoted, Reply
+from handlers.pacing import ChatPacer, retry_seconds
 from models.outbox import Button, Message
 
 logger = logging.getLogger(__name__)
 
 CONVERSATION_KEY = "conversation"
+PACER_KEY = "chat_pacer"
+SEND_ATTEMPTS = 3  # one send waits out at most this many flood waits before giving up
 
 
 def markup(keyboard: Sequence[Sequence[Button]] | None) -> InlineKeyboardMarkup | None:
@@ -73,12 +80,101 @@ def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[Any, Any]:
     return data if data is not None else {}
 
 
-async def _send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, message: Message) -> None:
-    """Send one message; a person who blocked the bot is logged, not an error."""
+def _pacer(context: ContextTypes.DEFAULT_TYPE) -> ChatPacer:
+    """The per-chat pacer shared by every handler of this application."""
+    pacer: ChatPacer = context.application.bot_data[PACER_KEY]
+    return pacer
+
+
+async def _send(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, message: Message, *, wait: bool = True
+) -> None:
+    """Send one message (already counted by the pacer); a blocked chat is logged, not an error.
+
+    A flood wait (429) is waited out and this one send retried, unless `wait` is off (the
+    handler then hands the message to the background instead of sleeping).
+    """
+    pacer = _pacer(context)
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        started = pacer.clock()
+        try:
+            await context.bot.send_message(
+                chat_id, message.text, reply_markup=markup(message.keyboard)
+            )
+        except RetryAfter as exc:
+            seconds = retry_seconds(exc)
+            pacer.hold(chat_id, seconds)
+            if not wait or attempt == SEND_ATTEMPTS:
+                raise
+            logger.info("flood control in chat %s: retrying in %.1fs", chat_id, seconds)
+            await asyncio.sleep(seconds)
+            pacer.take(chat_id)
+            continue
+        except Forbidden:
+            logger.info("chat %s has blocked the bot; reply not delivered", chat_id)
+        else:
+            pacer.settle(chat_id, started)
+        return
+
+
+async def _drain(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    """Background: send a chat's queued messages in order, one per allowance, then stop."""
+    pacer = _pacer(context)
+    failure: TelegramError | None = None
     try:
-        await context.bot.send_message(chat_id, message.text, reply_markup=markup(message.keyboard))
-    except Forbidden:
-        logger.info("chat %s has blocked the bot; reply not delivered", chat_id)
+        while queue := pacer.queues.get(chat_id):
+            delay = pacer.wait(chat_id)
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            message = queue.popleft()
+            pacer.take(chat_id)
+            try:
+                await _send(context, chat_id, message)
+            except TelegramError as exc:  # the rest still go; the first failure is reported
+                logger.warning("queued message to chat %s failed: %s", chat_id, exc)
+                failure = failure or exc
+    finally:
+        pacer.draining.discard(chat_id)
+        left = pacer.queues.pop(chat_id, None)
+        if left:
+            logger.warning("%d queued message(s) to chat %s not sent", len(left), chat_id)
+    if failure is not None:
+        raise failure
+
+
+def _start_drain(context: ContextTypes.DEFAULT_TYPE, chat_id: int, update: object) -> None:
+    """One background sender per chat with queued messages."""
+    pacer = _pacer(context)
+    if pacer.busy(chat_id) and chat_id not in pacer.draining:
+        pacer.draining.add(chat_id)
+        context.application.create_task(
+            _drain(context, chat_id), update=update, name=f"paced-replies-{chat_id}"
+        )
+
+
+async def _send_all(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, messages: Sequence[Message], update: object
+) -> None:
+    """Send in order at Telegram's pace without making this handler sleep.
+
+    The chat's burst allowance goes now; the rest (and anything behind an earlier reply
+    still queued) is sent by a background task, so the person gets every message and
+    other people's updates are not held up by the pauses.
+    """
+    if not messages:
+        return
+    pacer = _pacer(context)
+    now = pacer.split(chat_id, list(messages))
+    try:
+        for i, message in enumerate(now):
+            try:
+                await _send(context, chat_id, message, wait=False)
+            except RetryAfter:
+                pacer.requeue(chat_id, now[i:])
+                break
+    finally:
+        _start_drain(context, chat_id, update)
 
 
 async def _edit(
@@ -98,6 +194,7 @@ async def _edit(
             return
         if "not found" in text or "can't be edited" in text:
             logger.info("message %s in chat %s can no longer be edited", message_id, chat_id)
+            _pacer(context).take(chat_id)
             await _send(context, chat_id, message)
             return
         raise
@@ -114,9 +211,13 @@ async def _answer(query: CallbackQuery, text: str | None) -> None:
 
 
 async def _apply(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply, query: CallbackQuery | None
+    context: ContextTypes.DEFAULT_TYPE,
+    update: Update,
+    chat_id: int,
+    reply: Reply,
+    query: CallbackQuery | None,
 ) -> None:
-    """Carry out a Reply: answer the press and edit at the same time, then send in order."""
+    """Carry out a Reply: answer the press and edit at the same time, then send, paced."""
     jobs = []
     if query is not None:
         jobs.append(_answer(query, reply.answer))
@@ -124,8 +225,7 @@ async def _apply(
         jobs.append(_edit(context, chat_id, reply.edit_message_id, reply.edit))
     if jobs:
         await asyncio.gather(*jobs)
-    for message in reply.send:
-        await _send(context, chat_id, message)
+    await _send_all(context, chat_id, reply.send, update)
 
 
 def _quoted(message: TgMessage, bot_id: int) -> Quoted | None:
@@ -160,7 +260,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         args=args,
         user_data=_user_data(context),
     )
-    await _apply(context, chat.id, reply, None)
+    await _apply(context, update, chat.id, reply, None)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,7 +278,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         quoted=_quoted(message, context.bot.id),
         user_data=_user_data(context),
     )
-    await _apply(context, chat.id, reply, None)
+    await _apply(context, update, chat.id, reply, None)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -187,7 +287,7 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.message is None or user is None or chat is None:
         return
     reply = await _call(context, _conversation(context).other, user_id=user.id, chat_type=chat.type)
-    await _apply(context, chat.id, reply, None)
+    await _apply(context, update, chat.id, reply, None)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -208,7 +308,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         data=query.data if isinstance(query.data, str) else None,
         user_data=_user_data(context),
     )
-    await _apply(context, chat_id, reply, query)
+    await _apply(context, update, chat_id, reply, query)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -228,6 +328,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def register(app: Application[Any, Any, Any, Any, Any, Any], conversation: Conversation) -> None:
     """Attach the conversation's handlers and the global error handler to an application."""
     app.bot_data[CONVERSATION_KEY] = conversation
+    app.bot_data.setdefault(PACER_KEY, ChatPacer())
     new = filters.UpdateType.MESSAGE
     app.add_handler(MessageHandler(new & filters.COMMAND, on_command))
     app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))

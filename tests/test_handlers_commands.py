@@ -190,3 +190,50 @@ async def test_a_person_who_blocked_the_bot_is_not_an_error(chat: ChatHarness) -
     chat.api.unblock(SW1)
     [answer] = await chat.send(SW1, "/help")
     assert "Sally Webb" in (answer.text or "")
+
+
+@pytest.fixture
+async def busy(ctx: AppContext) -> AsyncIterator[ChatHarness]:
+    """Sally (SW1) has five cases; the stand-in enforces Telegram's flood limits."""
+    with ctx.session() as session:
+        seed_org(session)
+        for n, day in enumerate((9, 10, 11, 14, 15), start=1):
+            seed_case(session, ctx, f"CR-10{n}", conference_at=london(2026, 12, day, 10))
+    async with running_bot(ctx, limits=True) as harness:
+        yield harness
+
+
+async def test_mine_with_five_items_arrives_whole_and_in_order_within_flood_limits(
+    busy: ChatHarness,
+) -> None:
+    api = busy.api
+    api.user_sends(SW1, "/mine")
+    await api.wait_for(lambda: len(busy.bot_messages(SW1)) >= 1)
+    api.user_sends(SW1, "/help")  # asked while the list is still arriving: it comes after it
+    api.user_sends(TM1, "/help")  # someone else is answered meanwhile, not after the pauses
+    await api.wait_for(lambda: busy.bot_messages(TM1))
+    assert len(busy.bot_messages(SW1)) < 7
+    await api.wait_for(lambda: len(busy.bot_messages(SW1)) >= 7, timeout=15)
+    header, *items, help_text = busy.bot_messages(SW1)
+    assert header.text == "Your open items, soonest first (5):"
+    assert [(m.text or "").split(" · ")[0] for m in items] == [
+        f"RCPC report for case CR-10{n}" for n in range(1, 6)
+    ]
+    for item in items:
+        button(item, "Submitted")
+    assert "/mine" in (help_text.text or "")
+    assert all(m.text != render.ERROR for m in busy.bot_messages(SW1))
+    stats = api.stats.chat(SW1)
+    assert (stats.sent, stats.rejected_429) == (7, 0)
+
+
+async def test_a_flood_wait_from_telegram_is_waited_out_and_the_message_still_arrives(
+    busy: ChatHarness,
+) -> None:
+    busy.api.fail_next(2, 429)  # "retry after 1", twice: the burst and its first retry
+    busy.api.user_sends(SW1, "/mine")
+    await busy.api.wait_for(lambda: len(busy.bot_messages(SW1)) >= 6, timeout=15)
+    header, *items = busy.bot_messages(SW1)
+    assert header.text == "Your open items, soonest first (5):" and len(items) == 5
+    assert all(m.text != render.ERROR for m in busy.bot_messages(SW1))
+    assert busy.api.stats.injected_failures == 2

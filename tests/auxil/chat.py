@@ -20,6 +20,8 @@ from sqlmodel import Session, select
 
 from bot.app import TelegramApp, build_application
 from bot.context import AppContext
+from handlers.pacing import ChatPacer
+from handlers.telegram import PACER_KEY
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
 from scheduler.obligations import sync_obligations
 from tests.auxil.botapi import BotApiStandIn, BotMessage, CallbackAnswer
@@ -301,11 +303,18 @@ def with_api(ctx: AppContext, api: BotApiStandIn) -> AppContext:
 async def running_bot(
     ctx: AppContext, *, clock: Clock | None = None, limits: bool = False
 ) -> AsyncIterator[ChatHarness]:
-    """The stand-in and the real application long-polling it, stopped cleanly afterwards."""
+    """The stand-in and the real application long-polling it, stopped cleanly afterwards.
+
+    With `limits` the stand-in enforces Telegram's flood limits and the bot paces its replies
+    as in production; without, neither does (like `Pacer.virtual()` for the dispatcher), so
+    tests about other things do not wait out one-message-a-second pauses.
+    """
     clock = clock or Clock()
     async with BotApiStandIn(token=TOKEN, limits=limits) as api:
         bot_ctx = with_api(ctx, api)
         app = build_application(bot_ctx, clock=clock)
+        if not limits:
+            app.bot_data[PACER_KEY] = ChatPacer.unpaced()
         async with app:
             await app.start()
             assert app.updater is not None
