@@ -71,6 +71,14 @@ class DigestItem:
     stage: int = 0
     subject_id: str = ""
     expected_on: date | None = None
+    stage_due_at: datetime | None = None
+
+    @property
+    def deadline(self) -> datetime:
+        """The deadline the current holder works to: an escalated stage has its own window."""
+        if self.stage > 0 and self.stage_due_at is not None:
+            return self.stage_due_at
+        return self.due_at
 
 
 def when(moment: datetime, cal: WorkingCalendar, today: date | None = None) -> str:
@@ -89,7 +97,7 @@ def day_label(day: date, today: date | None = None) -> str:
 
 
 def _lateness(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
-    due_day = cal.local(item.due_at).date()
+    due_day = cal.local(item.deadline).date()
     late = cal.count_working_days(due_day, today)
     if late <= 0:
         return "due today" if due_day == today else "not yet due"
@@ -102,9 +110,15 @@ def _line(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
         months = item.subject_id.rpartition(":")[2] or "18"
         reached = day_label(cal.local(item.due_at).date(), today)
         return f"• {item.case_ref}, chair {item.owner_name}\n  {months} months on {reached}"
-    facts = [f"due {when(item.due_at, cal, today)}", _lateness(item, today, cal)]
-    if item.stage > 0:
-        facts.append("escalated" if item.kind != QA_RESPONSE else f"stage {item.stage}")
+    lateness = _lateness(item, today, cal)
+    if item.stage > 0 and lateness in ("not yet due", "due today"):
+        # Escalated, and the stage holder's own window is still running: not "late".
+        stage = f"stage {item.stage}, " if item.kind == QA_RESPONSE else ""
+        facts = [f"escalated, {stage}due {when(item.deadline, cal, today)}"]
+    else:
+        facts = [f"due {when(item.deadline, cal, today)}", lateness]
+        if item.stage > 0:
+            facts.append("escalated" if item.kind != QA_RESPONSE else f"stage {item.stage}")
     if item.expected_on is not None:
         facts.append(f"expected {day_label(item.expected_on, today)}")
     return f"• {item.case_ref}, {item.owner_name}\n  " + " · ".join(facts)
@@ -184,7 +198,7 @@ def build_digest(
     counts = "; ".join(summary)
     blocks = []
     for kind, heading in GROUPS:
-        group = sorted(by_kind.get(kind, []), key=lambda i: (i.due_at, i.case_ref))
+        group = sorted(by_kind.get(kind, []), key=lambda i: (i.deadline, i.case_ref))
         if not group:
             continue
         lines = [f"{heading}: {len(group)}"]
@@ -241,6 +255,7 @@ def load_late_items(session: Session, *, now: datetime) -> list[DigestItem]:
             col(Obligation.stage),
             col(Obligation.subject_id),
             col(Obligation.expected_on),
+            col(Obligation.stage_due_at),
         )
         .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
         .where(col(Obligation.status) == OPEN)
@@ -257,11 +272,13 @@ def load_late_items(session: Session, *, now: datetime) -> list[DigestItem]:
             stage=stage,
             subject_id=subject_id,
             expected_on=expected_on,
+            stage_due_at=stage_due_at,
         )
-        for ob_id, kind, case_ref, owner_id, name, due_at, stage, subject_id, expected_on in (
-            session.execute(stmt)
-        )
-    ]
+        for (
+            ob_id, kind, case_ref, owner_id, name, due_at, stage, subject_id, expected_on,
+            stage_due_at,
+        ) in session.execute(stmt)
+    ]  # fmt: skip
 
 
 def managers(org: Org) -> list[Person]:

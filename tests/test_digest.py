@@ -151,9 +151,10 @@ def test_deadlines_read_in_the_house_style_in_local_time() -> None:
     assert when(at(2025, 6, 27, 7), CAL, TODAY) == "Fri 27 Jun 2025, 8am"  # BST
 
 
-def test_an_item_escalated_before_its_deadline_says_it_is_not_yet_due() -> None:
+def test_an_item_escalated_before_its_deadline_says_escalated_not_late() -> None:
     (text,) = digest_text(TM, [item(1, QA_RESPONSE, at(2026, 12, 10), stage=3)])
-    assert "due Thu 10 Dec, 6pm · not yet due · stage 3" in text
+    assert "escalated, stage 3, due Thu 10 Dec, 6pm" in text
+    assert "not yet due" not in text and "days late" not in text
 
 
 # ---------------------------------------------------------------- digest_pass on a database
@@ -362,3 +363,43 @@ def test_a_spent_chart_budget_leaves_the_other_charts_for_the_next_pass(
             counts.append(len(charts))
     assert counts == [1, 2, 3]
     assert len(digests(database)) == 6  # the digests all went on the first pass
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # stage 1 of the QA ladder, its own window running to Mon 14 Dec: not late
+        (
+            {"stage": 1, "stage_due_at": at(2026, 12, 14)},
+            "• CP-0001, Sam Wu\n  escalated, stage 1, due Mon 14 Dec, 6pm",
+        ),
+        # the stage holder's deadline is today: still not late
+        (
+            {"stage": 2, "stage_due_at": at(2026, 12, 8)},
+            "• CP-0001, Sam Wu\n  escalated, stage 2, due Tue 8 Dec, 6pm",
+        ),
+        # the stage holder's own deadline passed: late relative to it, not the original
+        (
+            {"stage": 1, "stage_due_at": at(2026, 12, 4)},
+            "• CP-0001, Sam Wu\n  due Fri 4 Dec, 6pm · 2 working days late · stage 1",
+        ),
+        # no stage deadline recorded: the original deadline
+        ({"stage": 1}, "• CP-0001, Sam Wu\n  due Fri 30 Oct, 6pm · 27 working days late · stage 1"),
+    ],
+)
+def test_an_escalated_concern_shows_its_current_stage_deadline_not_the_original(
+    extra: dict[str, object], expected: str
+) -> None:
+    (text,) = digest_text(TM, [item(1, QA_RESPONSE, at(2026, 10, 30), **extra)])
+    assert expected in text
+    if "stage_due_at" in extra:
+        assert "30 Oct" not in text
+
+
+def test_escalated_concerns_are_ordered_by_the_deadline_their_holder_works_to() -> None:
+    items = [
+        item(1, QA_RESPONSE, at(2026, 10, 30), stage=2, stage_due_at=at(2026, 12, 14)),
+        item(2, QA_RESPONSE, at(2026, 11, 20), stage=1, stage_due_at=at(2026, 12, 1)),
+    ]
+    (text,) = digest_text(TM, items)
+    assert text.index("CP-0002") < text.index("CP-0001")
