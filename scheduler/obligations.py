@@ -67,6 +67,11 @@ RESPONDED = "responded"
 CLOSED = "closed"
 PLAN_ENDED = "plan_ended"
 GONE = "record_removed"
+MISSED = rules.MISSED  # the conference took place without the report: nothing left to chase
+
+# Audit actions of reconciliation.
+A_CLOSED = "obligation_closed"
+A_REPORT_MISSED = "report_missed"
 
 
 class PlanRecord(NamedTuple):
@@ -139,8 +144,15 @@ def derive_obligations(
     conferences: Iterable[ConferenceRecord],
     alerts: Iterable[AlertRecord],
     policy: Policy,
+    *,
+    now: datetime | None = None,
 ) -> dict[tuple[str, str], ObligationSpec]:
-    """Records + policy -> the obligations they imply, keyed by (kind, subject_id)."""
+    """Records + policy -> the obligations they imply, keyed by (kind, subject_id).
+
+    Given `now`, a report still missing once its conference has taken place is closed
+    (`cancelled`, outcome `missed`, at the conference time): chasing it is moot, and the
+    timeliness figures read `Conference.report_received_at`, not this row.
+    """
     cal, hours = policy.calendar(), policy.hours()
     by_case = {p.case_ref: p for p in plans}
     specs: dict[tuple[str, str], ObligationSpec] = {}
@@ -190,6 +202,11 @@ def derive_obligations(
             spec = ObligationSpec(
                 kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
                 CANCELLED, PLAN_ENDED,
+            )  # fmt: skip
+        elif now is not None and now >= conf.scheduled_for:
+            spec = ObligationSpec(
+                kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
+                CANCELLED, MISSED, conf.scheduled_for,
             )  # fmt: skip
         else:
             spec = ObligationSpec(
@@ -342,6 +359,7 @@ class _Existing(NamedTuple):
     status: str
     stage: int
     stage_due_at: datetime | None
+    outcome: str | None = None
 
 
 def sync_obligations(
@@ -388,13 +406,13 @@ def sync_obligations(
             scope, "case_ref", memo,
         )
     ]  # fmt: skip
-    desired = derive_obligations(plans, conferences, alerts, policy)
+    desired = derive_obligations(plans, conferences, alerts, policy, now=now)
     existing = {
         (row[1], row[2]): _Existing(row[0], *row[3:])
         for row in _rows(
             session, _table(Obligation),
             ("id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage",
-             "stage_due_at"),
+             "stage_due_at", "outcome"),
             scope, "case_ref", memo,
         )
     }  # fmt: skip
@@ -404,6 +422,7 @@ def sync_obligations(
     moves: list[dict[str, Any]] = []
     closes: list[dict[str, Any]] = []
     reopens: list[dict[str, Any]] = []
+    late_reports: list[dict[str, Any]] = []  # closed as missed, then the report came in
     touched: list[tuple[int, str, str, dict[str, Any]]] = []  # (id, case, action, detail)
     first_cache: dict[tuple[str, datetime], tuple[datetime, datetime | None]] = {}
 
@@ -430,7 +449,8 @@ def sync_obligations(
             if spec.status != OPEN:
                 closes.append(_close_params(ex.id, spec.status, spec.outcome,
                                             spec.done_at or now, now))  # fmt: skip
-                touched.append((ex.id, spec.case_ref, "obligation_closed",
+                action = A_REPORT_MISSED if spec.outcome == MISSED else A_CLOSED
+                touched.append((ex.id, spec.case_ref, action,
                                 {"outcome": spec.outcome, "status": spec.status}))  # fmt: skip
             elif spec.due_at != ex.due_at or spec.owner_id != ex.owner_id:
                 first, stage_due = timing(spec.kind, spec.due_at)
@@ -452,11 +472,18 @@ def sync_obligations(
                 "next_action_at": now, "updated_at": now,
             })  # fmt: skip
             touched.append((ex.id, spec.case_ref, "obligation_reopened", {"was": ex.status}))
+        elif ex.status == CANCELLED and ex.outcome == MISSED and spec.outcome == SUBMITTED:
+            # The report arrived after the conference (e.g. a later import): record it.
+            late_reports.append({
+                "b_id": ex.id, "done_at": spec.done_at or now, "updated_at": now,
+            })  # fmt: skip
+            touched.append((ex.id, spec.case_ref, A_CLOSED,
+                            {"outcome": SUBMITTED, "status": DONE, "was": MISSED}))  # fmt: skip
 
     for key, ex in existing.items():
         if key not in desired and ex.status == OPEN:
             closes.append(_close_params(ex.id, CANCELLED, GONE, now, now))
-            touched.append((ex.id, ex.case_ref, "obligation_closed", {"outcome": GONE}))
+            touched.append((ex.id, ex.case_ref, A_CLOSED, {"outcome": GONE}))
 
     table = _table(Obligation)
     _bulk_insert(session, inserts)
@@ -497,6 +524,19 @@ def sync_obligations(
             ),
             reopens,
         )  # fmt: skip
+    if late_reports:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .where(table.c.status == CANCELLED)
+            .where(table.c.outcome == MISSED)
+            .values(
+                status=DONE, outcome=SUBMITTED, done_at=bindparam("done_at"),
+                next_action_at=None, updated_at=bindparam("updated_at"),
+                version=table.c.version + 1,
+            ),
+            late_reports,
+        )  # fmt: skip
     for oid, case_ref, action, detail in touched:
         if action != "obligation_reopened":
             result.cancelled_notifications += cancel_pending(session, oid)
@@ -505,10 +545,10 @@ def sync_obligations(
 
     result.created = len(inserts)
     result.moved = len(moves)
-    result.closed = len(closes)
+    result.closed = len(closes) + len(late_reports)
     result.reopened = len(reopens)
     result.positive_notified = _positive_alerts(session, policy, alerts, plans, now, cal, hours)
-    if inserts or moves or closes or reopens:
+    if inserts or moves or closes or reopens or late_reports:
         logger.info("obligations synced: %s", result)
     return result
 
@@ -604,6 +644,35 @@ def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
     """Parameters for the guarded close UPDATE."""
     return {"b_id": oid, "status": status, "outcome": outcome, "done_at": done_at,
             "updated_at": now}  # fmt: skip
+
+
+def close_missed_report(
+    session: Session, item: rules.Item, *, now: datetime, actor: str = audit.SYSTEM
+) -> bool:
+    """Close a report whose conference has taken place without it (the rule's decision).
+
+    Guarded like every ladder step (`id`, `version`, still open): False if someone changed
+    the row first. Pending nudges are cancelled and the closure audited.
+    """
+    table = _table(Obligation)
+    done_at = item.conference_at or now
+    changed = session.execute(
+        update(table)
+        .where(table.c.id == item.id)
+        .where(table.c.version == item.version)
+        .where(table.c.status == OPEN)
+        .values(
+            status=CANCELLED, outcome=MISSED, done_at=done_at, next_action_at=None,
+            updated_at=now, version=table.c.version + 1,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
+        return False
+    cancelled = cancel_pending(session, item.id)
+    audit.record(session, at=now, actor=actor, action=A_REPORT_MISSED, obligation_id=item.id,
+                 case_ref=item.case_ref, outcome=MISSED, status=CANCELLED,
+                 conference_at=item.conference_at, cancelled_notifications=cancelled)  # fmt: skip
+    return True
 
 
 _KEY_EXISTS = select(_table(Notification).c.id).where(_table(Notification).c.key == bindparam("k"))

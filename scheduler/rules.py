@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT)
 REVIEW_GRACE_WORKING_DAYS = 5
 CHALLENGE = "challenge"
+MISSED = "missed"  # outcome: the conference took place without the report
 
 # Notification kinds (the outbox `kind` column).
 N_REMINDER = "reminder"
@@ -98,6 +99,7 @@ class Decision:
     next_action_at: datetime | None = None
     challenge: bool = False
     undeliverable: tuple[str, ...] = field(default=())
+    close: str | None = None  # close the obligation with this outcome (nothing left to do)
 
 
 # --- dates -------------------------------------------------------------------------------
@@ -318,9 +320,11 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     cal, hours = policy.calendar(), policy.hours()
     out = _Out(org)
     if item.conference_at is not None and now >= item.conference_at:
-        return out.decision(None)  # the conference has happened: nudging is moot now
+        # The conference has happened without the report: chasing it is moot, so it closes
+        # (a report that still arrives is recorded by the next sync of its conference).
+        return Decision(close=MISSED)
     if item.stage > 0:
-        return out.decision(None)
+        return out.decision(item.conference_at)  # escalated: look again when it has met
     if now >= item.due_at:
         return report_overdue(item, org, policy, now)
     rule = report_rule_for(item.kind, policy)
@@ -385,7 +389,8 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
             A_INFO,
         )
     change = StageChange(item.stage, 1, None, manager.staff_id if manager else None)
-    return out.decision(None, change)
+    # Looked at again once the conference has taken place, to close it if still missing.
+    return out.decision(item.conference_at, change)
 
 
 def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:

@@ -12,7 +12,13 @@ from sqlmodel import Session
 from models.tables import OPEN, Obligation
 from scheduler import rules
 from scheduler.escalation import apply_decision
-from scheduler.obligations import OBLIGATION_COLUMNS, ensure_milestones, load_items, load_org
+from scheduler.obligations import (
+    OBLIGATION_COLUMNS,
+    close_missed_report,
+    ensure_milestones,
+    load_items,
+    load_org,
+)
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,7 @@ class ScanResult:
     more: bool = False
     milestones: int = 0
     failed: int = 0
+    closed: int = 0
 
 
 def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[object, ...]]:
@@ -65,8 +72,14 @@ def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5
                              item.id, item.kind)  # fmt: skip
             result.failed += 1
             continue
-        applied = apply_decision(session, policy, item, decision, now=now)
         result.examined += 1
+        if decision.close == rules.MISSED:
+            if close_missed_report(session, item, now=now):
+                result.closed += 1
+            else:
+                result.skipped += 1
+            continue
+        applied = apply_decision(session, policy, item, decision, now=now)
         if not applied.won:
             result.skipped += 1
             continue
@@ -74,6 +87,6 @@ def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5
         result.stage_moves += int(applied.stage_moved)
         result.challenge_listed += int(applied.challenge)
     result.more = len(rows) >= limit
-    if result.queued or result.stage_moves:
+    if result.queued or result.stage_moves or result.closed:
         logger.info("scan at %s: %s", now.isoformat(), result)
     return result

@@ -17,6 +17,7 @@ from models.tables import (
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    AuditEvent,
     Conference,
     Obligation,
     Plan,
@@ -293,3 +294,61 @@ def test_a_new_social_worker_takes_over_a_concern_without_restarting_its_ladder(
     assert qa.owner_id == "SW2" and report.owner_id == "SW2"
     assert qa.stage == 1 and qa.stage_due_at == before
     assert local_day_time(qa.stage_due_at) == (date(2026, 11, 16), time(18))  # type: ignore[arg-type]
+
+
+def test_a_sync_after_the_conference_closes_a_report_that_never_came(
+    database: Database, policy: Policy
+) -> None:
+    conference_at = london(2026, 12, 10, 10)
+    with Session(database.engine, expire_on_commit=False) as session:
+        _setup(session)
+        sync_obligations(session, policy, now=NOW)
+        scan_pass(session, policy, now=london(2026, 12, 7, 18))  # escalated to the manager
+        report = obligation(session, RCPC_REPORT, "C1")
+        change(session, Obligation, report.id, next_action_at=None)  # e.g. a row from before
+        result = sync_obligations(session, policy, now=london(2026, 12, 11, 9))
+        session.commit()
+        session.refresh(report)
+        pending = [n for n in notifications(session)
+                   if n.obligation_id == report.id and n.status == PENDING]  # fmt: skip
+        actions = [e.action for e in session.exec(select(AuditEvent)
+                   .where(AuditEvent.obligation_id == report.id))]  # fmt: skip
+    assert result.closed == 1
+    assert (report.status, report.outcome, report.done_at) == (CANCELLED, "missed", conference_at)
+    assert pending == []
+    assert actions.count("report_missed") == 1
+
+
+def test_a_conference_imported_after_it_met_owes_no_report_unless_one_came(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine, expire_on_commit=False) as session:
+        _setup(session)
+        add_conference(session, conference_id="C9", scheduled_for=london(2026, 10, 1, 10))
+        session.flush()
+        sync_obligations(session, policy, now=NOW)
+        assert session.exec(select(Obligation).where(Obligation.subject_id == "C9")).all() == []
+        change(session, Conference, "C9", report_received_at=london(2026, 9, 29, 12))
+        sync_obligations(session, policy, now=NOW)
+        session.commit()
+        report = obligation(session, RCPC_REPORT, "C9")
+    assert (report.status, report.outcome) == (DONE, "submitted")
+
+
+def test_derivation_closes_a_missing_report_only_once_its_conference_has_met(
+    policy: Policy,
+) -> None:
+    plans = [PlanRecord("CP-1", "SW1", "IRO1", date(2026, 3, 2))]
+    conference_at = london(2026, 12, 10, 10)
+    confs = [ConferenceRecord("C1", "CP-1", "RCPC", conference_at)]
+    cases = [
+        (None, OPEN, None),
+        (london(2026, 12, 10, 9, 59), OPEN, None),
+        (conference_at, CANCELLED, "missed"),
+    ]
+    for now, status, outcome in cases:
+        spec = derive_obligations(plans, confs, [], policy, now=now)[(RCPC_REPORT, "C1")]
+        assert (spec.status, spec.outcome) == (status, outcome)
+    received = [confs[0]._replace(report_received_at=london(2026, 12, 11, 9))]
+    spec = derive_obligations(plans, received, [], policy, now=conference_at)[(RCPC_REPORT, "C1")]
+    assert (spec.status, spec.outcome) == (DONE, "submitted")

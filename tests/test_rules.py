@@ -115,9 +115,9 @@ def _report_item(**changes: object) -> Item:
         (
             london(2026, 12, 7, 18),
             [("SW1", "overdue"), ("TM1", "escalation"), ("IRO1", "info")],
-            None,
+            london(2026, 12, 10, 10),  # looked at again when the conference has met
         ),
-        (london(2026, 12, 10, 10), [], None),  # the conference has happened
+        (london(2026, 12, 10, 10), [], None),  # the conference has happened: closed
     ],
 )
 def test_report_decisions_follow_the_timeline(
@@ -389,3 +389,28 @@ def test_after_a_will_be_late_reply_only_the_deadline_escalation_remains() -> No
     assert before.notifications == () and before.next_action_at == london(2026, 12, 7, 18)
     at_deadline = decide(item, ORG, POLICY, london(2026, 12, 7, 18))
     assert [n.recipient_id for n in at_deadline.notifications] == ["TM1", "IRO1"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "now", "close", "next_at"),
+    [
+        # escalated, the conference still ahead: nothing to send, look again when it meets
+        ({"stage": 1}, london(2026, 12, 8, 9), None, london(2026, 12, 10, 10)),
+        # "Will be late" before the deadline: no nudges, the deadline is the next look
+        ({"late_reason": "workload"}, london(2026, 12, 4, 9), None, london(2026, 12, 7, 18)),
+        # the conference has taken place without the report: closed as missed, whatever stage
+        ({}, london(2026, 12, 10, 10), "missed", None),
+        ({"stage": 1}, london(2026, 12, 10, 10), "missed", None),
+        ({"stage": 1, "late_reason": "illness"}, london(2026, 12, 24, 9), "missed", None),
+        # no conference time known: never closed by the rule
+        ({"stage": 1, "conference_at": None}, london(2026, 12, 24, 9), None, None),
+    ],
+)
+def test_a_report_still_missing_once_its_conference_has_met_is_closed_as_missed(
+    changes: dict[str, object], now: datetime, close: str | None, next_at: datetime | None
+) -> None:
+    decision = decide(_report_item(**changes), ORG, POLICY, now)
+    assert decision.close == close
+    assert decision.next_action_at == next_at
+    if close is not None:
+        assert decision.notifications == () and decision.stage_change is None

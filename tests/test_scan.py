@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models.tables import PLAN_REVIEW, RCPC_REPORT, AuditEvent, Obligation, Staff
+from models.tables import PLAN_REVIEW, RCPC_REPORT, AuditEvent, Conference, Obligation, Staff
 from scheduler import rules
+from scheduler.digest import load_late_items
 from scheduler.escalation import apply_decision
 from scheduler.obligations import load_items, load_org, sync_obligations
 from scheduler.org import Org
@@ -96,7 +97,7 @@ def test_an_overdue_report_tells_owner_manager_and_chair_once_each(
     ]
     overdue = next(n for n in sent if n.kind == "overdue")
     assert local_day_time(overdue.not_before) == (date(2026, 12, 8), time(8))  # quiet hours
-    assert report.stage == 1 and report.next_action_at is None
+    assert report.stage == 1 and report.next_action_at == london(2026, 12, 10, 10)  # it meets
 
 
 def test_next_action_is_never_in_the_past_after_a_scan(database: Database, policy: Policy) -> None:
@@ -213,3 +214,45 @@ def test_a_row_the_rules_cannot_decide_does_not_hold_up_the_others(
     assert sent == ["SW2"]
     assert stuck.next_action_at is not None and stuck.next_action_at <= london(2026, 12, 3, 8)
     assert "corrupt row" in caplog.text
+
+
+def test_a_report_still_missing_when_the_conference_meets_is_closed_as_missed(
+    database: Database, policy: Policy
+) -> None:
+    conference_at = london(2026, 12, 10, 10)
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        scan_pass(session, policy, now=london(2026, 12, 7, 18))  # overdue: escalated
+        before = scan_pass(session, policy, now=london(2026, 12, 10, 9, 59))
+        result = scan_pass(session, policy, now=conference_at)
+        again = scan_pass(session, policy, now=london(2026, 12, 24, 9))
+        session.commit()
+        report = obligation(session, RCPC_REPORT, "C1")
+        pending = [n for n in notifications(session)
+                   if n.obligation_id == report.id and n.status == "pending"]  # fmt: skip
+        missed = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "report_missed")
+        ).all()
+        listed = load_late_items(session, now=london(2026, 12, 24, 9))
+    assert before.examined == 0 and result.closed == 1 and again.examined == 0
+    assert (report.status, report.outcome) == ("cancelled", "missed")
+    assert report.done_at == conference_at and report.next_action_at is None
+    assert pending == []  # the overdue notice held for the morning is not sent now
+    assert [e.obligation_id for e in missed] == [report.id]
+    assert report.id not in {i.obligation_id for i in listed}
+
+
+def test_a_report_received_after_it_was_closed_as_missed_is_recorded_as_submitted(
+    database: Database, policy: Policy
+) -> None:
+    received = london(2026, 12, 14, 11)
+    with Session(database.engine, expire_on_commit=False) as session:
+        _caseload(session, policy)
+        scan_pass(session, policy, now=london(2026, 12, 7, 18))
+        scan_pass(session, policy, now=london(2026, 12, 10, 10))
+        change(session, Conference, "C1", report_received_at=received)  # a later re-import
+        result = sync_obligations(session, policy, now=london(2026, 12, 15, 7))
+        session.commit()
+        report = obligation(session, RCPC_REPORT, "C1")
+    assert result.closed == 1
+    assert (report.status, report.outcome, report.done_at) == ("done", "submitted", received)
