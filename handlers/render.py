@@ -95,6 +95,12 @@ class ItemView:
     late_reason: str | None = None
     expected_on: date | None = None
     owner_name: str = ""
+    stage_due_at: datetime | None = None
+
+    @property
+    def current_due_at(self) -> datetime:
+        """An escalated item is owed to its stage holder by the stage's own deadline."""
+        return self.stage_due_at if self.stage >= 1 and self.stage_due_at else self.due_at
 
 
 def format_deadline(moment: datetime, tz: ZoneInfo) -> str:
@@ -127,8 +133,9 @@ def item_title(item: ItemView) -> str:
 
 def item_line(item: ItemView, tz: ZoneInfo, now: datetime | None = None) -> str:
     """One line for a list: what, which case, by when, and whether it is late or escalated."""
-    parts = [item_title(item), f"due {format_deadline(item.due_at, tz)}"]
-    if now is not None and item.due_at <= now:
+    due = item.current_due_at
+    parts = [item_title(item), f"due {format_deadline(due, tz)}"]
+    if now is not None and due <= now:
         parts.append("OVERDUE")
     if item.stage >= 1:
         parts.append(f"escalated (stage {item.stage})")

@@ -115,6 +115,7 @@ def view(ob: Obligation, owner_name: str = "") -> render.ItemView:
         late_reason=ob.late_reason,
         expected_on=ob.expected_on,
         owner_name=owner_name,
+        stage_due_at=ob.stage_due_at,
     )
 
 

@@ -187,3 +187,17 @@ def test_the_unlinked_answer_reveals_nothing() -> None:
 def test_chunking_keeps_every_chunk_within_the_limit() -> None:
     chunks = render.chunk_lines(["a" * 10] * 10, limit=25)
     assert chunks == ["a" * 10 + "\n" + "a" * 10] * 5
+
+
+def test_an_escalated_item_is_listed_against_its_stage_deadline_not_the_original() -> None:
+    escalated = item(
+        QA_RESPONSE,
+        due_at=datetime(2026, 10, 30, 18, tzinfo=UTC),
+        stage=1,
+        stage_due_at=datetime(2026, 11, 30, 18, tzinfo=UTC),
+    )
+    line = render.item_line(escalated, LONDON, now=datetime(2026, 11, 25, 9, tzinfo=UTC))
+    assert "due Mon 30 Nov, 6pm" in line and "escalated (stage 1)" in line
+    assert "OVERDUE" not in line
+    late = render.item_line(escalated, LONDON, now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert "OVERDUE" in late
