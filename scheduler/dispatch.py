@@ -229,6 +229,21 @@ def _claim(
     return rows, int(reclaimed)
 
 
+def _record_row(session: Session, row: _Row, action: str, *, at: datetime, **detail: Any) -> None:
+    """Audit what happened to one outbox row: the same identifying fields every time."""
+    record(
+        session,
+        at=at,
+        actor=SYSTEM,
+        action=action,
+        obligation_id=row.obligation_id,
+        notification_id=row.id,
+        case_ref=row.case_ref,
+        recipient=row.recipient_id,
+        **detail,
+    )
+
+
 def _update(session: Session, ids: Iterable[int], worker_id: str, **values: Any) -> int:
     """Change rows this worker still holds; returns how many it did."""
     id_list = list(ids)
@@ -331,17 +346,7 @@ class _Pass:
             last_error=reason,
         )
         if row.last_error != reason:
-            record(
-                session,
-                at=self.now,
-                actor=SYSTEM,
-                action="message_held",
-                obligation_id=row.obligation_id,
-                notification_id=row.id,
-                case_ref=row.case_ref,
-                recipient=row.recipient_id,
-                reason=reason,
-            )
+            _record_row(session, row, "message_held", at=self.now, reason=reason)
         self.result.held += 1
 
     def _fail(self, session: Session, row: _Row, error: str, reason: str) -> None:
@@ -355,15 +360,11 @@ class _Pass:
             last_error=error[:500],
             attempts=row.attempts,
         )
-        record(
+        _record_row(
             session,
+            row,
+            "message_failed",
             at=self.stamp(),
-            actor=SYSTEM,
-            action="message_failed",
-            obligation_id=row.obligation_id,
-            notification_id=row.id,
-            case_ref=row.case_ref,
-            recipient=row.recipient_id,
             kind=row.kind,
             reason=reason,
             error=error[:200],
@@ -514,15 +515,11 @@ class _Pass:
             ).rowcount  # type: ignore[attr-defined]
             if not done:
                 logger.warning("notification %s was already recorded as sent elsewhere", row.id)
-            record(
+            _record_row(
                 session,
+                row,
+                "message_sent",
                 at=sent_at,
-                actor=SYSTEM,
-                action="message_sent",
-                obligation_id=row.obligation_id,
-                notification_id=row.id,
-                case_ref=row.case_ref,
-                recipient=row.recipient_id,
                 kind=row.kind,
                 chat_id=row.chat_id,
                 message_id=message_id,

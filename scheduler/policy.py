@@ -5,23 +5,13 @@ from __future__ import annotations
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scheduler.calendar import WorkingCalendar, WorkingHours
 
-ROLES = (
-    "social_worker",
-    "iro",
-    "team_manager",
-    "service_manager",
-    "head_of_service",
-    "assistant_director",
-    "safeguarding_manager",
-    "admin",
-)
 Role = Literal[
     "social_worker",
     "iro",
@@ -32,6 +22,7 @@ Role = Literal[
     "safeguarding_manager",
     "admin",
 ]
+ROLES: tuple[str, ...] = get_args(Role)  # the CSV importer and the policy share one list
 NonNegDays = Annotated[int, Field(ge=0, le=365)]
 
 
