@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,10 +14,11 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.context import AppContext, CommandError
 from handlers.conversation import Conversation
 from handlers.telegram import register
+from scheduler.jobs import Jobs, start_jobs
+from scheduler.senders import TelegramSender
 
 logger = logging.getLogger(__name__)
 
-JOBS_KEY = "scheduler_jobs"
 CONCURRENT_UPDATES = 8
 
 BOT_COMMANDS = (
@@ -46,32 +46,6 @@ async def set_commands(app: TelegramApp) -> None:
         logger.warning("setMyCommands failed (continuing without a command menu): %s", exc)
 
 
-async def start_jobs(app: TelegramApp, ctx: AppContext) -> None:
-    """Start the scan/dispatch/digest jobs in this process, if the engine is installed."""
-    try:
-        jobs = importlib.import_module("scheduler.jobs")
-        senders = importlib.import_module("scheduler.senders")
-    except ImportError:
-        logger.warning("scheduler jobs not available; running the conversation only")
-        return
-    app.bot_data[JOBS_KEY] = jobs.start_jobs(ctx, senders.TelegramSender(app.bot))
-    logger.info("scheduler jobs started")
-
-
-async def stop_jobs(app: TelegramApp) -> None:
-    """Stop the jobs started by `start_jobs`, whatever shape their handle has."""
-    handle = app.bot_data.pop(JOBS_KEY, None)
-    if handle is None:
-        return
-    for name in ("shutdown", "stop", "aclose", "close"):
-        method = getattr(handle, name, None)
-        if callable(method):
-            result = method()
-            if hasattr(result, "__await__"):
-                await result
-            return
-
-
 def build_application(
     ctx: AppContext,
     *,
@@ -84,13 +58,18 @@ def build_application(
     if not token:
         raise CommandError("TELEGRAM_BOT_TOKEN is not set")
 
+    running: list[Jobs] = []
+
     async def post_init(app: TelegramApp) -> None:
         await set_commands(app)
         if jobs:
-            await start_jobs(app, ctx)
+            running.append(start_jobs(ctx, TelegramSender(app.bot)))
+            logger.info("scheduler jobs started")
 
     async def post_stop(app: TelegramApp) -> None:
-        await stop_jobs(app)
+        # Updates have stopped; the bot is still up, so a dispatch in flight can finish.
+        while running:
+            await running.pop().stop()
 
     app: TelegramApp = (
         ApplicationBuilder()

@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 JOB_IDS = ("scan", "dispatch", "digest")
 DISPATCH_INTERVAL_SECONDS = 2.0
 DIGEST_INTERVAL_SECONDS = 60.0
+STOP_GRACE_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -118,105 +119,149 @@ async def run_once(
     return scanned, sent
 
 
-def _scan_job(ctx: AppContext, clock: Callable[[], datetime]) -> None:
-    """Scheduled scan; runs in APScheduler's thread pool so the bot's loop stays responsive."""
-    result = scan_once(ctx, now=clock())
-    logger.debug("scan job: %s", result)
+class Jobs:
+    """The three fixed jobs and their scheduler: started once, stopped cleanly on shutdown.
 
-
-def _digest_job(ctx: AppContext, clock: Callable[[], datetime]) -> None:
-    """Scheduled digest check, in the thread pool like the scan."""
-    made = digest_once(ctx, now=clock())
-    if made:
-        logger.info("digest job enqueued %d message(s)", made)
-
-
-async def _dispatch_job(
-    ctx: AppContext,
-    sender: Sender,
-    pacer: Pacer,
-    worker_id: str,
-    clock: Callable[[], datetime],
-    lease_seconds: float,
-) -> None:
-    """Scheduled dispatch on the event loop; one long-lived pacer keeps limits across passes."""
-    result = await dispatch_pass(
-        ctx.engine,
-        sender,
-        ctx.policy,
-        now=clock(),
-        worker_id=worker_id,
-        pacer=pacer,
-        lease_seconds=lease_seconds,
-    )
-    if result.claimed or result.reclaimed:
-        logger.info("dispatch job: %s", result)
-
-
-def start_jobs(
-    ctx: AppContext,
-    sender: Sender,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    dispatch_interval: float | None = None,
-    digest_interval: float = DIGEST_INTERVAL_SECONDS,
-    lease_seconds: float | None = None,
-    pacer: Pacer | None = None,
-    worker_id: str | None = None,
-    scheduler: AsyncIOScheduler | None = None,
-) -> AsyncIOScheduler:
-    """Register exactly the three jobs and start the scheduler on the running event loop.
-
-    The dispatch interval and lease default to the settings (`IROBOT_DISPATCH_*`).
+    Every run goes through `_guard`, which tracks it, so `stop` can let a running scan or
+    digest finish (or cancel a long dispatch) without APScheduler logging a traceback.
     """
-    if dispatch_interval is None:
-        dispatch_interval = ctx.settings.dispatch_interval_seconds
-    if lease_seconds is None:
-        lease_seconds = ctx.settings.dispatch_lease_seconds
-    sched = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
-    first = datetime.now(UTC)  # when to fire is real time even if `clock` is simulated
-    common: dict[str, Any] = {
-        "trigger": "interval",
-        "replace_existing": True,
-        "max_instances": 1,
-        "coalesce": True,
-        "misfire_grace_time": 30,
-        "next_run_time": first,
-    }
-    sched.add_job(
-        _scan_job,
-        id="scan",
-        name="scan",
-        seconds=ctx.policy.delivery.scan_interval_seconds,
-        args=[ctx, clock],
-        **common,
-    )
-    sched.add_job(
-        _dispatch_job,
-        id="dispatch",
-        name="dispatch",
-        seconds=dispatch_interval,
-        args=[
-            ctx,
-            sender,
-            pacer if pacer is not None else Pacer(),
-            worker_id or make_worker_id(),
-            clock,
-            lease_seconds,
-        ],
-        **common,
-    )
-    sched.add_job(
-        _digest_job,
-        id="digest",
-        name="digest",
-        seconds=digest_interval,
-        args=[ctx, clock],
-        **common,
-    )
-    if not sched.running:
-        sched.start()
-    return sched
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        sender: Sender,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        dispatch_interval: float | None = None,
+        digest_interval: float = DIGEST_INTERVAL_SECONDS,
+        lease_seconds: float | None = None,
+        pacer: Pacer | None = None,
+        worker_id: str | None = None,
+        scheduler: AsyncIOScheduler | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.sender = sender
+        self.clock = clock
+        self.dispatch_interval = (
+            ctx.settings.dispatch_interval_seconds
+            if dispatch_interval is None
+            else dispatch_interval
+        )
+        self.digest_interval = digest_interval
+        self.lease_seconds = (
+            ctx.settings.dispatch_lease_seconds if lease_seconds is None else lease_seconds
+        )
+        self.pacer = pacer if pacer is not None else Pacer()
+        self.worker_id = worker_id or make_worker_id()
+        self.scheduler = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running right now."""
+        return bool(self._running)
+
+    async def scan(self) -> None:
+        """Scheduled scan, in a worker thread so the bot's loop stays responsive."""
+        result = await asyncio.to_thread(scan_once, self.ctx, now=self.clock())
+        logger.debug("scan job: %s", result)
+
+    async def digest(self) -> None:
+        """Scheduled digest check, in a worker thread like the scan."""
+        made = await asyncio.to_thread(digest_once, self.ctx, now=self.clock())
+        if made:
+            logger.info("digest job enqueued %d message(s)", made)
+
+    async def dispatch(self) -> None:
+        """Scheduled dispatch on the event loop; one long-lived pacer keeps limits across passes."""
+        result = await dispatch_pass(
+            self.ctx.engine,
+            self.sender,
+            self.ctx.policy,
+            now=self.clock(),
+            worker_id=self.worker_id,
+            pacer=self.pacer,
+            lease_seconds=self.lease_seconds,
+        )
+        if result.claimed or result.reclaimed:
+            logger.info("dispatch job: %s", result)
+
+    async def _guard(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run one job, tracked for `stop`; a cancellation by `stop` ends it quietly."""
+        task = asyncio.current_task()
+        if self._stopping or task is None:
+            return
+        self._running.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            logger.info("%s job cancelled at shutdown", name)
+        finally:
+            self._running.discard(task)
+
+    def start(self) -> Jobs:
+        """Register exactly the three jobs and start the scheduler on the running event loop."""
+        first = datetime.now(UTC)  # when to fire is real time even if `clock` is simulated
+        common: dict[str, Any] = {
+            "trigger": "interval",
+            "replace_existing": True,
+            "max_instances": 1,
+            "coalesce": True,
+            "misfire_grace_time": 30,
+            "next_run_time": first,
+        }
+        intervals = {
+            "scan": float(self.ctx.policy.delivery.scan_interval_seconds),
+            "dispatch": self.dispatch_interval,
+            "digest": self.digest_interval,
+        }
+        bodies: dict[str, Callable[[], Awaitable[None]]] = {
+            "scan": self.scan,
+            "dispatch": self.dispatch,
+            "digest": self.digest,
+        }
+        for name in JOB_IDS:
+            self.scheduler.add_job(
+                self._guard,
+                id=name,
+                name=name,
+                seconds=intervals[name],
+                args=[name, bodies[name]],
+                **common,
+            )
+        if not self.scheduler.running:
+            self.scheduler.start()
+        return self
+
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """No new runs; let running jobs finish within the grace, cancel the rest, then stop.
+
+        A cancelled dispatch hands its unsent rows back (its `finally`); a scan or digest
+        thread cannot be interrupted, so it is waited for: each is one short transaction.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.scheduler.running:
+            self.scheduler.pause()
+        running = set(self._running)
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        logger.info("scheduler jobs stopped")
+
+
+def start_jobs(ctx: AppContext, sender: Sender, **options: Any) -> Jobs:
+    """The three jobs, started on the running event loop (options as for `Jobs`)."""
+    return Jobs(ctx, sender, **options).start()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def caseload(ctx: AppContext) -> None:
 async def test_the_scheduler_holds_exactly_scan_dispatch_and_digest_in_memory(
     ctx: AppContext,
 ) -> None:
-    sched = start_jobs(ctx, Phone(), clock=lambda: MONDAY_10)
+    running = start_jobs(ctx, Phone(), clock=lambda: MONDAY_10)
+    sched = running.scheduler
     try:
         start_jobs(ctx, Phone(), clock=lambda: MONDAY_10, scheduler=sched)  # a second call
         jobs = {job.id: job for job in sched.get_jobs()}
@@ -88,7 +90,7 @@ async def test_the_scheduler_holds_exactly_scan_dispatch_and_digest_in_memory(
         assert jobs["dispatch"].trigger.interval.total_seconds() == 2
         assert all(isinstance(store, MemoryJobStore) for store in sched._jobstores.values())
     finally:
-        sched.shutdown(wait=False)
+        await running.stop()
 
 
 async def test_run_once_scans_then_sends_what_fell_due(ctx: AppContext) -> None:
@@ -111,11 +113,11 @@ async def test_the_dispatch_job_delivers_without_anyone_calling_it(ctx: AppConte
     phone = Phone()
     reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
-    sched = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.05)
+    running = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.05)
     try:
         await asyncio.wait_for(phone.arrived.wait(), timeout=10)
     finally:
-        sched.shutdown(wait=False)
+        await running.stop()
 
     assert phone.delivered[0][0] == 501
     with ctx.session() as session:
@@ -128,7 +130,7 @@ async def test_a_slow_dispatch_never_runs_twice_at_once(ctx: AppContext) -> None
     phone.release.clear()  # the first send hangs until released
     reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
-    sched = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.02)
+    running = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.02)
     try:
         await asyncio.wait_for(phone.started.wait(), timeout=10)
         for _ in range(20):  # many intervals pass while the first dispatch is stuck
@@ -137,7 +139,7 @@ async def test_a_slow_dispatch_never_runs_twice_at_once(ctx: AppContext) -> None
         phone.release.set()
         await asyncio.wait_for(phone.arrived.wait(), timeout=10)
     finally:
-        sched.shutdown(wait=False)
+        await running.stop()
 
     assert phone.most_at_once == 1 and len(phone.delivered) == 1
 
@@ -192,3 +194,33 @@ def test_one_scan_drains_every_due_item_in_committed_batches(ctx: AppContext) ->
     with ctx.session() as session:
         reminded = {n.obligation_id for n in session.exec(select(Notification)).all()}
     assert len(reminded) >= 7
+
+
+async def test_stopping_cancels_a_stuck_dispatch_quietly_and_starts_nothing_new(
+    ctx: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caseload(ctx)
+    phone = Phone()
+    phone.release.clear()  # the send hangs: only a cancellation ends it
+    reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    running = start_jobs(ctx, phone, clock=lambda: reminder_day, dispatch_interval=0.02)
+    await asyncio.wait_for(phone.started.wait(), timeout=10)
+
+    await asyncio.wait_for(running.stop(grace_seconds=0.1), timeout=5)
+
+    assert not running.scheduler.running
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    phone.release.set()
+    await asyncio.sleep(0.1)
+    assert phone.delivered == []  # nothing new ran after the stop
+
+
+async def test_stopping_waits_for_a_running_scan_to_commit(ctx: AppContext) -> None:
+    caseload(ctx)
+    reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    running = start_jobs(ctx, Phone(), clock=lambda: reminder_day, dispatch_interval=60)
+    while not running.busy:  # the first runs start at once
+        await asyncio.sleep(0.001)
+    await running.stop()
+    with ctx.session() as session:
+        assert session.exec(select(Notification)).all() != []
