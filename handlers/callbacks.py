@@ -49,7 +49,9 @@ ACTIONS = frozenset(
     }
 )
 
-_ARG = re.compile(r"^[A-Za-z0-9_.\-]{0,40}$")
+_ARG = re.compile(r"[A-Za-z0-9_.\-]{0,40}")  # fullmatch: `$` would let a trailing newline in
+_ITEM = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() takes "²", which int() refuses
+_STAGE = re.compile(r"[0-9]{1,3}")
 
 
 class CallbackTooLong(ValueError):
@@ -69,8 +71,10 @@ class Callback:
         """`v1:act:id:stage[:arg]`, refused if over 64 bytes or with unsafe characters."""
         if self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}")
-        if not _ARG.match(self.arg):
+        if not _ARG.fullmatch(self.arg):
             raise ValueError(f"unsafe callback argument {self.arg!r}")
+        if not (0 <= self.item_id < 10**12 and 0 <= self.stage < 1000):
+            raise ValueError(f"item {self.item_id} or stage {self.stage} would not decode")
         parts = [VERSION, self.action, str(self.item_id), str(self.stage)]
         if self.arg:
             parts.append(self.arg)
@@ -86,15 +90,18 @@ def encode(action: str, item_id: int, stage: int = 0, arg: str = "") -> str:
 
 
 def decode(data: str | None) -> Callback | None:
-    """The press, or None for anything forged, truncated or from an older bot version."""
-    if not data or len(data.encode()) > MAX_BYTES:
+    """The press, or None for anything forged, truncated or from an older bot version.
+
+    Never raises, whatever the text: every code we make is ASCII, so anything else is forged.
+    """
+    if not data or not data.isascii() or len(data) > MAX_BYTES:
         return None
     parts = data.split(":")
     if len(parts) not in (4, 5) or parts[0] != VERSION or parts[1] not in ACTIONS:
         return None
-    if not (parts[2].isdigit() and parts[3].isdigit()) or len(parts[2]) > 12 or len(parts[3]) > 3:
+    if not (_ITEM.fullmatch(parts[2]) and _STAGE.fullmatch(parts[3])):
         return None
     arg = parts[4] if len(parts) == 5 else ""
-    if not _ARG.match(arg) or (len(parts) == 5 and not arg):
+    if not _ARG.fullmatch(arg) or (len(parts) == 5 and not arg):
         return None
     return Callback(parts[1], int(parts[2]), int(parts[3]), arg)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.context import AppContext
 from handlers import render
-from models.tables import Obligation, Plan
+from models.tables import AuditEvent, Obligation, Plan
 from scheduler import actions
 from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    domain_state,
     london,
     obligation,
     running_bot,
@@ -163,6 +165,22 @@ async def test_a_press_that_fails_unexpectedly_is_answered_briefly(
     monkeypatch.setattr(actions, "press", broken)
     answer = await chat.press(SW1, first.message_id, button(first, "Submitted"), edits=False)
     assert answer.text == render.ERROR
+
+
+@pytest.mark.parametrize("data", ["v1:sub:²:0", "v1:sub:1:³", "v1:sub:१:0", "v1:sub:1:0:x\n"])
+async def test_a_press_with_unicode_digits_is_refused_politely_and_audited(
+    chat: ChatHarness, data: str
+) -> None:
+    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+    before = domain_state(chat.ctx)
+    answer = await chat.press(SW1, first.message_id, data, edits=False)
+    assert answer.text == render.REFUSALS["invalid"]
+    assert domain_state(chat.ctx) == before
+    with Session(chat.ctx.engine) as session:
+        refused = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "press_refused")
+        ).all()
+    assert [(e.actor, json.loads(e.detail)["reason"]) for e in refused] == [("SW1", "invalid")]
 
 
 async def test_pressing_the_same_step_twice_is_not_an_error(chat: ChatHarness) -> None:
