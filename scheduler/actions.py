@@ -730,15 +730,19 @@ def item_for_message(session: Session, chat_id: int, message_id: int) -> int | N
     ).first()
 
 
+def soonest_first(items: Sequence[render.ItemView]) -> list[render.ItemView]:
+    """By the deadline each line shows: an escalated item's stage deadline, not its first."""
+    return sorted(items, key=lambda item: (item.current_due_at, item.id))
+
+
 def open_items(session: Session, staff_id: str) -> list[render.ItemView]:
     """This person's open items, soonest deadline first."""
     rows = session.exec(
         select(Obligation)
         .where(Obligation.owner_id == staff_id)
         .where(Obligation.status == OPEN)
-        .order_by(col(Obligation.due_at), col(Obligation.id))
     ).all()
-    return [view(row) for row in rows]
+    return soonest_first([view(row) for row in rows])
 
 
 def span_of(session: Session, manager_id: str) -> set[str]:
@@ -761,7 +765,6 @@ def team_items(session: Session, manager_id: str, now: datetime) -> list[render.
         select(Obligation)
         .where(col(Obligation.owner_id).in_(span))
         .where(Obligation.status == OPEN)
-        .order_by(col(Obligation.due_at), col(Obligation.id))
     ).all()
     result = []
     for row in rows:
@@ -770,7 +773,7 @@ def team_items(session: Session, manager_id: str, now: datetime) -> list[render.
         if row.due_at <= now or row.stage >= 1 or inactive:
             name = owner.name if owner else row.owner_id
             result.append(view(row, f"{name} (inactive)" if inactive else name))
-    return result
+    return soonest_first(result)
 
 
 def alert_refusal(

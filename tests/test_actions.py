@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from bot.context import AppContext
 from handlers import callbacks as cb
+from handlers import render
 from handlers.parse import ReplyIntent
 from models.tables import (
     AuditEvent,
@@ -21,7 +22,15 @@ from models.tables import (
     Staff,
 )
 from scheduler import actions
-from tests.auxil.chat import NOW, domain_state, obligation, seed_alert, seed_case, seed_org
+from tests.auxil.chat import (
+    NOW,
+    domain_state,
+    london,
+    obligation,
+    seed_alert,
+    seed_case,
+    seed_org,
+)
 
 
 def setup_case(ctx: AppContext) -> int:
@@ -394,3 +403,28 @@ def test_a_stage_holder_recording_the_response_asks_the_iro_for_the_outcome(
     assert result.ok and result.code == "responded"
     assert fresh_ob(ctx, item_id).status == "done"
     assert any(n.kind == "outcome_request" for n in outbox(ctx, "IRO1"))
+
+
+def test_mine_and_team_list_an_escalated_item_by_the_stage_deadline_they_show(
+    ctx: AppContext,
+) -> None:
+    from scheduler.escalation import escalate
+
+    with ctx.session() as session:
+        seed_org(session)
+        seed_case(session, ctx, "CR-100")  # report due Fri 4 Dec
+        seed_case(session, ctx, "CR-200", conference_at=london(2026, 12, 16, 10))  # Fri 11 Dec
+        alert_id = seed_alert(session, ctx, raised_at=london(2026, 10, 30, 11))  # due Fri 6 Nov
+        ob = obligation(session, "qa_response", alert_id)
+        assert ob.id is not None
+        assert escalate(session, ctx.policy, ob.id, from_stage=0, to_stage=1, now=NOW,
+                        actor="test")  # fmt: skip
+    tz = ctx.policy.calendar().tz
+    with ctx.session() as session:
+        mine = actions.open_items(session, "SW1")
+        later = london(2026, 12, 7, 9)  # the CR-100 report is overdue now
+        team = actions.team_items(session, "TM1", later)
+    shown = [render.item_line(item, tz, NOW).split(" · ")[1] for item in mine]
+    assert shown == ["due Fri 4 Dec, 6pm", "due Tue 8 Dec, 6pm", "due Fri 11 Dec, 6pm"]
+    assert [item.case_ref for item in mine] == ["CR-100", "CR-100", "CR-200"]
+    assert [item.kind for item in team] == ["rcpc_report", "qa_response"]
