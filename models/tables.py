@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -17,6 +17,11 @@ def utcnow() -> datetime:
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def _telegram_id(*, unique: bool = False) -> Column:
+    """Telegram user and chat ids reach 52 bits: a 32-bit INTEGER refuses them on PostgreSQL."""
+    return Column(BigInteger(), nullable=True, unique=unique)
 
 
 # Obligation kinds (what is owed).
@@ -57,8 +62,8 @@ class Staff(SQLModel, table=True):
     manager_id: str | None = Field(default=None, max_length=64, index=True)
     team: str = Field(default="", max_length=100, index=True)
     active: bool = Field(default=True)
-    telegram_user_id: int | None = Field(default=None, unique=True)
-    chat_id: int | None = Field(default=None)
+    telegram_user_id: int | None = Field(default=None, sa_column=_telegram_id(unique=True))
+    chat_id: int | None = Field(default=None, sa_column=_telegram_id())
     reachable: bool = Field(default=True)
     linked_at: datetime | None = Field(default=None, sa_column=_ts())
     unreachable_since: datetime | None = Field(default=None, sa_column=_ts())
@@ -109,13 +114,15 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=_ts())
-    used_by: int | None = Field(default=None)
+    used_by: int | None = Field(default=None, sa_column=_telegram_id())
 
 
 class LinkAttempt(SQLModel, table=True):
     """Wrong-code counter per Telegram account, for the one-hour lock-out."""
 
-    telegram_user_id: int = Field(primary_key=True)
+    telegram_user_id: int = Field(
+        sa_column=Column(BigInteger(), primary_key=True, autoincrement=False)
+    )
     failures: int = Field(default=0)
     first_failure_at: datetime | None = Field(default=None, sa_column=_ts())
     locked_until: datetime | None = Field(default=None, sa_column=_ts())
@@ -171,7 +178,7 @@ class Notification(SQLModel, table=True):
     attempts: int = Field(default=0)
     claimed_by: str | None = Field(default=None, max_length=80)
     claimed_at: datetime | None = Field(default=None, sa_column=_ts())
-    chat_id: int | None = Field(default=None)
+    chat_id: int | None = Field(default=None, sa_column=_telegram_id())
     telegram_message_id: int | None = Field(default=None)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=_ts(nullable=False))

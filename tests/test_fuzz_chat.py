@@ -19,6 +19,7 @@ from handlers import callbacks as cb
 from handlers import render
 from handlers.conversation import Conversation, Quoted, Reply
 from tests.auxil.chat import (
+    GROUP_CHAT,
     NAMES,
     NOW,
     STRANGER,
@@ -31,13 +32,14 @@ from tests.auxil.chat import (
     seed_org,
 )
 
+INACTIVE = 6_500_007_777  # linked once, has since left
 # Accounts with no right to anything on CR-100 (Sally's case, chaired by Iris, under Tara).
 OUTSIDERS = {
     "stranger": STRANGER,
     "other worker": USERS["SW2"],
     "other team manager": USERS["TM2"],
     "other iro": USERS["IRO2"],
-    "inactive": 7777,
+    "inactive": INACTIVE,
 }
 SECRET_CASES = ("CR-100",)
 SECRET_NAMES = (NAMES["SW1"], NAMES["IRO1"], NAMES["TM1"])
@@ -60,7 +62,7 @@ def world(ctx: AppContext) -> Iterator[tuple[Conversation, AppContext]]:
 
         session.add(
             Staff(staff_id="GONE", name="Former Worker", role="team_manager", manager_id="SM1",
-                  active=False, telegram_user_id=7777, chat_id=7777)
+                  active=False, telegram_user_id=INACTIVE, chat_id=INACTIVE)
         )  # fmt: skip
     yield Conversation(ctx, clock=Clock(NOW)), ctx
 
@@ -192,9 +194,9 @@ def test_nothing_happens_in_a_group_even_for_the_owner(
 ) -> None:
     conversation, ctx = world
     before = domain_state(ctx)
-    pressed = conversation.press(user_id=user, chat_id=-100, chat_type=chat_type, message_id=1,
-                                 data=data, user_data={})  # fmt: skip
-    commanded = conversation.command(user_id=user, chat_id=-100, chat_type=chat_type,
+    pressed = conversation.press(user_id=user, chat_id=GROUP_CHAT, chat_type=chat_type,
+                                 message_id=1, data=data, user_data={})  # fmt: skip
+    commanded = conversation.command(user_id=user, chat_id=GROUP_CHAT, chat_type=chat_type,
                                      name="mine", args=[], user_data={})  # fmt: skip
     assert pressed.answer == render.PRIVATE_ONLY
     assert [m.text for m in commanded.send] == [render.PRIVATE_ONLY]

@@ -15,7 +15,7 @@ from models.outbox import Message, enqueue
 from models.tables import Notification, Staff
 from tests.auxil.chat import NOW, STRANGER, USERS, ChatHarness, running_bot, seed_case, seed_org
 
-NEWCOMER = 7001
+NEWCOMER = 6_123_457_001  # past 2**31, as real Telegram ids are
 
 
 @pytest.fixture

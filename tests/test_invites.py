@@ -28,7 +28,7 @@ from tests.conftest import Database
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
-USER, CHAT = 555001, 555001
+USER, CHAT = 6_123_455_001, 6_123_455_001  # real Telegram ids run past 2**31
 
 
 @pytest.fixture
@@ -128,15 +128,15 @@ def test_creating_an_invite_is_audited_without_the_code(session: Session) -> Non
 
 def test_a_good_code_links_the_account_once_and_is_then_used_up(session: Session) -> None:
     code = invite(session)
-    result = redeem_invite(session, code=code, telegram_user_id=USER, chat_id=777, now=NOW)
+    result = redeem_invite(session, code=code, telegram_user_id=USER, chat_id=CHAT + 776, now=NOW)
     session.commit()
     assert result.ok and result.staff_id == "SW1"
     staff = session.get(Staff, "SW1")
     assert staff is not None
-    assert (staff.telegram_user_id, staff.chat_id, staff.linked_at) == (USER, 777, NOW)
+    assert (staff.telegram_user_id, staff.chat_id, staff.linked_at) == (USER, CHAT + 776, NOW)
     [stored] = session.exec(select(Invite)).all()
     assert (stored.used_at, stored.used_by) == (NOW, USER)
-    assert redeem(session, code, user=999) is RedeemOutcome.USED
+    assert redeem(session, code, user=USER + 998) is RedeemOutcome.USED
     assert session.get(Staff, "SW1").telegram_user_id == USER  # type: ignore[union-attr]
 
 

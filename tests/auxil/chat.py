@@ -29,21 +29,23 @@ from tests.auxil.botapi import BotApiStandIn, BotMessage, CallbackAnswer
 LONDON = ZoneInfo("Europe/London")
 TOKEN = "123456:TEST"
 
-# Telegram user ids of the linked people (chat id == user id in a private chat).
+# Telegram user ids of the linked people (chat id == user id in a private chat). Real ids
+# run past 2**31 (up to 52 bits), so these do too: a 32-bit column would refuse them.
 USERS = {
-    "AD1": 1001,
-    "HOS1": 1002,
-    "SM1": 1003,
-    "TM1": 1004,
-    "SW1": 1005,
-    "SW2": 1006,
-    "TM2": 1007,
-    "SW3": 1008,
-    "SGM1": 1009,
-    "IRO1": 1010,
-    "IRO2": 1011,
+    "AD1": 6_123_456_001,
+    "HOS1": 6_123_456_002,
+    "SM1": 6_123_456_003,
+    "TM1": 6_123_456_004,
+    "SW1": 6_123_456_005,
+    "SW2": 6_123_456_006,
+    "TM2": 6_123_456_007,
+    "SW3": 6_123_456_008,
+    "SGM1": 6_123_456_009,
+    "IRO1": 6_123_456_010,
+    "IRO2": 6_123_456_011,
 }
-STRANGER = 9001  # a Telegram account nobody linked
+STRANGER = 6_987_654_321  # a Telegram account nobody linked
+GROUP_CHAT = -1_001_234_567_890  # a supergroup's chat id: negative and past 2**31 too
 
 # (staff_id, role, manager) - SW1/SW2 under TM1, SW3 under TM2, both teams under SM1.
 HIERARCHY = (
