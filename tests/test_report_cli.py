@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from bot.commands import report
 from bot.context import AppContext, CommandError
-from models.tables import DONE, OPEN, QA_RESPONSE, Obligation, QaAlert
+from models.tables import DONE, OPEN, QA_RESPONSE, Obligation, QaAlert, Staff
 from tests.conftest import Database
 from tests.test_figures import NOW, seed
 
@@ -150,6 +150,48 @@ def test_the_challenge_list_shows_open_concerns_past_the_last_stage(
     assert "A3" in run(ctx, capsys, "--challenge")
     north = run(ctx, capsys, "--challenge", "--team", "North", "--format", "csv")
     assert len(north.splitlines()) == 1
+
+
+FORMULA = "=cmd|' /C calc'!A0"
+
+
+def test_a_team_imported_as_a_formula_is_plain_text_in_the_csv(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+        session.execute(update(Staff).where(col(Staff.team) == "North").values(team=FORMULA))
+        session.commit()
+    rows = list(csv.reader(io.StringIO(run(ctx, capsys, *DECEMBER, "--format", "csv"))))
+    assert [r[0] for r in rows] == ["team", "'" + FORMULA, "South", "Service"]
+    assert rows[1][1:4] == ["1", "3", "33.3"]  # numbers stay numbers
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_text_cell_starting_like_a_formula_gets_a_quote(start: str) -> None:
+    assert report.text_cell(f"{start}1+1") == f"'{start}1+1"
+    assert report.text_cell(f"a{start}") == f"a{start}"
+
+
+def test_challenge_csv_quotes_formula_text_and_leaves_negative_numbers_alone(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+        session.execute(
+            update(Obligation).where(col(Obligation.subject_id) == "A3").values(outcome="challenge")
+        )
+        session.execute(
+            update(Staff).where(col(Staff.staff_id) == "sw2").values(name="@SUM(1+1)", team="+S")
+        )
+        # raised in the future (a mistyped export): working days open is negative, a number
+        session.execute(
+            update(QaAlert).where(col(QaAlert.alert_id) == "A3")
+            .values(raised_at=datetime(2027, 1, 8, 12, tzinfo=UTC))
+        )  # fmt: skip
+        session.commit()
+    rows = list(csv.reader(io.StringIO(run(ctx, capsys, "--challenge", "--format", "csv"))))
+    assert rows[1] == ["A3", "PL3", "2027-01-08", "2026-11-01", "4", "'@SUM(1+1)", "'+S", "-4"]
 
 
 def test_the_console_script_exits_0_or_1_with_a_one_line_reason(database: Database) -> None:

@@ -99,6 +99,18 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """A name or id as inert text: Excel runs a cell starting `=`, `+`, `-` or `@` as a formula.
+
+    The OWASP CSV-injection rule: prefix such a cell with `'`. Only for text columns: our
+    numeric columns hold numbers a spreadsheet must still sum (a negative one stays negative).
+    """
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
     """Header plus one row per team: plain numbers a spreadsheet can sum."""
     header = list(CSV_COLUMNS)
@@ -115,7 +127,7 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
     ]
     rows = [header]
     for f in figures:
-        row = [f.team]
+        row = [text_cell(f.team)]
         for rate in (f.rcpc, f.icpc, f.qa):
             row += [str(rate.met), str(rate.total), _pct(rate.pct)]
         row.append(str(f.qa_raised))
@@ -281,7 +293,11 @@ def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
         for r in rows
     ]  # fmt: skip
     if fmt == "csv":
-        csv.writer(sys.stdout).writerows([header, *values])
+        text_columns = (0, 1, 5, 6)  # alert_id, case_ref, social_worker, team
+        cells = [
+            [text_cell(v) if n in text_columns else v for n, v in enumerate(row)] for row in values
+        ]
+        csv.writer(sys.stdout).writerows([header, *cells])
         return
     headers = [
         ("", "Alert"),
