@@ -16,6 +16,8 @@ Rules beyond INTERFACE.md, chosen so a nightly export cannot quietly break remin
   alert's `raised_by` must be IROs (possibly former ones, for history).
 - Local times that do not exist or happen twice at a clock change must carry an offset.
 - Rows are never deleted: a record missing from a later file stays as it was.
+- A file over `MAX_FILE_MB` is refused whole. Within it a cell may be any size: a long note in
+  a dropped column never rejects a file; the columns kept have their own length limits.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "o
 ID_MAX = 64
 _CHUNK = 900  # ids per IN (...) query: under SQLite's oldest bound-parameter limit
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
+MAX_FILE_MB = 200  # a nightly export of a whole authority is a few MB; README says 200 MB
+MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+TOO_BIG = f"file is over the {MAX_FILE_MB} MB import limit: split it into smaller files"
 
 
 # --------------------------------------------------------------------------- errors
@@ -399,6 +404,8 @@ class ParsedFile:
 
 def decode(data: str | bytes, kind: str = "import") -> str:
     """UTF-8 text without a BOM, or ImportRejected for binary and other encodings."""
+    if len(data) > MAX_FILE_BYTES:  # characters of a str: at least as many bytes as that
+        raise ImportRejected(kind, file_error=TOO_BIG)
     if isinstance(data, bytes):
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise ImportRejected(kind, file_error="file is UTF-16: save it as UTF-8 (CSV UTF-8)")
@@ -424,6 +431,10 @@ def decode(data: str | bytes, kind: str = "import") -> str:
 
 def _read_rows(kind: str, text: str) -> Iterable[tuple[int, list[str]]]:
     """(first physical line, fields) for every non-blank CSV record."""
+    # The csv module refuses any field over 128 KiB, even in a column we drop; no field can
+    # be longer than the file, whose size is capped, so allow that much.
+    if csv.field_size_limit() < MAX_FILE_BYTES:
+        csv.field_size_limit(MAX_FILE_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     previous = 0
     while True:

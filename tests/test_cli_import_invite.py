@@ -135,6 +135,40 @@ def test_an_unusable_file_gets_one_line_on_stderr_and_a_failure_status(
     assert err[0].startswith(f"irobot: {path}: rejected, ") and expected in err[0]
 
 
+def test_a_real_export_with_a_long_note_column_imports(
+    staffed: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    note = "Visited; spoke to the school; " * 10_000  # 300 KB in a column we drop
+    path = tmp_path / "plans.csv"
+    path.write_text(
+        "case_ref,social_worker_id,chair_id,plan_start,case_notes\n"
+        f'CP-1,SW1,IRO1,2026-03-02,"{note}"\n'
+    )
+    code, out, err = run(capsys, "import", "plans", str(path))
+    assert (code, err, out[-1]) == (0, [], "plans: 1 created, 0 updated, 0 unchanged")
+    assert plans_in(staffed) == ["CP-1"]
+
+
+def test_a_file_over_the_size_limit_is_refused_in_one_line(
+    staffed: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as sparse:  # 200 MB and one byte, without writing them
+        sparse.truncate(200 * 1024 * 1024 + 1)
+    code, out, err = run(capsys, "import", "plans", str(path))
+    assert (code, out) == (1, [])
+    assert err == [
+        f"irobot: {path}: rejected, file is over the 200 MB import limit: split it into "
+        "smaller files; nothing written"
+    ]
+    monkeypatch.setattr("models.importer.MAX_FILE_BYTES", 10)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(PLANS.read_bytes())))
+    code, _, err = run(capsys, "import", "plans", "-")
+    assert code == 1 and err[0].startswith("irobot: -: rejected, file is over the 200 MB")
+    assert plans_in(staffed) == []
+
+
 def test_a_file_can_come_from_stdin(
     staffed: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,34 @@ def test_an_unknown_kind_is_a_value_error_naming_the_four_that_exist() -> None:
         parse_file("children", "x\n")
 
 
+def test_a_long_note_in_a_dropped_column_never_rejects_the_file() -> None:
+    note = "a long free-text note, " * 20_000  # 460 KB, past the csv module's 128 KiB
+    data = csv_of(f"{STAFF_HEADER},notes", f'SW9,Sam Worker,social_worker,,North,"{note}"')
+    parsed = parse_file("staff", data)
+    assert parsed.errors == {} and parsed.ignored_columns == ("notes",)
+    assert list(parsed.records.values()) == [
+        StaffRecord("SW9", "Sam Worker", "social_worker", None, "North")
+    ]
+
+
+def test_an_over_long_cell_in_a_kept_column_is_a_row_error_not_a_whole_file_one() -> None:
+    data = csv_of(STAFF_HEADER, f"SW9,{'x' * 200_000},social_worker,,North", STAFF_ROWS[0])
+    assert errors_of("staff", data) == ["line 2: name: longer than 200 characters"]
+
+
+def test_a_file_over_the_size_limit_is_refused_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert importer.MAX_FILE_BYTES == 200 * 1024 * 1024  # as the README says
+    monkeypatch.setattr(importer, "MAX_FILE_BYTES", len(STAFF_CSV) - 1)
+    for data in (STAFF_CSV, STAFF_CSV.encode()):
+        assert file_error_of("staff", data) == (
+            "file is over the 200 MB import limit: split it into smaller files"
+        )
+    monkeypatch.setattr(importer, "MAX_FILE_BYTES", len(STAFF_CSV))
+    assert len(parse_file("staff", STAFF_CSV).records) == len(STAFF_ROWS)
+
+
 # --------------------------------------------------------------------- bad rows
 
 

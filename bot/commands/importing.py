@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.context import AppContext, CommandError
+from models import importer
 from models.importer import KINDS, ImportRejected, import_csv
 
 logger = logging.getLogger(__name__)
@@ -30,18 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _too_big(name: str) -> CommandError:
+    """Found by size or by reading one byte too many: a huge mistake must not fill the memory."""
+    return CommandError(f"{name}: rejected, {importer.TOO_BIG}; nothing written")
+
+
 def _read(name: str) -> bytes:
     """Bytes as they are on disk: the importer decides about encodings and BOMs."""
-    if name == "-":
-        return sys.stdin.buffer.read()
+    limit = importer.MAX_FILE_BYTES
     try:
-        return Path(name).read_bytes()
+        if name == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        elif Path(name).stat().st_size > limit:
+            raise _too_big(name)
+        else:
+            with Path(name).open("rb") as file:  # bounded: a pipe or device has no size
+                data = file.read(limit + 1)
     except FileNotFoundError:
         raise CommandError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise CommandError(f"{name}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise CommandError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise _too_big(name)
+    return data
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
