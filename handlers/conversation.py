@@ -158,6 +158,7 @@ class Conversation:
             return _text(render.start_text("linked", staff.name if staff else ""))
         outcome = {
             RedeemOutcome.LOCKED: "locked",
+            RedeemOutcome.BUSY: "busy",
             RedeemOutcome.USED: "used",
             RedeemOutcome.EXPIRED: "expired",
             RedeemOutcome.STAFF_INACTIVE: "inactive",

@@ -371,6 +371,7 @@ def start_text(result: str, name: str = "") -> str:
         "already": f"You're already linked as {name}. Send /help to see what I can do.",
         "no_code": "Hello. To link your account, send /start followed by your invite code.",
         "locked": "Too many wrong codes. Please try again in an hour.",
+        "busy": "Too many attempts just now. Please try again in a minute.",
         "used": "That code has already been used. Ask your manager for a new one.",
         "expired": "That code has expired. Ask your manager for a new one.",
         "inactive": NOT_LINKED,

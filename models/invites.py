@@ -2,7 +2,9 @@
 
 Only a SHA-256 hash of a code is stored; codes are random (about 49 bits), so a hash without
 salt cannot be reversed by guessing, and five wrong codes lock a Telegram account out for an
-hour. The code itself never reaches the audit trail or the log.
+hour. Many accounts guessing together meet a service-wide limit: 20 wrong codes in any minute
+pause every `/start` until that minute has passed (counted from the audit trail, so no table
+and no migration). The code itself never reaches the audit trail or the log.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from models.audit import SYSTEM, record
-from models.tables import Invite, LinkAttempt, Staff
+from models.tables import AuditEvent, Invite, LinkAttempt, Staff
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ MAX_DAYS = 90
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(hours=1)
 LOCKOUT = timedelta(hours=1)
+SERVICE_MAX_FAILURES = 20  # wrong codes from all accounts together ...
+SERVICE_WINDOW = timedelta(seconds=60)  # ... in any window this long
+_WRONG_CODE_MARK = '"wrong_code": true'  # in the audit detail, JSON as `record` writes it
 
 
 class InviteError(ValueError):
@@ -58,6 +63,7 @@ class RedeemOutcome(StrEnum):
     USED = "used"
     EXPIRED = "expired"
     LOCKED = "locked"
+    BUSY = "busy"  # the service-wide limit: every account waits out the minute
     ACCOUNT_LINKED_ELSEWHERE = "account_linked_elsewhere"
     STAFF_INACTIVE = "staff_inactive"
 
@@ -147,12 +153,14 @@ def _refuse(
     now: datetime,
     invite: Invite | None = None,
     locked_until: datetime | None = None,
+    wrong_code: bool = False,
 ) -> RedeemResult:
     """Audit a refusal (never the code) and hand back the reason."""
     staff_id = invite.staff_id if invite is not None else None
     record(session, at=now, actor=f"tg:{telegram_user_id}", action="link_refused",
            reason=outcome.value, telegram_user_id=telegram_user_id, staff_id=staff_id,
-           invite_id=invite.id if invite is not None else None, locked_until=locked_until)
+           invite_id=invite.id if invite is not None else None, locked_until=locked_until,
+           wrong_code=wrong_code)
     logger.info("link refused for telegram user %s: %s", telegram_user_id, outcome.value)
     return RedeemResult(outcome, staff_id=staff_id, locked_until=locked_until)
 
@@ -175,6 +183,23 @@ def _count_failure(session: Session, attempt: LinkAttempt | None, telegram_user_
     return None
 
 
+def service_busy(session: Session, now: datetime) -> bool:
+    """Too many wrong codes across all accounts in the last minute: guessing is paused.
+
+    Only wrong codes count, not the refusals while paused, so the pause ends at most a
+    minute after the guessing does and a correct code then works again.
+    """
+    recent = session.execute(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(col(AuditEvent.action) == "link_refused")
+        .where(col(AuditEvent.at) > now - SERVICE_WINDOW)
+        .where(col(AuditEvent.at) <= now)
+        .where(col(AuditEvent.detail).contains(_WRONG_CODE_MARK, autoescape=True))
+    ).scalar_one()
+    return int(recent) >= SERVICE_MAX_FAILURES
+
+
 def redeem_invite(
     session: Session, *, code: str, telegram_user_id: int, chat_id: int, now: datetime
 ) -> RedeemResult:
@@ -190,6 +215,8 @@ def redeem_invite(
     cleaned = normalise(code)
     if not cleaned:
         return _refuse(session, RedeemOutcome.NO_CODE, telegram_user_id=telegram_user_id, now=now)
+    if service_busy(session, now):  # the code is not even looked at: no guess is tested
+        return _refuse(session, RedeemOutcome.BUSY, telegram_user_id=telegram_user_id, now=now)
     invite = (
         session.exec(select(Invite).where(Invite.code_hash == hash_code(cleaned))).first()
         if _well_formed(cleaned)
@@ -199,7 +226,7 @@ def redeem_invite(
         locked_until = _count_failure(session, attempt, telegram_user_id, now)
         outcome = RedeemOutcome.LOCKED if locked_until else RedeemOutcome.WRONG_CODE
         return _refuse(session, outcome, telegram_user_id=telegram_user_id, now=now,
-                       locked_until=locked_until)
+                       locked_until=locked_until, wrong_code=True)
 
     def refuse(outcome: RedeemOutcome) -> RedeemResult:
         return _refuse(session, outcome, telegram_user_id=telegram_user_id, now=now,

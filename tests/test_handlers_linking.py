@@ -106,6 +106,22 @@ async def test_five_wrong_codes_lock_the_account_out_for_an_hour(chat: ChatHarne
     assert welcome.text is not None and welcome.text.startswith("Welcome")
 
 
+async def test_many_accounts_guessing_pause_linking_for_a_minute_with_a_polite_line(
+    chat: ChatHarness,
+) -> None:
+    code = invite(chat.ctx)
+    for attempt in range(20):  # five accounts, four wrong codes each: none is locked out
+        await chat.send(NEWCOMER + 1 + attempt // 4, f"/start WRONGCODE{attempt}")
+    [paused] = await chat.send(NEWCOMER, f"/start {code}")
+    assert paused.text == render.start_text("busy") == (
+        "Too many attempts just now. Please try again in a minute."
+    )
+    assert linked_user(chat.ctx, "SW2") is None
+    chat.clock.advance(seconds=61)
+    [welcome] = await chat.send(NEWCOMER, f"/start {code}")
+    assert welcome.text == render.start_text("linked", "Sean Walsh")
+
+
 async def test_start_without_a_code_explains_how_to_link(chat: ChatHarness) -> None:
     [answer] = await chat.send(NEWCOMER, "/start")
     assert answer.text == render.start_text("no_code")

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from models.invites import (
     ALPHABET,
     CODE_LENGTH,
+    SERVICE_MAX_FAILURES,
     InviteError,
     RedeemOutcome,
     create_invite,
@@ -235,3 +236,50 @@ def test_every_link_and_refusal_is_audited_and_no_code_ever_is(session: Session)
     text = audit_text(session)
     assert code not in text and "WRONGCODE2" not in text
     assert hashlib.sha256(code.encode()).hexdigest() not in text
+
+
+# --------------------------------------------------------------------- many accounts at once
+
+
+def guess_from_many_accounts(session: Session, count: int, *, start: datetime = NOW,
+                             every: timedelta = timedelta(seconds=1)) -> list[RedeemOutcome]:
+    """One wrong code from each of `count` fresh accounts, `every` apart (four each at most)."""
+    return [
+        redeem(session, "WRONGCODE2", user=USER + 100 + n // 4, at=start + n * every)
+        for n in range(count)
+    ]
+
+
+def test_twenty_wrong_codes_in_a_minute_across_accounts_pause_every_start(
+    session: Session,
+) -> None:
+    code = invite(session)
+    outcomes = guess_from_many_accounts(session, SERVICE_MAX_FAILURES)
+    assert set(outcomes) == {RedeemOutcome.WRONG_CODE}  # no account reached its own lock-out
+    # 20 wrong codes by NOW+19s: the next attempt, even with the right code, waits
+    assert redeem(session, code, user=USER, at=NOW + timedelta(seconds=30)) is RedeemOutcome.BUSY
+    assert session.get(Staff, "SW1").telegram_user_id is None  # type: ignore[union-attr]
+    assert session.get(LinkAttempt, USER) is None  # a paused attempt is not a wrong code
+    busy = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()  # type: ignore[union-attr]
+    assert busy is not None and busy.action == "link_refused"
+    assert json.loads(busy.detail)["reason"] == "busy"
+    assert code not in audit_text(session)
+
+
+def test_the_pause_ends_a_minute_after_the_guessing_even_if_attempts_continue(
+    session: Session,
+) -> None:
+    code = invite(session)
+    guess_from_many_accounts(session, SERVICE_MAX_FAILURES)
+    for second in range(20, 60, 5):  # the guesser keeps trying: refused, and not counted
+        at = NOW + timedelta(seconds=second)
+        assert redeem(session, "WRONGCODE3", user=USER + 900, at=at) is RedeemOutcome.BUSY
+    # the first wrong code was at NOW: a minute later only 19 are within the last minute
+    assert redeem(session, code, at=NOW + timedelta(seconds=60)) is RedeemOutcome.LINKED
+
+
+def test_wrong_codes_below_the_service_rate_never_pause_anyone(session: Session) -> None:
+    code = invite(session)
+    outcomes = guess_from_many_accounts(session, 60, every=timedelta(seconds=4))  # 15 a minute
+    assert RedeemOutcome.BUSY not in outcomes
+    assert redeem(session, code, at=NOW + timedelta(seconds=240)) is RedeemOutcome.LINKED
