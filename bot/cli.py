@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import TelegramError
 
 from bot.context import CommandError, build_context
-from bot.settings import Settings
+from bot.logs import configure_logging
+from bot.settings import Settings, describe
 from scheduler.policy import PolicyError
 
 logger = logging.getLogger(__name__)
@@ -58,13 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((word for word in words if word in COMMANDS), "")
     parser = build_parser(only=chosen)
     args = parser.parse_args(words)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        settings = Settings()  # first: logging must know the token before anything logs
+    except ValidationError as exc:
+        return _fail(describe(exc))  # `IROBOT_X: what is wrong`, one line
+    except Exception as exc:  # e.g. an unreadable .env: still one line, never a traceback
+        return _fail(f"invalid settings ({type(exc).__name__}): {_one_line(exc)}")
+    configure_logging(verbose=args.verbose, secrets=[settings.telegram_bot_token or ""])
     module = _load(args.command)
     try:
-        settings = Settings()
         if getattr(module, "BUILDS_OWN_CONTEXT", False):
             return int(module.run(args, settings))
         ctx = build_context(settings)
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicyError as exc:
         return _fail(str(exc))
     except ValidationError as exc:
-        return _fail(f"invalid settings: {exc.errors()[0]['msg']}")
+        return _fail(describe(exc))  # `IROBOT_X: what is wrong`, one line
     except SQLAlchemyError as exc:
         logger.debug("database error", exc_info=True)
         return _fail(f"database error: {_one_line(exc.orig if hasattr(exc, 'orig') else exc)}")

@@ -284,10 +284,12 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _main(args: argparse.Namespace) -> int:
     from bot.context import build_context
+    from bot.logs import configure_logging
     from bot.settings import Settings
     from scheduler.senders import TelegramSender, build_bot
 
     settings = Settings()
+    configure_logging(verbose=args.verbose, secrets=[settings.telegram_bot_token or ""])
     if not settings.telegram_bot_token:
         print("scheduler.jobs: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
         return 1
@@ -309,10 +311,10 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for `python -m scheduler.jobs`."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    return asyncio.run(_main(args))
+    """Entry point for `python -m scheduler.jobs`; logging starts in `_main`, token known."""
+    parser = _parser()
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    return asyncio.run(_main(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":
