@@ -7,6 +7,7 @@ import warnings
 from datetime import timedelta
 from typing import Protocol
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
     BadRequest,
@@ -40,15 +41,19 @@ class SendRetryAfter(SendError):
 
 
 class SendTransient(SendError):
-    """A timeout, network failure or 5xx: the same message may succeed later."""
+    """It did not go (no connection, a 5xx answer): the same message may succeed later."""
+
+
+class SendUnknown(SendError):
+    """It may have reached Telegram, but no usable answer came back: a resend may duplicate it."""
 
 
 class SendForbidden(SendError):
-    """403: the person blocked the bot (or deleted their account); retrying cannot help."""
+    """This person cannot be reached (bot blocked, chat or account gone): retrying cannot help."""
 
 
 class SendBadRequest(SendError):
-    """400: this message can never be delivered as it is (chat not found, bad markup)."""
+    """400: this message can never be delivered as it is (bad markup, text too long)."""
 
 
 class SendUnauthorized(SendError):
@@ -77,6 +82,68 @@ def build_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
+# Telegram's answers (400 as well as 403) meaning the bot cannot reach this person at all.
+UNREACHABLE_ANSWERS = (
+    "chat not found",
+    "user not found",
+    "user is deactivated",
+    "bot was blocked",
+    "bot was kicked",
+    "not enough rights",
+    "have no rights to send",
+    "peer_id_invalid",
+    "bot can't initiate conversation",
+)
+# Where httpx gave up before the request could have reached Telegram: safe to send again.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteTimeout,
+    httpx.WriteError,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+
+
+def is_unreachable(description: str) -> bool:
+    """Whether Telegram's error text says the person cannot be reached (not the message's fault)."""
+    text = description.lower()
+    return any(answer in text for answer in UNREACHABLE_ANSWERS)
+
+
+def translate(exc: Exception) -> SendError:
+    """Map what PTB raised onto the dispatcher's cases, by whether the message may have gone.
+
+    A read timeout, a dropped connection after the request went, an unreadable reply or any
+    exception nobody expected is `SendUnknown`; only failures PTB ties to the connection, the
+    pool or the upload, and error answers from Telegram (5xx), are `SendTransient`.
+    """
+    cause = exc.__cause__
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, RetryAfter):
+        return SendRetryAfter(_retry_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return SendForbidden(str(exc))
+    if isinstance(exc, InvalidToken):
+        return SendUnauthorized(str(exc))
+    if isinstance(exc, BadRequest):  # a NetworkError subclass: before it
+        return SendForbidden(str(exc)) if is_unreachable(str(exc)) else SendBadRequest(str(exc))
+    if isinstance(exc, ChatMigrated):
+        return SendBadRequest(str(exc))
+    if isinstance(exc, TimedOut):
+        if isinstance(cause, _NOT_SENT):
+            return SendTransient(f"{type(cause).__name__}: {exc}")
+        return SendUnknown(f"no reply in time: {exc}")
+    if isinstance(exc, NetworkError):
+        if cause is None or isinstance(cause, (TelegramError, *_NOT_SENT)):
+            return SendTransient(str(exc) or type(exc).__name__)  # an answer, or no connection
+        return SendUnknown(str(exc) or type(exc).__name__)  # e.g. the reply was cut off
+    return SendUnknown(f"{type(exc).__name__}: {exc}")  # unreadable reply or a surprise
+
+
 def _retry_seconds(exc: RetryAfter) -> float:
     """PTB 22 returns int or timedelta depending on an opt-in; accept both quietly."""
     with warnings.catch_warnings():
@@ -88,7 +155,7 @@ def _retry_seconds(exc: RetryAfter) -> float:
 
 
 class TelegramSender:
-    """The production sender: one PTB `Bot`, errors mapped onto the dispatcher's four cases."""
+    """The production sender: one PTB `Bot`, errors mapped onto the dispatcher's cases."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
@@ -111,19 +178,10 @@ class TelegramSender:
                 message = await self.bot.send_message(
                     chat_id=chat_id, text=text, reply_markup=markup
                 )
-        except RetryAfter as exc:
-            raise SendRetryAfter(_retry_seconds(exc)) from exc
-        except Forbidden as exc:
-            raise SendForbidden(str(exc)) from exc
-        except InvalidToken as exc:
-            raise SendUnauthorized(str(exc)) from exc
-        except (BadRequest, ChatMigrated) as exc:  # BadRequest subclasses NetworkError: first
-            raise SendBadRequest(str(exc)) from exc
-        except (TimedOut, NetworkError) as exc:
-            raise SendTransient(str(exc) or type(exc).__name__) from exc
-        except TelegramError as exc:  # anything else PTB reports (e.g. 409, odd replies): retry
-            raise SendTransient(str(exc)) from exc
-        return int(message.message_id)
+            message_id = int(message.message_id)
+        except Exception as exc:
+            raise translate(exc) from exc
+        return message_id
 
     async def close(self) -> None:
         """Release the HTTP connection pool when the sender is done for good."""

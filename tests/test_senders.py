@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from telegram import Bot
+from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
 
 from bot.settings import Settings
 from scheduler.senders import (
     SendBadRequest,
+    SendError,
     SendForbidden,
     SendRetryAfter,
     SendTransient,
     SendUnauthorized,
+    SendUnknown,
     TelegramSender,
     build_bot,
+    translate,
 )
 from tests.auxil.botapi import BotApiStandIn
 
@@ -96,10 +104,107 @@ async def test_a_server_error_is_transient(
 async def test_a_bad_request_is_not_retried_as_transient(
     api: BotApiStandIn, sender: TelegramSender
 ) -> None:
-    api.fail_next(1, 400, "Bad Request: chat not found")
+    api.fail_next(1, 400, "Bad Request: can't parse entities: unexpected end tag")
 
-    with pytest.raises(SendBadRequest, match=r"(?i)chat not found"):
+    with pytest.raises(SendBadRequest, match=r"(?i)can't parse entities"):
         await sender.send(42, "hello", None)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Bad Request: chat not found",
+        "Bad Request: user not found",
+        "Bad Request: PEER_ID_INVALID",
+        "Bad Request: have no rights to send a message",
+        "Bad Request: not enough rights to send text messages to the chat",
+        "Forbidden: user is deactivated",
+        "Forbidden: bot was kicked from the group chat",
+    ],
+)
+async def test_every_answer_that_the_person_cannot_be_reached_raises_forbidden(
+    api: BotApiStandIn, sender: TelegramSender, answer: str
+) -> None:
+    api.fail_next(1, 400 if answer.startswith("Bad") else 403, answer)
+
+    with pytest.raises(SendForbidden):
+        await sender.send(42, "hello", None)
+
+
+async def test_a_reply_slower_than_the_timeout_is_unknown_and_the_message_did_arrive(
+    api: BotApiStandIn,
+) -> None:
+    impatient = TelegramSender(build_bot(settings_for(api), timeout=0.3))
+    api.delay(1.0)
+    try:
+        with pytest.raises(SendUnknown):
+            await impatient.send(42, "hello", None)
+    finally:
+        await impatient.close()
+
+    assert [m.text for m in api.messages(42)] == ["hello"]
+
+
+async def test_an_unreadable_reply_is_unknown_and_the_message_did_arrive(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    api.garble_next(1)
+
+    with pytest.raises(SendUnknown):
+        await sender.send(42, "hello", None)
+    assert [m.text for m in api.messages(42)] == ["hello"]
+
+
+async def test_waiting_for_a_free_connection_too_long_is_transient_and_nothing_went(
+    api: BotApiStandIn,
+) -> None:
+    request = HTTPXRequest(connection_pool_size=1, read_timeout=5, pool_timeout=0.2)
+    one_line = TelegramSender(Bot(TOKEN, base_url=api.base_url, request=request))
+    api.delay(1.0)
+    try:
+        first, second = await asyncio.gather(
+            one_line.send(42, "first", None), one_line.send(43, "second", None),
+            return_exceptions=True,
+        )  # fmt: skip
+    finally:
+        await one_line.close()
+
+    assert isinstance(first, int) and isinstance(second, SendTransient)
+    assert api.messages(43) == []
+
+
+def caused(exc: Exception, cause: BaseException) -> Exception:
+    """`exc` raised from `cause`, as PTB raises its errors from httpx's."""
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (caused(TimedOut(), httpx.ReadTimeout("read")), SendUnknown),
+        (TimedOut(), SendUnknown),
+        (caused(TimedOut(), httpx.ConnectTimeout("connect")), SendTransient),
+        (caused(TimedOut("Pool timeout"), httpx.PoolTimeout("pool")), SendTransient),
+        (caused(TimedOut(), httpx.WriteTimeout("write")), SendTransient),
+        (caused(NetworkError("httpx.ConnectError"), httpx.ConnectError("refused")), SendTransient),
+        (caused(NetworkError("httpx.ReadError"), httpx.ReadError("reset")), SendUnknown),
+        (
+            caused(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("eof")),
+            SendUnknown,
+        ),
+        (NetworkError("Bad Gateway"), SendTransient),
+        (caused(NetworkError("Internal Server Error"), TelegramError("bad json")), SendTransient),
+        (caused(NetworkError("Unknown error in HTTP implementation"), OSError()), SendUnknown),
+        (TelegramError("Invalid server response"), SendUnknown),
+        (KeyError("message_id"), SendUnknown),
+        (SendTransient("kept"), SendTransient),
+    ],
+)
+def test_what_ptb_raised_maps_on_whether_the_message_may_have_gone(
+    raised: Exception, expected: type[SendError]
+) -> None:
+    assert type(translate(raised)) is expected
 
 
 async def test_flood_control_raises_retry_after_with_the_servers_seconds(

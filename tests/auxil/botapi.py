@@ -47,6 +47,7 @@ endpoints (JSON in and out; also served by the in-process stand-in):
     POST /_control/block {"chat_id"} | /_control/unblock {"chat_id"}
     POST /_control/fail_next {"n", "status"?, "description"?, "methods"?}
     POST /_control/delay {"seconds", "methods"?}
+    POST /_control/garble_next {"n", "methods"?}
     POST /_control/limits {"enabled"}
 
 With ``--state-file`` (or ``state_file=``) the whole state (messages, log, stats, pending
@@ -75,6 +76,9 @@ Semantics worth knowing:
 - ``delay(s)`` holds the *response* after the call took effect: a client that times out has
   still sent the message, as with the real service (the "one message in flight" duplicate).
   getUpdates is only delayed when named in ``methods``.
+- ``garble_next(n)`` makes the next n send calls (or n calls of ``methods``) take effect but
+  answer 200 with a body that is not JSON, like a proxy in the way: the client cannot tell
+  whether the message went.
 - A second concurrent getUpdates terminates the first one with 409 Conflict, like Telegram;
   getUpdates while a webhook is set is 409 too.  With a webhook set, pending updates are
   POSTed to it in order (with ``X-Telegram-Bot-Api-Secret-Token``), each retried with capped
@@ -383,6 +387,7 @@ class BotApiStandIn:
         self._query_times: dict[str, float] = {}
         self._delay = 0.0
         self._delay_methods: frozenset[str] | None = None
+        self._garble: list[frozenset[str]] = []
         self._poll_generation = 0
         self._changed = asyncio.Event()
         self._closing = False
@@ -661,6 +666,11 @@ class BotApiStandIn:
 
         self._on_loop(apply)
 
+    def garble_next(self, n: int, methods: list[str] | None = None) -> None:
+        """The next n calls of ``methods`` (default: sends) take effect, then answer garbage."""
+        which = frozenset(m.lower() for m in methods) if methods else SEND_METHODS
+        self._on_loop(lambda: self._garble.extend([which] * n))
+
     def set_limits(self, enabled: bool) -> None:
         """Turn the flood limits on or off at run time."""
         self._on_loop(lambda: setattr(self, "limits", enabled))
@@ -863,6 +873,12 @@ class BotApiStandIn:
             else name != "getupdates"
         ):
             await asyncio.sleep(self._delay)
+        if record.status == 200:
+            for i, which in enumerate(self._garble):
+                if name in which:
+                    del self._garble[i]
+                    return web.Response(status=200, content_type="text/html",
+                                        text="<html><body>upstream proxy error</body></html>")
         return web.json_response(body, status=record.status)
 
     async def _read_params(self, request: web.Request) -> dict[str, Any]:
@@ -1385,6 +1401,9 @@ class BotApiStandIn:
             elif action == "delay":
                 self.delay(float(body["seconds"]), body.get("methods"))
                 result = True
+            elif action == "garble_next":
+                self.garble_next(int(body["n"]), body.get("methods"))
+                result = True
             elif action == "limits":
                 self.limits = bool(body["enabled"])
                 result = True
@@ -1548,9 +1567,16 @@ class ControlClient:
         """Undo ``block``."""
         self._post("unblock", {"chat_id": chat_id})
 
-    def fail_next(self, n: int, status: int = 502) -> None:
-        """Make the next n send calls fail."""
-        self._post("fail_next", {"n": n, "status": status})
+    def fail_next(self, n: int, status: int = 502, description: str | None = None) -> None:
+        """Make the next n send calls fail (with Telegram's ``description`` if given)."""
+        body: dict[str, Any] = {"n": n, "status": status}
+        if description is not None:
+            body["description"] = description
+        self._post("fail_next", body)
+
+    def garble_next(self, n: int) -> None:
+        """Make the next n send calls take effect but answer an unreadable body."""
+        self._post("garble_next", {"n": n})
 
     def delay(self, seconds: float) -> None:
         """Hold every response this long."""
