@@ -219,7 +219,9 @@ async def test_stopping_waits_for_a_running_scan_to_commit(ctx: AppContext) -> N
     caseload(ctx)
     reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
     running = start_jobs(ctx, Phone(), clock=lambda: reminder_day, dispatch_interval=60)
-    while not running.busy:  # the first runs start at once
+    for _ in range(5000):  # the first runs start at once
+        if running.busy:
+            break
         await asyncio.sleep(0.001)
     await running.stop()
     with ctx.session() as session:
