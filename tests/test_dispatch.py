@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,11 +30,11 @@ from scheduler.dispatch import (
 from scheduler.senders import (
     Keyboard,
     SendBadRequest,
-    SendError,
     SendForbidden,
     SendRetryAfter,
     SendTransient,
     SendUnauthorized,
+    SendUnknown,
     TelegramSender,
     build_bot,
 )
@@ -62,13 +63,20 @@ class FakeSender:
 
     pacer: Pacer
     delivered: list[Sent] = field(default_factory=list)
-    failures: dict[int, list[SendError]] = field(default_factory=dict)
+    failures: dict[int, list[Exception]] = field(default_factory=dict)
+    stalls: dict[int, asyncio.Event] = field(default_factory=dict)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     calls: int = 0
     _next: int = 100
 
-    def fail(self, chat_id: int, *errors: SendError) -> None:
+    def fail(self, chat_id: int, *errors: Exception) -> None:
         """The next sends to this chat raise these, in order."""
         self.failures.setdefault(chat_id, []).extend(errors)
+
+    def stall(self, chat_id: int) -> asyncio.Event:
+        """The next send to this chat waits for its reply until the returned event is set."""
+        self.stalls[chat_id] = asyncio.Event()
+        return self.stalls[chat_id]
 
     async def send(
         self, chat_id: int, text: str, keyboard: Keyboard | None, photo: bytes | None = None
@@ -76,6 +84,10 @@ class FakeSender:
         """Fail as scripted, else accept the message."""
         self.calls += 1
         at = self.pacer.clock()
+        self.started.set()
+        stall = self.stalls.pop(chat_id, None)
+        if stall is not None:
+            await stall.wait()
         await asyncio.sleep(0)
         queue = self.failures.get(chat_id)
         if queue:
@@ -435,13 +447,13 @@ async def test_a_bad_request_fails_the_message_without_retrying(
 ) -> None:
     add_staff(ctx, "sw1", chat_id=501)
     queue(ctx, "sw1", "k1")
-    sender.fail(501, SendBadRequest("Bad Request: chat not found"))
+    sender.fail(501, SendBadRequest("Bad Request: can't parse entities"))
 
     result = await run(ctx, sender)
 
     assert result.failed == 1
     row = outbox(ctx)["k1"]
-    assert row.status == FAILED and "chat not found" in (row.last_error or "")
+    assert row.status == FAILED and "can't parse entities" in (row.last_error or "")
     assert json.loads(audit(ctx, "message_failed")[0].detail)["reason"] == "bad_request"
 
 
@@ -476,6 +488,8 @@ async def test_a_row_stuck_sending_is_reclaimed_only_after_its_lease(
     assert within_lease.claimed == 0 and within_lease.reclaimed == 0
     assert after_lease.reclaimed == 1 and after_lease.sent == 1
     assert outbox(ctx)["k1"].status == SENT
+    [again] = audit(ctx, "message_possibly_duplicated")  # the dead worker may have sent it
+    assert "reclaimed" in json.loads(again.detail)["previous"]
 
 
 async def test_pacing_keeps_one_message_per_second_per_chat_and_under_28_per_second_overall(
@@ -587,6 +601,175 @@ async def test_rows_locked_by_another_worker_are_skipped_not_waited_for(
     assert {r.status for r in outbox(ctx).values()} == {SENT, PENDING}
 
 
+# -- several workers: nobody takes over a row its worker still holds ------------------------
+
+
+async def test_a_backlog_longer_than_a_lease_is_never_sent_twice_by_a_second_worker(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    for k in range(5):  # one chat: 4.4 s of pacing, longer than the other worker's lease
+        queue(ctx, "sw1", f"k{k}")
+    clock = {"now": 0.0}
+    others: list[DispatchResult] = []
+
+    async def sleep(seconds: float) -> None:
+        """Worker a's paced wait; 3 s in, worker b (lease 2 s) runs a whole pass."""
+        await asyncio.sleep(0)
+        clock["now"] += seconds
+        if clock["now"] >= 3.0 and not others:
+            b = await dispatch_pass(
+                ctx.engine, sender, ctx.policy, now=MONDAY_10 + timedelta(seconds=3),
+                worker_id="b", pacer=Pacer.virtual(), lease_seconds=2,
+            )  # fmt: skip
+            others.append(b)
+
+    tick_like = Pacer(clock=lambda: clock["now"], sleep=sleep)
+    first = await dispatch_pass(
+        ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=tick_like
+    )
+
+    [second] = others
+    assert sorted(sender.texts(501)) == [f"text of k{k}" for k in range(5)]  # each once
+    assert second.reclaimed == 0
+    assert first.sent + second.sent == 5 and first.skipped == second.sent
+    assert {r.status for r in outbox(ctx).values()} == {SENT}
+    assert len(audit(ctx, "message_sent")) == 5
+
+
+async def test_a_slow_reply_keeps_its_claim_so_a_short_lease_elsewhere_does_not_resend_it(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    reply = sender.stall(501)
+    began = time.monotonic()
+    slow = asyncio.create_task(
+        dispatch_pass(ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=Pacer())
+    )
+    await asyncio.wait_for(sender.started.wait(), 5)
+    await asyncio.sleep(1.5)  # the reply is still outstanding after more than b's lease
+
+    elapsed = timedelta(seconds=time.monotonic() - began)
+    other = await dispatch_pass(
+        ctx.engine, sender, ctx.policy, now=MONDAY_10 + elapsed, worker_id="b",
+        pacer=Pacer.virtual(), lease_seconds=1,
+    )  # fmt: skip
+    reply.set()
+    first = await slow
+
+    assert other.reclaimed == 0 and other.sent == 0
+    assert first.sent == 1 and sender.texts(501) == ["text of k1"]
+    assert outbox(ctx)["k1"].status == SENT
+    assert audit(ctx, "message_possibly_duplicated") == []
+
+
+async def test_a_row_taken_over_from_a_stalled_worker_is_not_marked_by_it(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    reply = sender.stall(501)
+    stalled = asyncio.create_task(run(ctx, sender))
+    await asyncio.wait_for(sender.started.wait(), 5)
+    with ctx.session() as session:  # its lease ran out and worker b reclaimed and claimed it
+        session.execute(
+            update(Notification).values(claimed_by="b", claimed_at=MONDAY_10 + timedelta(hours=1))
+        )
+
+    reply.set()
+    result = await stalled
+
+    row = outbox(ctx)["k1"]
+    assert (row.status, row.claimed_by, row.telegram_message_id) == (SENDING, "b", None)
+    assert result.sent == 1 and audit(ctx, "message_sent") == []
+    [event] = audit(ctx, "message_possibly_duplicated")
+    assert json.loads(event.detail)["message_id"] == sender.delivered[0].message_id
+
+
+async def test_a_send_cancelled_at_shutdown_is_an_unknown_outcome_sent_once_more(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.stall(501)
+    stopping = asyncio.create_task(run(ctx, sender))
+    await asyncio.wait_for(sender.started.wait(), 5)
+
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+
+    row = outbox(ctx)["k1"]
+    assert (row.status, row.claimed_by) == (PENDING, None)
+    assert (row.last_error or "").startswith("outcome unknown")
+    again = await run(ctx, sender, now=row.next_attempt_at)
+    assert again.sent == 1 and len(audit(ctx, "message_possibly_duplicated")) == 1
+
+
+# -- a send whose outcome is unknown goes once more, never a third time --------------------
+
+
+async def test_an_unknown_outcome_is_sent_once_more_and_audited_as_possibly_duplicated(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.fail(501, SendUnknown("no reply in time: Timed out"))
+
+    first = await run(ctx, sender)
+    row = outbox(ctx)["k1"]
+    second = await run(ctx, sender, now=row.next_attempt_at)
+
+    assert first.retried == 1 and first.outcome_unknown == 1
+    assert row.status == PENDING and (row.last_error or "").startswith("outcome unknown")
+    assert second.sent == 1 and sender.texts(501) == ["text of k1"]
+    row = outbox(ctx)["k1"]
+    assert (row.status, row.attempts, row.last_error) == (SENT, 2, None)
+    [event] = audit(ctx, "message_possibly_duplicated")
+    assert "no reply in time" in json.loads(event.detail)["previous"]
+    assert len(audit(ctx, "message_sent")) == 1
+
+
+async def test_an_unexpected_sender_exception_is_an_unknown_outcome_not_a_transient_failure(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.fail(501, *[ValueError("cannot parse the reply") for _ in range(MAX_ATTEMPTS)])
+
+    first = await run(ctx, sender)
+    second = await run(ctx, sender, now=outbox(ctx)["k1"].next_attempt_at)
+    third = await run(ctx, sender, now=MONDAY_10 + timedelta(hours=1))
+
+    assert first.outcome_unknown == 1 and second.failed == 1 and third.claimed == 0
+    assert sender.calls == 2  # sent once more, then given up: never a third copy
+    row = outbox(ctx)["k1"]
+    assert row.status == FAILED and "cannot parse the reply" in (row.last_error or "")
+    [failed] = audit(ctx, "message_failed")
+    assert json.loads(failed.detail)["reason"] == "outcome_unknown"
+    assert len(audit(ctx, "message_possibly_duplicated")) == 1
+
+
+async def test_a_transient_failure_between_two_unknown_outcomes_buys_no_third_copy(
+    ctx: AppContext, sender: FakeSender
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    sender.fail(
+        501, SendUnknown("no reply in time"), SendTransient("502 Bad Gateway"),
+        SendUnknown("no reply in time"), SendUnknown("no reply in time"),
+    )  # fmt: skip
+
+    for _ in range(3):
+        sender.pacer = Pacer.virtual()
+        await run(ctx, sender, now=outbox(ctx)["k1"].next_attempt_at)
+
+    row = outbox(ctx)["k1"]
+    assert row.status == FAILED and sender.calls == 3
+    assert json.loads(audit(ctx, "message_failed")[0].detail)["reason"] == "outcome_unknown"
+
+
 # -- through the Bot API stand-in over real HTTP ------------------------------------------
 
 
@@ -671,3 +854,56 @@ async def test_over_http_a_blocked_person_is_marked_and_their_manager_told(
     assert outbox(ctx)["k1"].status == FAILED
     [notice] = api.messages(900)
     assert notice.text is not None and "Person sw1" in notice.text
+
+
+async def test_over_http_a_read_timeout_is_sent_once_more_then_fails_as_outcome_unknown(
+    ctx: AppContext, api: BotApiStandIn
+) -> None:
+    add_staff(ctx, "sw1", chat_id=501)
+    queue(ctx, "sw1", "k1")
+    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
+    impatient = TelegramSender(build_bot(settings, timeout=0.3))
+    api.delay(1.0)  # every reply comes after the client gave up; each send still took effect
+    try:
+        first = await http_pass(ctx, impatient, Pacer.virtual())
+        second = await http_pass(
+            ctx, impatient, Pacer.virtual(), now=outbox(ctx)["k1"].next_attempt_at
+        )
+        third = await http_pass(ctx, impatient, Pacer.virtual(), now=MONDAY_10 + timedelta(hours=1))
+    finally:
+        await impatient.close()
+
+    assert first.retried == 1 and first.outcome_unknown == 1
+    assert second.failed == 1 and third.claimed == 0
+    assert [m.text for m in api.messages(501)] == ["text of k1"] * 2  # at most one extra copy
+    row = outbox(ctx)["k1"]
+    assert row.status == FAILED and (row.last_error or "").startswith("outcome unknown")
+    assert len(audit(ctx, "message_possibly_duplicated")) == 1
+    [failed] = audit(ctx, "message_failed")
+    assert json.loads(failed.detail)["reason"] == "outcome_unknown"
+
+
+async def test_over_http_chat_not_found_marks_the_person_unreachable_and_tells_their_manager_once(
+    ctx: AppContext, api: BotApiStandIn, telegram: TelegramSender
+) -> None:
+    add_staff(ctx, "tm1", chat_id=900, role="team_manager")
+    add_staff(ctx, "sw1", chat_id=501, manager_id="tm1")
+    queue(ctx, "sw1", "k1")
+    queue(ctx, "sw1", "k2")
+    api.fail_next(1, 400, "Bad Request: chat not found")
+
+    first = await http_pass(ctx, telegram, Pacer.virtual())
+    second = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=1))
+    queue(ctx, "sw1", "k3", at=MONDAY_10 + timedelta(minutes=2))
+    third = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=2))
+
+    assert first.blocked == 2 and second.sent == 1 and third.blocked == 1 and third.sent == 0
+    assert len(api.calls("sendMessage")) == 2  # k1's answer, then the manager: k2, k3 unsent
+    assert {outbox(ctx)[k].status for k in ("k1", "k2", "k3")} == {FAILED}
+    with Session(ctx.engine) as session:
+        person = session.get(Staff, "sw1")
+        assert person is not None and not person.reachable
+    [notice] = api.messages(900)
+    assert notice.text is not None and "Person sw1" in notice.text
+    assert "cannot be reached (chat not found)" in notice.text
+    assert len(audit(ctx, "staff_unreachable")) == 1
