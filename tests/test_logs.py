@@ -205,4 +205,4 @@ def test_a_bad_setting_is_still_one_line_on_stderr_though_settings_now_load_firs
     )  # fmt: skip
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("irobot: invalid settings: ")
+    assert line == "irobot: IROBOT_DISPATCH_INTERVAL_SECONDS: not a number"
