@@ -11,13 +11,15 @@ The stand-in runs as its own process (`python -m tests.auxil.botapi`); the dispa
 the production code path (`dispatch_pass` with a `TelegramSender` over real HTTP, default
 `max_in_flight=1`) in passes until the outbox is empty. Exit status 1 when the bar is missed.
 
-Measured 2026-11-22 on the shared 2-core box (Python 3.11.7), 3,000 messages to 1,000 chats:
-  SQLite file (WAL): drained in 107.5 s over 6 passes = 27.9 messages/s; 429s 0, lost 0,
+Measured 2026-12-01 on the shared 2-core box (Python 3.11.7), 3,000 messages to 1,000 chats,
+with each row claimed just before its send (one more short transaction per message):
+  SQLite file (WAL): drained in 107.1 s over 6 passes = 28.0 messages/s; 429s 0, lost 0,
                      duplicates 0, 3,000 rows marked sent; busiest second at the server: 29
-  PostgreSQL:        drained in 107.7 s over 6 passes = 27.9 messages/s; 429s 0, lost 0,
+  PostgreSQL:        drained in 107.1 s over 6 passes = 28.0 messages/s; 429s 0, lost 0,
                      duplicates 0, 3,000 rows marked sent; busiest second at the server: 29
-(The rate is the pacing itself: 28/s is the ceiling by design, and one send plus its record
-takes ~6 ms at the median, so a single message in flight keeps up.)
+(The rate is the pacing itself: 28/s is the ceiling by design, and a claim, a send and its
+record take a few milliseconds, so a single message in flight keeps up.) Several processes
+at once: benchmarks/workers.py.
 """
 
 from __future__ import annotations

@@ -657,8 +657,7 @@ class _Pass:
             )
             if not done:
                 logger.warning(
-                    "notification %s was taken over while this worker sent it: it may arrive "
-                    "twice",
+                    "notification %s was taken over while this worker sent it: it may arrive twice",
                     row.id,
                 )
             _record_row(
