@@ -27,6 +27,7 @@ from scheduler.dispatch import (
     dispatch_pass,
     release_held,
 )
+from scheduler.figures import Rules, figures_by_team, load_caseload
 from scheduler.senders import (
     Keyboard,
     SendBadRequest,
@@ -162,6 +163,15 @@ def audit(ctx: AppContext, action: str) -> list[AuditEvent]:
     with Session(ctx.engine) as session:
         stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)  # type: ignore[arg-type]
         return list(session.exec(stmt).all())
+
+
+def reported_failures(ctx: AppContext) -> int:
+    """The service's "Msgs failed" figure in `irobot report` for the week of MONDAY_10."""
+    start, end = MONDAY_10 - timedelta(days=1), MONDAY_10 + timedelta(days=7)
+    with Session(ctx.engine) as session:
+        rows = load_caseload(session, ctx.policy, start=start, end=end, now=end)
+    service = figures_by_team(rows, Rules.of(ctx.policy), start=start, end=end, now=end)[-1]
+    return service.notifications_failed
 
 
 async def run(
@@ -749,6 +759,7 @@ async def test_an_unexpected_sender_exception_is_an_unknown_outcome_not_a_transi
     [failed] = audit(ctx, "message_failed")
     assert json.loads(failed.detail)["reason"] == "outcome_unknown"
     assert len(audit(ctx, "message_possibly_duplicated")) == 1
+    assert reported_failures(ctx) == 1  # not lost silently: `irobot report` counts it
 
 
 async def test_a_transient_failure_between_two_unknown_outcomes_buys_no_third_copy(
@@ -907,3 +918,4 @@ async def test_over_http_chat_not_found_marks_the_person_unreachable_and_tells_t
     assert notice.text is not None and "Person sw1" in notice.text
     assert "cannot be reached (chat not found)" in notice.text
     assert len(audit(ctx, "staff_unreachable")) == 1
+    assert reported_failures(ctx) == 3
