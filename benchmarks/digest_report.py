@@ -52,7 +52,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from models.db import make_engine, upgrade
-from models.tables import (
+from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import (
     DONE,
     FAILED,
     ICPC_REPORT,
@@ -64,13 +65,6 @@ from models.tables import (
     QA_RESPONSE,
     RCPC_REPORT,
     SENT,
-    AuditEvent,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    QaAlert,
-    Staff,
 )
 from scheduler.digest import digest_pass
 from scheduler.policy import Policy

@@ -43,11 +43,13 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from bot.settings import Settings
+from models.buttons import Message
 from models.db import make_engine, upgrade
-from models.outbox import Message, enqueue
-from models.tables import SENT, Notification, Staff
+from models.tables import Notification, Staff
+from models.vocabulary import SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.dispatch import DispatchResult, Pacer, dispatch_pass
+from scheduler.notify import enqueue
 from scheduler.policy import parse_policy
 from scheduler.senders import TelegramSender, build_bot
 

@@ -59,10 +59,11 @@ from sqlmodel import Session, col, select
 from bot.app import build_application
 from bot.context import AppContext
 from bot.settings import Settings
-from handlers import callbacks as cb
 from handlers.telegram import markup
+from models import buttons as cb
 from models.db import make_engine, upgrade
 from models.tables import AuditEvent, Conference, Obligation, Plan, Staff
+from models.vocabulary import Action
 from scheduler.obligations import sync_obligations
 from scheduler.policy import Policy
 
@@ -186,7 +187,7 @@ async def run(args: argparse.Namespace) -> int:
                 # Each reminder on the phones first (not timed).
                 presses: list[tuple[int, int, str]] = []
                 for user, item_id, case in chosen:
-                    data = cb.encode(cb.SUBMITTED, item_id, 0)
+                    data = cb.encode(Action.SUBMITTED, item_id, 0)
                     keyboard = markup([[("Submitted", data)]])
                     text = f"⏰ {case}: RCPC report due"
                     sent = await app.bot.send_message(user, text, reply_markup=keyboard)

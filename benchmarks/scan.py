@@ -36,7 +36,8 @@ from sqlalchemy import Engine, insert, text
 from sqlmodel import Session
 
 from models.db import make_engine, upgrade
-from models.tables import PLAN_REVIEW, Obligation, Plan, Staff
+from models.tables import Obligation, Plan, Staff
+from models.vocabulary import PLAN_REVIEW
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
 

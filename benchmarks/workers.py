@@ -53,10 +53,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from models.buttons import Message
 from models.db import make_engine, upgrade
-from models.outbox import Message, enqueue
-from models.tables import FAILED, SENT, AuditEvent, Notification, Staff
+from models.tables import AuditEvent, Notification, Staff
+from models.vocabulary import FAILED, SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.notify import enqueue
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

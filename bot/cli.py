@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from types import ModuleType
 
 from pydantic import ValidationError
@@ -23,12 +24,21 @@ logger = logging.getLogger(__name__)
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("bot.commands.demo", "run a synthetic caseload through the real engine, no token"),
-    "run": ("bot.commands.run", "start the bot: long polling (or webhook) plus scheduler jobs"),
-    "db": ("bot.commands.db", "database schema: `irobot db upgrade`"),
+    "run": (
+        "bot.commands.run",
+        "start the bot (needs TELEGRAM_BOT_TOKEN): long polling or a webhook, plus the jobs",
+    ),
+    "db": (
+        "bot.commands.db",
+        "`db upgrade` creates or migrates the schema (back up first); `db resync` recomputes "
+        "deadlines after a policy change",
+    ),
     "import": ("bot.commands.importing", "import staff, plans, conferences or alerts from CSV"),
     "invite": ("bot.commands.invite", "create a one-time link code for a member of staff"),
     "tick": ("bot.commands.tick", "one scan and dispatch pass, then exit (cron-friendly)"),
     "report": ("bot.commands.report", "timeliness figures as a table or CSV"),
+    "check": ("bot.commands.check", "the go-live check: one line per item, ok / warn / FAIL"),
+    "audit": ("bot.commands.audit", "one child's audit trail as CSV; purge months past retention"),
 }
 
 
@@ -40,12 +50,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every sub-command; only `only`'s module is imported for its options (start-up time)."""
     parser = argparse.ArgumentParser(prog="irobot", description="IRObot: CP plan reminders.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--version", action="version", version=f"irobot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if only is None or name == only:
             _load(name).add_arguments(command_parser)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (what `pip install` put there)."""
+    try:
+        return metadata.version("irobot")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -70,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(module, "BUILDS_OWN_CONTEXT", False):
             return int(module.run(args, settings))
-        ctx = build_context(settings)
+        # `db upgrade` is the one command that migrates a database holding data.
+        migrating = args.command == "db" and getattr(args, "action", None) == "upgrade"
+        ctx = build_context(settings, upgrade=not migrating)
         return int(module.run(args, ctx))
     except CommandError as exc:
         return _fail(str(exc))

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
-from models.db import ensure_schema, make_engine, session_scope
+from models.db import SchemaNotCurrent, ensure_schema, make_engine, session_scope
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.policy import Policy, load_policy
 
@@ -54,9 +54,12 @@ def build_context(
     engine: Engine | None = None,
     upgrade: bool = True,
 ) -> AppContext:
-    """Load the policy, connect, and bring the schema up to date unless told not to."""
+    """Load the policy, connect, and check the schema (creating it in an empty database)."""
     resolved_policy = policy if policy is not None else load_policy(settings.policy_path)
     resolved_engine = engine if engine is not None else make_engine(settings.database_url)
     if upgrade:
-        ensure_schema(resolved_engine)
+        try:
+            ensure_schema(resolved_engine)
+        except SchemaNotCurrent as exc:
+            raise CommandError(str(exc)) from None
     return AppContext(settings=settings, policy=resolved_policy, engine=resolved_engine)

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers import callbacks as cb
-from models.tables import (
+from models.vocabulary import (
     ICPC_REPORT,
     MANAGER_ROLES,
     OPEN,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    Action,
 )
 
 REPORT_KINDS = frozenset({RCPC_REPORT, ICPC_REPORT})
@@ -25,23 +25,22 @@ REPORT_KINDS = frozenset({RCPC_REPORT, ICPC_REPORT})
 Role = Literal["owner", "manager", "raiser"]
 
 # Which actions each kind of item accepts, and from whom.
+_REPORT_OWNER = frozenset(
+    {Action.SUBMITTED, Action.WILL_BE_LATE, Action.LATE_REASON, Action.LATE_DATE, Action.NEED_HELP}
+)
 OWNER_ACTIONS: dict[str, frozenset[str]] = {
-    RCPC_REPORT: frozenset(
-        {cb.SUBMITTED, cb.WILL_BE_LATE, cb.LATE_REASON, cb.LATE_DATE, cb.NEED_HELP}
-    ),
-    ICPC_REPORT: frozenset(
-        {cb.SUBMITTED, cb.WILL_BE_LATE, cb.LATE_REASON, cb.LATE_DATE, cb.NEED_HELP}
-    ),
-    QA_RESPONSE: frozenset({cb.RESPONDED}),
-    PLAN_REVIEW: frozenset({cb.REVIEW_CONTINUES, cb.REVIEW_EXIT, cb.REVIEW_ENDED}),
+    RCPC_REPORT: _REPORT_OWNER,
+    ICPC_REPORT: _REPORT_OWNER,
+    QA_RESPONSE: frozenset({Action.RESPONDED}),
+    PLAN_REVIEW: frozenset({Action.REVIEW_CONTINUES, Action.REVIEW_EXIT, Action.REVIEW_ENDED}),
 }
 MANAGER_ACTIONS: dict[str, frozenset[str]] = {
-    RCPC_REPORT: frozenset({cb.CHASED, cb.REPORT_IN, cb.REARRANGE}),
-    ICPC_REPORT: frozenset({cb.CHASED, cb.REPORT_IN, cb.REARRANGE}),
-    QA_RESPONSE: frozenset({cb.ACKNOWLEDGE, cb.RESPONDED, cb.RESOLVED}),
+    RCPC_REPORT: frozenset({Action.CHASED, Action.REPORT_IN, Action.REARRANGE}),
+    ICPC_REPORT: frozenset({Action.CHASED, Action.REPORT_IN, Action.REARRANGE}),
+    QA_RESPONSE: frozenset({Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED}),
 }
 RAISER_ACTIONS: dict[str, frozenset[str]] = {
-    QA_RESPONSE: frozenset({cb.RESOLVED, cb.NOT_RESOLVED, cb.ESCALATE}),
+    QA_RESPONSE: frozenset({Action.RESOLVED, Action.NOT_RESOLVED, Action.ESCALATE}),
 }
 
 
@@ -99,7 +98,7 @@ def state_allows(role: Role, action: str, item: ItemState, pressed_stage: int) -
         # The IRO may close or escalate their alert at any time until it is closed.
         if item.alert_closed:
             return False
-        if action == cb.NOT_RESOLVED:
+        if action == Action.NOT_RESOLVED:
             return item.alert_responded or item.status == OPEN
         return True
     if item.status != OPEN:

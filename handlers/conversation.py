@@ -21,14 +21,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import callbacks as cb
 from handlers import render
 from handlers.access import is_manager
 from handlers.parse import parse_reply
+from models import buttons as cb
 from models.audit import record
+from models.buttons import Message
 from models.invites import RedeemOutcome, redeem_invite
-from models.outbox import Message
-from models.tables import OPEN, Obligation, Staff
+from models.tables import Obligation, Staff
+from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action
 from scheduler import actions
 from scheduler.dispatch import release_held
 
@@ -219,11 +220,11 @@ class Conversation:
         if arg == "x":
             user_data.pop(DRAFT_KEY, None)
             return self._edit(message_id, render.alert_refusal("cancelled"))
-        if arg.startswith("k.") and arg[2:] in actions.ALERT_KINDS:
+        if arg.startswith("k.") and arg[2:] in ALERT_KINDS:
             draft["kind"] = arg[2:]
             message = render.alert_theme_message(case_ref, arg[2:], press.item_id)
             return Reply(edit=message, edit_message_id=message_id)
-        if arg.startswith("t.") and arg[2:] in actions.ALERT_THEMES and draft.get("kind"):
+        if arg.startswith("t.") and arg[2:] in THEME_CODES and draft.get("kind"):
             draft["theme"] = arg[2:]
             message = render.alert_confirm_message(case_ref, draft["kind"], arg[2:], press.item_id)
             return Reply(edit=message, edit_message_id=message_id)
@@ -285,7 +286,7 @@ class Conversation:
                 code = "invalid" if staff is not None else "not_linked"
                 actions.refuse(session, actor=actor, code=code, now=now, button="press")
                 return Reply(answer=render.REFUSALS[code])
-            if decoded.action == cb.ALERT_DRAFT:
+            if decoded.action == Action.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
             result = actions.press(session, self.ctx.policy, actor=staff, callback=decoded, now=now)
             if result.ok and result.item is not None and message_id:
@@ -379,7 +380,7 @@ class Conversation:
             return found
         for data in quoted.callback_data:
             decoded = cb.decode(data)
-            if decoded is not None and decoded.action != cb.ALERT_DRAFT:
+            if decoded is not None and decoded.action != Action.ALERT_DRAFT:
                 return decoded.item_id
         items = user_data.get(ITEMS_KEY)
         return items.get(quoted.message_id) if isinstance(items, dict) else None

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from telegram.error import RetryAfter
 
-from models.outbox import Message
+from models.buttons import Message
 
 BURST = 3  # Telegram (and the stand-in) accept three at once in a chat...
 INTERVAL = 1.0  # ...then one a second

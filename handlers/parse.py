@@ -17,7 +17,6 @@ from typing import Literal
 DONE: Literal["done"] = "done"
 LATE: Literal["late"] = "late"
 
-LATE_REASONS = ("illness", "workload", "awaiting_info", "family", "other")
 
 # Words that mean "the report is in" (first word of the reply).
 _DONE_WORDS = ("done", "submitted", "submit", "sent", "completed", "complete", "uploaded")

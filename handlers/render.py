@@ -12,16 +12,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from handlers import callbacks as cb
-from models.outbox import Button, Message
-from models.tables import (
+from models import buttons as cb
+from models.buttons import Button, Message
+from models.vocabulary import (
+    ALERT_KIND_LABELS,
     DONE,
     ICPC_REPORT,
+    KIND_LABELS,
     OPEN,
+    OUTCOME_LABELS,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    THEMES,
+    Action,
+    reason_phrase,
+    role_label,
 )
 from scheduler import messages as msg
 
@@ -50,35 +57,6 @@ REFUSALS = {
     "not_found": "That item is no longer open. Send /mine for current ones.",
     "expired": "That draft has expired. Send /alert CASE_REF to start again.",
 }
-
-LATE_REASON_LABELS = {
-    "illness": "Illness",
-    "workload": "Workload",
-    "awaiting_info": "Awaiting information",
-    "family": "Family or personal",
-    "other": "Other",
-}
-
-ALERT_KIND_LABELS = {"concern": "Concern", "positive": "Positive"}
-THEME_LABELS = {
-    "drift_and_delay": "Drift and delay",
-    "report_late": "Report late or missing",
-    "statutory_duty": "Statutory duty not met",
-    "plan_quality": "Plan not SMART",
-    "other": "Other",
-}
-
-ROLE_LABELS = msg.ROLE_LABELS
-
-OUTCOME_LABELS = {
-    "submitted": "submitted",
-    "plan_continues": "reviewed, plan continues",
-    "exit_plan": "reviewed, exit plan agreed",
-    "plan_ended": "plan ended",
-    "responded": "responded",
-    "resolved": "resolved",
-}
-
 
 @dataclass(frozen=True)
 class ItemView:
@@ -118,12 +96,7 @@ def kind_label(kind: str, subject_id: str = "") -> str:
     if kind == PLAN_FLAG:
         months = subject_id.rpartition(":")[2]
         return f"{months}-month plan check" if months.isdigit() else "long plan check"
-    return {
-        RCPC_REPORT: "RCPC report",
-        ICPC_REPORT: "ICPC report",
-        QA_RESPONSE: "QA alert response",
-        PLAN_REVIEW: "9-month plan review",
-    }.get(kind, "item")
+    return KIND_LABELS.get(kind, "item")
 
 
 def item_title(item: ItemView) -> str:
@@ -152,20 +125,20 @@ def owner_keyboard(item: ItemView) -> list[list[Button]] | None:
         return None
     if item.kind in (RCPC_REPORT, ICPC_REPORT):
         return [
-            [("Submitted", cb.encode(cb.SUBMITTED, item.id, item.stage))],
+            [("Submitted", cb.encode(Action.SUBMITTED, item.id, item.stage))],
             [
-                ("Will be late", cb.encode(cb.WILL_BE_LATE, item.id, item.stage)),
-                ("Need help", cb.encode(cb.NEED_HELP, item.id, item.stage)),
+                ("Will be late", cb.encode(Action.WILL_BE_LATE, item.id, item.stage)),
+                ("Need help", cb.encode(Action.NEED_HELP, item.id, item.stage)),
             ],
         ]
     if item.kind == QA_RESPONSE:
-        return [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]]
+        return [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]]
     if item.kind == PLAN_REVIEW:
         return [
-            [("Reviewed: plan continues", cb.encode(cb.REVIEW_CONTINUES, item.id, item.stage))],
+            [("Reviewed: plan continues", cb.encode(Action.REVIEW_CONTINUES, item.id, item.stage))],
             [
-                ("Exit plan agreed", cb.encode(cb.REVIEW_EXIT, item.id, item.stage)),
-                ("Plan ended", cb.encode(cb.REVIEW_ENDED, item.id, item.stage)),
+                ("Exit plan agreed", cb.encode(Action.REVIEW_EXIT, item.id, item.stage)),
+                ("Plan ended", cb.encode(Action.REVIEW_ENDED, item.id, item.stage)),
             ],
         ]
     return None
@@ -178,21 +151,15 @@ def item_message(item: ItemView, tz: ZoneInfo, now: datetime) -> Message:
 
 def late_reason_message(item: ItemView, tz: ZoneInfo) -> Message:
     """Step 2 of Will be late: why, from a short list (no free text about the case)."""
-    rows = [
-        [(label, cb.encode(cb.LATE_REASON, item.id, item.stage, code))]
-        for code, label in LATE_REASON_LABELS.items()
-    ]
+    rows = msg.late_reason_buttons(item)
     text = f"{item_title(item)}, due {format_deadline(item.due_at, tz)}.\nWhy will it be late?"
     return Message(text, rows)
 
 
 def late_date_message(item: ItemView, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
     """Step 3 of Will be late: the new expected date, one of the next working days."""
-    rows = [
-        [(format_day(day), cb.encode(cb.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]
-        for day in days
-    ]
-    reason_label = LATE_REASON_LABELS.get(reason, "Other").lower()
+    rows = msg.late_date_buttons(item, reason, list(days))
+    reason_label = reason_phrase(reason)
     text = (
         f"{item_title(item)}, due {format_deadline(item.due_at, tz)}: late ({reason_label}).\n"
         "When do you expect to send it?"
@@ -205,7 +172,7 @@ def result_text(item: ItemView, code: str, tz: ZoneInfo, *, who: str = "") -> st
     title = item_title(item)
     due = format_deadline(item.due_at, tz)
     if code == "late":
-        reason = LATE_REASON_LABELS.get(item.late_reason or "other", "Other").lower()
+        reason = reason_phrase(item.late_reason)
         when = f", expected {format_day(item.expected_on)}" if item.expected_on else ""
         return f"🕒 {title}, due {due}: will be late ({reason}){when}. Recorded."
     lines = {
@@ -237,7 +204,7 @@ def help_request_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Messa
 
 def late_notice_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Message:
     """To the chair and team manager when a report will be late, with the new date."""
-    reason = LATE_REASON_LABELS.get(item.late_reason or "other", "Other").lower()
+    reason = reason_phrase(item.late_reason)
     when = f" Expected {format_day(item.expected_on)}." if item.expected_on else ""
     return Message(
         f"🕒 {owner_name}: the {item_title(item)}, due {format_deadline(item.due_at, tz)}, "
@@ -251,8 +218,8 @@ def outcome_request_message(item: ItemView, responder: str) -> Message:
         f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
         [
             [
-                ("Resolved", cb.encode(cb.RESOLVED, item.id, item.stage)),
-                ("Not resolved: escalate", cb.encode(cb.NOT_RESOLVED, item.id, item.stage)),
+                ("Resolved", cb.encode(Action.RESOLVED, item.id, item.stage)),
+                ("Not resolved: escalate", cb.encode(Action.NOT_RESOLVED, item.id, item.stage)),
             ]
         ],
     )
@@ -268,13 +235,13 @@ def alert_raised_message(
     owner: str = "",
 ) -> Message:
     """A new concern: the social worker gets Responded; their team manager is informed."""
-    about = THEME_LABELS.get(theme, "Other").lower()
+    about = THEMES[theme].button.lower() if theme in THEMES else "other"
     due = format_deadline(item.due_at, tz)
     if for_owner:
         return Message(
             f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref}: {about}. "
             f"Please respond by {due}, then tap Responded.",
-            [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]],
+            [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]],
         )
     return Message(
         f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref} for {owner} "
@@ -339,7 +306,7 @@ def chunk_lines(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
 
 def help_text(role: str, name: str) -> str:
     """What this person can do, for their role."""
-    lines = [f"Hello {name} ({ROLE_LABELS.get(role, role)}). I remind you of deadlines."]
+    lines = [f"Hello {name} ({role_label(role)}). I remind you of deadlines."]
     lines.append("• /mine: your open items, soonest first, with their buttons.")
     if role == "social_worker":
         lines.append("• Tap Submitted, Will be late or Need help on a report reminder.")
@@ -384,10 +351,10 @@ def alert_kind_message(case_ref: str, nonce: int) -> Message:
         f"New QA alert on case {case_ref}. Is it a concern or a positive alert?",
         [
             [
-                ("Concern", cb.encode(cb.ALERT_DRAFT, nonce, 0, "k.concern")),
-                ("Positive", cb.encode(cb.ALERT_DRAFT, nonce, 0, "k.positive")),
+                ("Concern", cb.encode(Action.ALERT_DRAFT, nonce, 0, "k.concern")),
+                ("Positive", cb.encode(Action.ALERT_DRAFT, nonce, 0, "k.positive")),
             ],
-            [("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x"))],
+            [("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))],
         ],
     )
 
@@ -395,10 +362,10 @@ def alert_kind_message(case_ref: str, nonce: int) -> Message:
 def alert_theme_message(case_ref: str, kind: str, nonce: int) -> Message:
     """/alert step 2: the theme, from the fixed list."""
     rows = [
-        [(label, cb.encode(cb.ALERT_DRAFT, nonce, 0, f"t.{code}"))]
-        for code, label in THEME_LABELS.items()
+        [(label, cb.encode(Action.ALERT_DRAFT, nonce, 0, f"t.{code}"))]
+        for code, label in ((code, t.button) for code, t in THEMES.items())
     ]
-    rows.append([("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x"))])
+    rows.append([("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))])
     return Message(f"{ALERT_KIND_LABELS[kind]} alert on case {case_ref}. Which theme?", rows)
 
 
@@ -406,11 +373,11 @@ def alert_confirm_message(case_ref: str, kind: str, theme: str, nonce: int) -> M
     """/alert step 3: check before recording."""
     return Message(
         f"Raise a {ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref}, "
-        f"theme: {THEME_LABELS[theme].lower()}?",
+        f"theme: {THEMES[theme].button.lower()}?",
         [
             [
-                ("Confirm", cb.encode(cb.ALERT_DRAFT, nonce, 0, "ok")),
-                ("Cancel", cb.encode(cb.ALERT_DRAFT, nonce, 0, "x")),
+                ("Confirm", cb.encode(Action.ALERT_DRAFT, nonce, 0, "ok")),
+                ("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x")),
             ]
         ],
     )
@@ -420,7 +387,7 @@ def alert_recorded_text(
     case_ref: str, kind: str, theme: str, due_at: datetime | None, tz: ZoneInfo
 ) -> str:
     """/alert done: what was recorded and what happens next."""
-    theme_label = THEME_LABELS[theme].lower()
+    theme_label = THEMES[theme].button.lower()
     what = f"{ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref} ({theme_label})"
     if kind == "positive":
         return f"✅ Recorded: {what}. The social worker will be told."

@@ -32,7 +32,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from handlers import render
 from handlers.conversation import Conversation, Quoted, Reply
 from handlers.pacing import ChatPacer, retry_seconds
-from models.outbox import Button, Message
+from models.buttons import Button, Message
 
 logger = logging.getLogger(__name__)
 

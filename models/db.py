@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -72,11 +72,61 @@ def is_current(engine: Engine) -> bool:
     return current == heads
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The database holds data at another revision: only `irobot db upgrade` may migrate it."""
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision or None, the newest revision this version knows)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return (",".join(sorted(current)) or None), head
+
+
+def is_empty(engine: Engine) -> bool:
+    """No tables at all: a new database that first use may create without asking."""
+    return not inspect(engine).get_table_names()
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """One line saying why this database cannot be used as it is, and what to do; or None."""
+    current, head = revisions(engine)
+    if current == head:
+        return None
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current is not None and current not in known:
+        return (
+            f"the database schema is at revision {current}, newer than this version knows "
+            f"({head}): install the version that created it"
+        )
+    if current is None:
+        return (
+            "the database has tables but no IRObot schema: point IROBOT_DATABASE_URL at the "
+            "IRObot database, or at an empty one"
+        )
+    return (
+        f"the database schema is at revision {current}, this version needs {head}: "
+        "back up, then run `irobot db upgrade`"
+    )
+
+
 def ensure_schema(engine: Engine) -> None:
-    """The implicit upgrade every command does before touching the data."""
-    if not is_current(engine):
-        logger.info("upgrading database schema")
+    """Create the schema in an empty database; refuse to migrate one that holds data.
+
+    Migrating a live database is a deliberate step (back up first), so only `irobot db
+    upgrade` does it; an empty database is created here so the demo and first use need none.
+    """
+    if is_current(engine):
+        return
+    if is_empty(engine):
+        logger.info("creating the database schema")
         upgrade(engine)
+        return
+    problem = schema_problem(engine)
+    if problem:
+        raise SchemaNotCurrent(problem)
 
 
 @contextmanager

@@ -37,22 +37,20 @@ from sqlmodel import Session
 
 from models.audit import SYSTEM, record
 from models.tables import Conference, Plan, QaAlert, Staff
+from models.vocabulary import ALERT_KINDS, CONFERENCE_KINDS, PLAN_CATEGORIES, ROLES, THEME_CODES
 from scheduler.calendar import LONDON
 from scheduler.obligations import SyncResult, sync_obligations
-from scheduler.policy import ROLES, Policy
+from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("staff", "plans", "conferences", "alerts")
-CONFERENCE_KINDS = ("ICPC", "RCPC")
-ALERT_KINDS = ("concern", "positive")
-CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
-THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "other")
 ID_MAX = 64
 _CHUNK = 900  # ids per IN (...) query: under SQLite's oldest bound-parameter limit
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
 MAX_FILE_MB = 200  # a nightly export of a whole authority is a few MB; README says 200 MB
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+SAVE_AS = 'save it from Excel as "CSV UTF-8 (Comma delimited) (*.csv)" and import that'
 TOO_BIG = f"file is over the {MAX_FILE_MB} MB import limit: split it into smaller files"
 
 
@@ -337,7 +335,7 @@ SPECS: dict[str, Spec] = {
             "chair_id": _identifier,
             "plan_start": parse_date,
             "plan_end": _optional(parse_date),
-            "category": _optional(_choice(CATEGORIES, "category")),
+            "category": _optional(_choice(PLAN_CATEGORIES, "category")),
         },
     ),
     "conferences": Spec(
@@ -367,7 +365,7 @@ SPECS: dict[str, Spec] = {
             "case_ref": _identifier,
             "raised_by": _identifier,
             "kind": _choice(ALERT_KINDS, "alert kind"),
-            "theme": _optional(_choice(THEMES, "theme")),
+            "theme": _optional(_choice(THEME_CODES, "theme")),
         },
         datetimes=("raised_at", "responded_at", "closed_at"),
     ),
@@ -417,7 +415,8 @@ def decode(data: str | bytes, kind: str = "import") -> str:
             line = data[: exc.start].count(b"\n") + 1
             raise ImportRejected(
                 kind,
-                file_error=f"file is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
+                file_error=f"file is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}): "
+                f"{SAVE_AS}",
             ) from None
     else:
         text = data
@@ -451,6 +450,15 @@ def _read_rows(kind: str, text: str) -> Iterable[tuple[int, list[str]]]:
         if not row or all(not cell.strip() for cell in row):
             continue
         yield start, row
+
+
+def _other_separator(header: Sequence[str], spec: Spec) -> str | None:
+    """`semicolons` when the header only makes sense split on `;` (Excel in many locales)."""
+    for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+        names = {part.strip().casefold() for cell in header for part in cell.split(mark)}
+        if all(column in names for column in spec.required):
+            return name
+    return None
 
 
 def _build(spec: Spec, tz: ZoneInfo, values: Mapping[str, str]) -> tuple[Record | None, list[str]]:
@@ -507,6 +515,11 @@ def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> Parsed
                 raise ImportRejected(kind, file_error=f"column {name} appears more than once")
             positions[name] = index
     missing = [c for c in spec.required if c not in positions]
+    separator = _other_separator(header, spec) if missing else None
+    if separator:
+        raise ImportRejected(
+            kind, file_error=f"columns are separated by {separator}, not commas: {SAVE_AS}"
+        )
     if missing:
         plural = "s" if len(missing) > 1 else ""
         raise ImportRejected(
@@ -777,7 +790,13 @@ def import_csv(
     """
     spec = spec_for(kind)
     parsed = parse_file(kind, data, tz=ZoneInfo(policy.timezone))
-    verdict = validate(parsed, _load_refs(session, parsed))
+    refs = _load_refs(session, parsed)
+    if kind == "plans" and parsed.records and not refs.staff:
+        raise ImportRejected(
+            kind, file_error="no staff imported yet: import staff first "
+            "(irobot import staff FILE.csv), then plans"
+        )
+    verdict = validate(parsed, refs)
     if verdict.errors and not skip_invalid:
         raise ImportRejected(kind, errors=verdict.errors)
     report = ImportReport(kind=kind, rows=verdict.rows, errors=verdict.errors,

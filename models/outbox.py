@@ -1,46 +1,20 @@
-"""Enqueue messages into the outbox exactly once per key, held until working hours."""
+"""The outbox table's writes: one row per key, cancelled or superseded when moot."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from models.tables import N_CANCELLED, PENDING, Notification
-from scheduler.calendar import WorkingCalendar, WorkingHours
-
-Button = tuple[str, str]
-Keyboard = Sequence[Sequence[Button]]
+from models.buttons import Message, encode_keyboard
+from models.tables import Notification
+from models.vocabulary import N_CANCELLED, PENDING
 
 
-@dataclass(frozen=True)
-class Message:
-    """What a renderer produces: text and an optional inline keyboard of (label, data)."""
-
-    text: str
-    keyboard: Keyboard | None = None
-
-
-def encode_keyboard(keyboard: Keyboard | None) -> str | None:
-    """JSON for the outbox column; None when there are no buttons."""
-    if not keyboard:
-        return None
-    return json.dumps([[list(button) for button in row] for row in keyboard])
-
-
-def decode_keyboard(raw: str | None) -> list[list[Button]] | None:
-    """Back from the outbox column to rows of (label, callback data)."""
-    if not raw:
-        return None
-    return [[(str(label), str(data)) for label, data in row] for row in json.loads(raw)]
-
-
-def enqueue(
+def add_once(
     session: Session,
     *,
     key: str,
@@ -48,14 +22,15 @@ def enqueue(
     kind: str,
     message: Message,
     at: datetime,
-    cal: WorkingCalendar,
-    hours: WorkingHours,
+    not_before: datetime,
     obligation_id: int | None = None,
     photo: bytes | None = None,
-    quiet_hours: bool = True,
 ) -> bool:
-    """Insert one outbox row unless `key` exists already; True when this call created it."""
-    not_before = hours.next_opening(at, cal) if quiet_hours else at
+    """Insert one outbox row unless `key` exists already; True when this call created it.
+
+    `not_before` is when it may go (the scheduler works out the next opening of working
+    hours: `scheduler.notify.enqueue`); `at` is when it was queued.
+    """
     values = {
         "key": key,
         "obligation_id": obligation_id,

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
-
-
-def utcnow() -> datetime:
-    """Wall-clock UTC for bookkeeping columns only; rules take `now` as an argument."""
-    return datetime.now(UTC)
+from models.vocabulary import OPEN, PENDING
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Column:
@@ -22,35 +18,6 @@ def _ts(*, nullable: bool = True, index: bool = False) -> Column:
 def _telegram_id(*, unique: bool = False) -> Column:
     """Telegram user and chat ids reach 52 bits: a 32-bit INTEGER refuses them on PostgreSQL."""
     return Column(BigInteger(), nullable=True, unique=unique)
-
-
-# Obligation kinds (what is owed).
-RCPC_REPORT = "rcpc_report"
-ICPC_REPORT = "icpc_report"
-QA_RESPONSE = "qa_response"
-PLAN_REVIEW = "plan_review"
-PLAN_FLAG = "plan_flag"
-OBLIGATION_KINDS = (RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW, PLAN_FLAG)
-
-# Obligation statuses.
-OPEN = "open"
-DONE = "done"
-CANCELLED = "cancelled"
-
-# Notification statuses.
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-N_CANCELLED = "cancelled"
-
-MANAGER_ROLES = (
-    "team_manager",
-    "service_manager",
-    "head_of_service",
-    "assistant_director",
-    "safeguarding_manager",
-)
 
 
 class Staff(SQLModel, table=True):
@@ -196,3 +163,17 @@ class AuditEvent(SQLModel, table=True):
     notification_id: int | None = None
     case_ref: str | None = Field(default=None, max_length=64)
     detail: str = Field(default="{}")
+
+
+class AuditPurgeGate(SQLModel, table=True):
+    """SQLite's door for `irobot audit purge`: while a row exists the audit DELETE trigger yields.
+
+    The purge inserts the row and deletes it again inside its one transaction, so no other
+    statement ever sees the door open. PostgreSQL uses a transaction-local setting instead
+    (`SET LOCAL irobot.purge = 'on'`); the table exists there too, empty, so both databases
+    have one schema.
+    """
+
+    __tablename__ = "audit_purge_gate"
+
+    id: int = Field(primary_key=True)

@@ -10,7 +10,7 @@ nothing but the audit trail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,7 +19,6 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from handlers import callbacks as cb
 from handlers import render
 from handlers.access import (
     REPORT_KINDS,
@@ -31,44 +30,40 @@ from handlers.access import (
     state_allows,
 )
 from handlers.parse import DONE as INTENT_DONE
-from handlers.parse import LATE_REASONS, ReplyIntent
+from handlers.parse import ReplyIntent
+from models import buttons as cb
 from models.audit import record
-from models.outbox import Message, cancel_pending, enqueue
-from models.tables import (
+from models.buttons import Message
+from models.outbox import cancel_pending
+from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import (
+    ALERT_KINDS,
+    CHALLENGE,
     DONE,
+    LATE_REASON_CODES,
+    NOT_RESOLVED,
     OPEN,
     QA_RESPONSE,
-    AuditEvent,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    QaAlert,
-    Staff,
+    REVIEW_OUTCOMES,
+    THEME_CODES,
+    Action,
 )
-from scheduler.obligations import NOT_RESOLVED, sync_obligations
+from scheduler.notify import enqueue
+from scheduler.obligations import sync_obligations
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
 LATE_DAY_CHOICES = 5
-ALERT_KINDS = ("concern", "positive")
-ALERT_THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "other")
 CHAIN_LIMIT = 30
 
 # Result codes that are not refusals but ask the next question.
 
-CHALLENGE = "challenge"  # the engine's outcome for an alert past the last stage
 ASK_REASON = "ask_reason"
 ASK_DATE = "ask_date"
 UNRECOGNISED = "unrecognised"
 
-_REVIEW_OUTCOMES = {
-    cb.REVIEW_CONTINUES: "plan_continues",
-    cb.REVIEW_EXIT: "exit_plan",
-    cb.REVIEW_ENDED: "plan_ended",
-}
 
 
 class ActionConflict(RuntimeError):
@@ -271,12 +266,12 @@ def _name(session: Session, staff_id: str | None, fallback: str) -> str:
 
 def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datetime) -> bool:
     """The button's argument is one this action accepts right now."""
-    if action == cb.LATE_REASON:
-        return arg in LATE_REASONS
-    if action == cb.LATE_DATE:
+    if action == Action.LATE_REASON:
+        return arg in LATE_REASON_CODES
+    if action == Action.LATE_DATE:
         reason, _, day = arg.partition(".")
-        return reason in LATE_REASONS and _late_day(day, policy, now, ob.due_at) is not None
-    if action == cb.ESCALATE:
+        return reason in LATE_REASON_CODES and _late_day(day, policy, now, ob.due_at) is not None
+    if action == Action.ESCALATE:
         return arg.isdigit() and len(arg) < 3 and ob.stage < int(arg) <= len(policy.qa_alert.ladder)
     return arg == ""
 
@@ -359,23 +354,23 @@ class _Step:
 
     def run(self, action: str, arg: str) -> ActionResult:
         """Route to the action's handler."""
-        handlers = {
-            cb.SUBMITTED: self.report_in,
-            cb.REPORT_IN: self.report_in,
-            cb.WILL_BE_LATE: lambda _a: self.ok(ASK_REASON),
-            cb.LATE_REASON: lambda a: self.ok(ASK_DATE, reason=a),
-            cb.LATE_DATE: self.late,
-            cb.NEED_HELP: self.need_help,
-            cb.RESPONDED: self.responded,
-            cb.RESOLVED: self.resolved,
-            cb.NOT_RESOLVED: self.escalate,
-            cb.ESCALATE: self.escalate,
-            cb.ACKNOWLEDGE: self.acknowledge,
-            cb.CHASED: self.chased,
-            cb.REARRANGE: self.rearrange,
-            cb.REVIEW_CONTINUES: self.reviewed,
-            cb.REVIEW_EXIT: self.reviewed,
-            cb.REVIEW_ENDED: self.reviewed,
+        handlers: dict[str, Callable[[str], ActionResult]] = {
+            Action.SUBMITTED: self.report_in,
+            Action.REPORT_IN: self.report_in,
+            Action.WILL_BE_LATE: lambda _a: self.ok(ASK_REASON),
+            Action.LATE_REASON: lambda a: self.ok(ASK_DATE, reason=a),
+            Action.LATE_DATE: self.late,
+            Action.NEED_HELP: self.need_help,
+            Action.RESPONDED: self.responded,
+            Action.RESOLVED: self.resolved,
+            Action.NOT_RESOLVED: self.escalate,
+            Action.ESCALATE: self.escalate,
+            Action.ACKNOWLEDGE: self.acknowledge,
+            Action.CHASED: self.chased,
+            Action.REARRANGE: self.rearrange,
+            Action.REVIEW_CONTINUES: self.reviewed,
+            Action.REVIEW_EXIT: self.reviewed,
+            Action.REVIEW_ENDED: self.reviewed,
         }
         self.action = action
         return handlers[action](arg)
@@ -438,7 +433,7 @@ class _Step:
             .values(report_received_at=self.now)
             .execution_options(synchronize_session=False)
         )
-        code = "submitted" if self.action == cb.SUBMITTED else "report_in"
+        code = "submitted" if self.action == Action.SUBMITTED else "report_in"
         self.audit("report_submitted" if code == "submitted" else "report_marked_in")
         _sync(self.session, self.policy, self.ob, self.now)
         if code == "report_in":
@@ -603,7 +598,7 @@ class _Step:
         if not _claim(self.session, self.ob, self.now):
             return self.no("already")
         self.audit(
-            "qa_not_resolved" if self.action == cb.NOT_RESOLVED else "qa_escalate_requested",
+            "qa_not_resolved" if self.action == Action.NOT_RESOLVED else "qa_escalate_requested",
             alert_id=self.alert.alert_id,
             to_stage=to_stage,
             responded_at=self.alert.responded_at,
@@ -648,7 +643,7 @@ class _Step:
 
     def reviewed(self, _arg: str) -> ActionResult:
         """The chair logs the 9-month review; Plan ended also ends the plan."""
-        outcome = _REVIEW_OUTCOMES[self.action]
+        outcome = REVIEW_OUTCOMES[self.action]
         if not _claim(
             self.session,
             self.ob,
@@ -661,7 +656,7 @@ class _Step:
             return self.no("already")
         cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
         self.audit("plan_reviewed", outcome=outcome)
-        if self.action == cb.REVIEW_ENDED:
+        if self.action == Action.REVIEW_ENDED:
             plan = self.session.get(Plan, self.ob.case_ref)
             if plan is not None and plan.plan_end is None:
                 plan.plan_end = self.policy.calendar().local(self.now).date()
@@ -693,30 +688,30 @@ def reply(
         )
     if ob.kind in REPORT_KINDS:
         if intent.kind == INTENT_DONE:
-            action, arg = cb.SUBMITTED, ""
+            action, arg = Action.SUBMITTED, ""
         elif intent.reason is None:
-            action, arg = cb.WILL_BE_LATE, ""
+            action, arg = Action.WILL_BE_LATE, ""
         else:
-            action, arg = cb.LATE_DATE, intent.reason
+            action, arg = Action.LATE_DATE, intent.reason
     elif ob.kind == QA_RESPONSE and intent.kind == INTENT_DONE:
-        action, arg = cb.RESPONDED, ""
+        action, arg = Action.RESPONDED, ""
     else:
         return ActionResult(False, UNRECOGNISED, view(ob))
     callback = cb.Callback(action, obligation_id, ob.stage, "")
-    if action == cb.LATE_DATE:
+    if action == Action.LATE_DATE:
         # A typed reason has no date yet: check as a press, then record the reason alone.
         checked = press(
             session,
             policy,
             actor=actor,
-            callback=cb.Callback(cb.WILL_BE_LATE, obligation_id, ob.stage),
+            callback=cb.Callback(Action.WILL_BE_LATE, obligation_id, ob.stage),
             now=now,
             via="text",
         )
         if not checked.ok:
             return checked
         step = _Step(session, policy, actor, ob, None, None, "owner", now, "text")
-        step.action = cb.LATE_DATE
+        step.action = Action.LATE_DATE
         return step.late(arg)
     return press(session, policy, actor=actor, callback=callback, now=now, via="text")
 
@@ -807,7 +802,7 @@ def raise_alert(
     if refusal:
         record(session, at=now, actor=actor.staff_id, action="alert_refused", reason=refusal)
         return AlertResult(False, refusal)
-    if kind not in ALERT_KINDS or theme not in ALERT_THEMES:
+    if kind not in ALERT_KINDS or theme not in THEME_CODES:
         return AlertResult(False, "invalid")
     if session.get(QaAlert, alert_id) is not None:
         return AlertResult(False, "already")

@@ -16,20 +16,23 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
-from models.outbox import Message, enqueue
-from models.tables import (
+from models.buttons import Message
+from models.tables import Notification, Obligation, Staff
+from models.vocabulary import (
     ICPC_REPORT,
     MANAGER_ROLES,
+    N_CHART,
+    N_DIGEST,
     OPEN,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
-    Notification,
-    Obligation,
-    Staff,
+    SAFEGUARDING_MANAGER,
+    role_label,
 )
 from scheduler.calendar import WorkingCalendar
+from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
@@ -37,9 +40,8 @@ logger = logging.getLogger(__name__)
 
 TELEGRAM_LIMIT = 4096
 PER_GROUP = 10
-DIGEST = "digest"
-CHART = "chart"
-SAFEGUARDING_MANAGER = "safeguarding_manager"
+DIGEST = N_DIGEST
+CHART = N_CHART
 CHART_WEEKS = 12
 # A plan is listed for its safeguarding manager for this long after reaching 18/24 months;
 # the standing count of long plans is in `irobot report`, not repeated every morning.
@@ -291,7 +293,7 @@ def managers(org: Org) -> list[Person]:
 
 def span_label(manager: Person) -> str:
     """How the chart names a manager's span: their team (or role) and name."""
-    where = manager.team or manager.role.replace("_", " ")
+    where = manager.team or role_label(manager.role)
     return f"{where} ({manager.name})"
 
 

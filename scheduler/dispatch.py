@@ -34,9 +34,11 @@ from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
 
 from models.audit import SYSTEM, record
+from models.buttons import Message, decode_keyboard
 from models.db import session_scope
-from models.outbox import Message, decode_keyboard, enqueue
-from models.tables import FAILED, PENDING, SENDING, SENT, Notification, Obligation, Staff
+from models.tables import Notification, Obligation, Staff
+from models.vocabulary import FAILED, PENDING, SENDING, SENT, role_label
+from scheduler.notify import enqueue
 from scheduler.policy import Policy
 from scheduler.senders import (
     SendBadRequest,
@@ -764,7 +766,7 @@ class _Pass:
             return
         day = self.cal.local(stamp).date().isoformat()
         text = (
-            f"{person.name} ({person.role.replace('_', ' ')}) can no longer receive IRObot "
+            f"{person.name} ({role_label(person.role)}) can no longer receive IRObot "
             f"messages: Telegram reports {_why_unreachable(error)}. Their reminders are "
             "stopped until they open the bot again. Please make sure they still see their "
             "deadlines."

@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from models import audit
 from models.outbox import supersede
-from models.tables import OPEN, PLAN_REVIEW, QA_RESPONSE, Obligation
+from models.tables import Obligation
+from models.vocabulary import CHALLENGE, NUDGE_KINDS, OPEN, PLAN_REVIEW, QA_RESPONSE, REPORT_KINDS
 from scheduler import rules
 from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org, queue_once
 from scheduler.policy import Policy
@@ -52,7 +53,7 @@ def _guarded_update(moves_stage: bool, challenge: bool) -> Update:
         values["stage"] = bindparam("v_stage")
         values["stage_due_at"] = bindparam("v_stage_due", type_=table.c.stage_due_at.type)
     if challenge:
-        values["outcome"] = rules.CHALLENGE
+        values["outcome"] = CHALLENGE
     return (
         update(table)
         .where(table.c.id == bindparam("g_id"))
@@ -93,9 +94,9 @@ def apply_decision(
     for note in decision.notifications:
         if queue_once(session, note, now=now, cal=cal, hours=hours, obligation_id=item.id):
             queued += 1
-            if note.kind in rules.NUDGE_KINDS:
+            if note.kind in NUDGE_KINDS:
                 supersede(session, obligation_id=item.id, recipient_id=note.recipient_id,
-                          kinds=rules.NUDGE_KINDS, keep_key=note.key)  # fmt: skip
+                          kinds=NUDGE_KINDS, keep_key=note.key)  # fmt: skip
             audit.record(
                 session, at=now, actor=actor, action=note.audit, obligation_id=item.id,
                 case_ref=item.case_ref, key=note.key, recipient=note.recipient_id,
@@ -161,12 +162,12 @@ def escalate(
         session, [s for s in (item.owner_id, item.chair_id, item.raised_by, actor) if s]
     )
     if item.kind == QA_RESPONSE:
-        if to_stage > len(ladder) + 1 or item.outcome == rules.CHALLENGE:
+        if to_stage > len(ladder) + 1 or item.outcome == CHALLENGE:
             return False
         # A manual move starts the new stage's window now, not at the old deadline.
         fresh = replace(item, stage_due_at=now)
         decision = rules.qa_climb(fresh, org, policy, now, to_stage=to_stage)
-    elif item.kind in rules.REPORT_KINDS and to_stage == 1:
+    elif item.kind in REPORT_KINDS and to_stage == 1:
         decision = rules.report_overdue(item, org, policy, now)
     elif item.kind == PLAN_REVIEW and to_stage == 1:
         decision = rules.decide(
@@ -209,7 +210,7 @@ def challenge_list(session: Session) -> list[ChallengeItem]:
         )
         .where(table.c.kind == QA_RESPONSE)
         .where(table.c.status == OPEN)
-        .where(table.c.outcome == rules.CHALLENGE)
+        .where(table.c.outcome == CHALLENGE)
         .order_by(table.c.updated_at, table.c.id)
     )  # fmt: skip
     return [ChallengeItem(*row) for row in rows]

@@ -30,20 +30,8 @@ from functools import lru_cache
 from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 
-from models.tables import (
-    DONE,
-    FAILED,
-    PENDING,
-    PLAN_REVIEW,
-    QA_RESPONSE,
-    AuditEvent,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    QaAlert,
-    Staff,
-)
+from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.policy import Policy
 from scheduler.rules import add_months, qa_due_on, report_due_on

@@ -12,52 +12,22 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from handlers import callbacks as cb
-from models.outbox import Button, Message
-from models.tables import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from models import buttons as cb
+from models.buttons import Button, Message
+from models.vocabulary import (
+    KIND_LABELS,
+    LATE_REASONS,
+    Action,
+    reason_phrase,
+    role_label,
+    theme_phrase,
+)
 from scheduler.calendar import LONDON
 
 logger = logging.getLogger(__name__)
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-ROLE_LABELS = {
-    "social_worker": "social worker",
-    "iro": "IRO",
-    "team_manager": "team manager",
-    "service_manager": "service manager",
-    "head_of_service": "head of service",
-    "assistant_director": "assistant director",
-    "safeguarding_manager": "safeguarding manager",
-    "admin": "administrator",
-}
-
-WHAT = {
-    RCPC_REPORT: "RCPC report",
-    ICPC_REPORT: "ICPC report",
-    QA_RESPONSE: "QA alert response",
-    PLAN_REVIEW: "9-month plan review",
-    PLAN_FLAG: "plan length flag",
-}
-
-THEMES = {
-    "drift_and_delay": "drift and delay",
-    "report_late": "report late",
-    "statutory_duty": "statutory duty",
-    "plan_quality": "plan quality",
-    "other": "other",
-}
-
-LATE_REASONS = ("illness", "workload", "awaiting_info", "family", "other")
-LATE_REASON_LABELS = {
-    "illness": "Illness",
-    "workload": "Workload",
-    "awaiting_info": "Awaiting information",
-    "family": "Family circumstances",
-    "other": "Other",
-}
-
 
 class ItemLike(Protocol):
     """What a renderer may know about an obligation (see `scheduler.rules.Item`)."""
@@ -76,11 +46,6 @@ class ItemLike(Protocol):
     def conference_at(self) -> datetime | None: ...
     @property
     def theme(self) -> str | None: ...
-
-
-def role_label(role: str | None) -> str:
-    """A role code as people say it."""
-    return ROLE_LABELS.get(role or "", role or "staff")
 
 
 def day_text(day: date) -> str:
@@ -106,7 +71,7 @@ def when_text(moment: datetime, tz: ZoneInfo = LONDON) -> str:
 
 def what_text(kind: str) -> str:
     """What is owed, in words."""
-    return WHAT.get(kind, kind.replace("_", " "))
+    return KIND_LABELS.get(kind, kind.replace("_", " "))
 
 
 def _conference(item: ItemLike, tz: ZoneInfo) -> str:
@@ -119,10 +84,10 @@ def owner_report_buttons(item: ItemLike, stage: int | None = None) -> list[list[
     at = item.stage if stage is None else stage
     return [
         [
-            ("Submitted", cb.encode(cb.SUBMITTED, item.id, at)),
-            ("Will be late", cb.encode(cb.WILL_BE_LATE, item.id, at)),
+            ("Submitted", cb.encode(Action.SUBMITTED, item.id, at)),
+            ("Will be late", cb.encode(Action.WILL_BE_LATE, item.id, at)),
         ],
-        [("Need help", cb.encode(cb.NEED_HELP, item.id, at))],
+        [("Need help", cb.encode(Action.NEED_HELP, item.id, at))],
     ]
 
 
@@ -159,7 +124,7 @@ def late_note(expected_on: date | None, late_reason: str | None) -> str:
     """` They said it will come Wed 9 Dec (awaiting information).` or nothing."""
     if expected_on is None and late_reason is None:
         return ""
-    reason = f" ({LATE_REASON_LABELS.get(late_reason, 'other').lower()})" if late_reason else ""
+    reason = f" ({reason_phrase(late_reason)})" if late_reason else ""
     when = f" {day_text(expected_on)}" if expected_on else " late"
     return f" They said it will come{when}{reason}."
 
@@ -181,10 +146,10 @@ def report_overdue_manager(
     )
     keyboard = [
         [
-            ("Chased", cb.encode(cb.CHASED, item.id, stage)),
-            ("Report in", cb.encode(cb.REPORT_IN, item.id, stage)),
+            ("Chased", cb.encode(Action.CHASED, item.id, stage)),
+            ("Report in", cb.encode(Action.REPORT_IN, item.id, stage)),
         ],
-        [("Conference to be rearranged", cb.encode(cb.REARRANGE, item.id, stage))],
+        [("Conference to be rearranged", cb.encode(Action.REARRANGE, item.id, stage))],
     ]
     return Message(text, keyboard)
 
@@ -214,12 +179,12 @@ def report_missing_chair(
 
 def qa_reminder(item: ItemLike, *, tz: ZoneInfo = LONDON) -> Message:
     """The social worker's nudge on the morning a QA response is due."""
-    theme = f" ({THEMES.get(item.theme or '', 'concern')})" if item.theme else ""
+    theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
         f"⏰ {item.case_ref}: the IRO's QA alert{theme} needs your response as social worker "
         f"by today, {clock_text(item.due_at, tz)}. Tap Responded once you have replied."
     )
-    return Message(text, [[("Responded", cb.encode(cb.RESPONDED, item.id, item.stage))]])
+    return Message(text, [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]])
 
 
 def qa_stage_holder(
@@ -233,7 +198,7 @@ def qa_stage_holder(
     tz: ZoneInfo = LONDON,
 ) -> Message:
     """The one message a ladder stage holder gets: Acknowledge / Responded / Resolved."""
-    theme = f" ({THEMES.get(item.theme or '', 'concern')})" if item.theme else ""
+    theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
         f"🔺 {item.case_ref}: a QA alert{theme} for {owner_name} (social worker) is not "
         f"resolved. It is now with you as {role_label(role)}, stage {stage} of {stages}. "
@@ -241,10 +206,10 @@ def qa_stage_holder(
     )
     keyboard = [
         [
-            ("Acknowledge", cb.encode(cb.ACKNOWLEDGE, item.id, stage)),
-            ("Responded", cb.encode(cb.RESPONDED, item.id, stage)),
+            ("Acknowledge", cb.encode(Action.ACKNOWLEDGE, item.id, stage)),
+            ("Responded", cb.encode(Action.RESPONDED, item.id, stage)),
         ],
-        [("Resolved", cb.encode(cb.RESOLVED, item.id, stage))],
+        [("Resolved", cb.encode(Action.RESOLVED, item.id, stage))],
     ]
     return Message(text, keyboard)
 
@@ -265,10 +230,10 @@ def qa_iro_step(
         f"ℹ️ {item.case_ref}: your QA alert moved to stage {stage} of {stages}: "
         f"{holder_name} ({role_label(role)}), due {when_text(stage_due_at, tz)}."
     )
-    keyboard: list[list[Button]] = [[("Resolved", cb.encode(cb.RESOLVED, item.id, stage))]]
+    keyboard: list[list[Button]] = [[("Resolved", cb.encode(Action.RESOLVED, item.id, stage))]]
     for higher in range(stage + 1, stages + 1):
         label = f"Escalate to stage {higher}: {role_label(ladder[higher - 1])}"
-        keyboard.append([(label, cb.encode(cb.ESCALATE, item.id, stage, str(higher)))])
+        keyboard.append([(label, cb.encode(Action.ESCALATE, item.id, stage, str(higher)))])
     return Message(text, keyboard)
 
 
@@ -289,9 +254,9 @@ def review_due(item: ItemLike, *, plan_start: date | None, tz: ZoneInfo = LONDON
         f"{since}. As chair, log the outcome when you have reviewed it."
     )
     keyboard = [
-        [("Reviewed: plan continues", cb.encode(cb.REVIEW_CONTINUES, item.id, item.stage))],
-        [("Exit plan agreed", cb.encode(cb.REVIEW_EXIT, item.id, item.stage))],
-        [("Plan ended", cb.encode(cb.REVIEW_ENDED, item.id, item.stage))],
+        [("Reviewed: plan continues", cb.encode(Action.REVIEW_CONTINUES, item.id, item.stage))],
+        [("Exit plan agreed", cb.encode(Action.REVIEW_EXIT, item.id, item.stage))],
+        [("Plan ended", cb.encode(Action.REVIEW_ENDED, item.id, item.stage))],
     ]
     return Message(text, keyboard)
 
@@ -336,17 +301,26 @@ def cover(message: Message, *, absent_name: str, absent_role: str) -> Message:
     return Message(text, message.keyboard)
 
 
-def late_reason_buttons(item: ItemLike) -> list[list[Button]]:
+class Pressable(Protocol):
+    """All a button needs to know about its item: which one, at which stage."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def stage(self) -> int: ...
+
+
+def late_reason_buttons(item: Pressable) -> list[list[Button]]:
     """Will be late, step 2: why (one code per button)."""
     return [
-        [(LATE_REASON_LABELS[reason], cb.encode(cb.LATE_REASON, item.id, item.stage, reason))]
-        for reason in LATE_REASONS
+        [(label.button, cb.encode(Action.LATE_REASON, item.id, item.stage, reason))]
+        for reason, label in LATE_REASONS.items()
     ]
 
 
-def late_date_buttons(item: ItemLike, reason: str, days: list[date]) -> list[list[Button]]:
+def late_date_buttons(item: Pressable, reason: str, days: list[date]) -> list[list[Button]]:
     """Will be late, step 3: which of the next working days the report will come."""
     return [
-        [(day_text(day), cb.encode(cb.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]
+        [(day_text(day), cb.encode(Action.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]  # noqa: E501
         for day in days
     ]

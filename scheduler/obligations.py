@@ -28,26 +28,31 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 from models import audit
-from models.outbox import cancel_pending, enqueue
-from models.tables import (
+from models.outbox import cancel_pending
+from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import (
     CANCELLED,
+    CLOSED,
     DONE,
+    GONE,
     ICPC_REPORT,
+    MISSED,
+    N_INFO,
+    NOT_RESOLVED,
     OPEN,
+    PLAN_ENDED,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    QaAlert,
-    Staff,
+    REPORT_KINDS,
+    RESPONDED,
+    SUBMITTED,
 )
 from scheduler import messages as msg
 from scheduler import rules
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
@@ -61,13 +66,6 @@ WIDE_SCOPE = 5000  # more case refs than this: read whole tables and filter in P
 # (run by every scan) creates them as plans approach the date.
 FLAG_LOOKAHEAD_DAYS = 35
 
-# Closing outcomes.
-SUBMITTED = "submitted"
-RESPONDED = "responded"
-CLOSED = "closed"
-PLAN_ENDED = "plan_ended"
-GONE = "record_removed"
-MISSED = rules.MISSED  # the conference took place without the report: nothing left to chase
 
 # Audit actions of reconciliation.
 A_CLOSED = "obligation_closed"
@@ -83,8 +81,6 @@ class PlanRecord(NamedTuple):
     plan_start: date
     plan_end: date | None = None
 
-
-NOT_RESOLVED = "not_resolved"  # the IRO found the response did not settle the concern
 
 
 class ConferenceRecord(NamedTuple):
@@ -734,7 +730,7 @@ def _positive_alerts(
                             "team_manager"))  # fmt: skip
         for key, recipient, role in targets:
             message = msg.positive_alert(alert.case_ref, role=role)
-            note = rules.route(org, recipient, key, rules.N_INFO, message, rules.A_INFO)
+            note = rules.route(org, recipient, key, N_INFO, message, rules.A_INFO)
             if note is None:
                 continue
             if queue_once(session, note, now=now, cal=cal, hours=hours):
@@ -782,7 +778,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.It
     if not rows:
         return []
     cases = sorted({r[3] for r in rows})
-    conf_ids = sorted({r[2] for r in rows if r[1] in rules.REPORT_KINDS})
+    conf_ids = sorted({r[2] for r in rows if r[1] in REPORT_KINDS})
     alert_ids = sorted({r[2] for r in rows if r[1] == QA_RESPONSE})
     plans: dict[str, tuple[str, date]] = {}
     pt, ct, at = _table(Plan), _table(Conference), _table(QaAlert)
@@ -809,7 +805,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.It
         chair, start = plans.get(case_ref, (None, None))
         conference_at = None
         raised_by = theme = None
-        if kind in rules.REPORT_KINDS and subject in confs:
+        if kind in REPORT_KINDS and subject in confs:
             conference_at, conf_chair = confs[subject]
             chair = conf_chair or chair
         if kind == QA_RESPONSE and subject in alerts:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
+from models.vocabulary import Role
 from scheduler.calendar import WorkingCalendar, WorkingHours
 
-Role = Literal[
-    "social_worker",
-    "iro",
-    "team_manager",
-    "service_manager",
-    "head_of_service",
-    "assistant_director",
-    "safeguarding_manager",
-    "admin",
-]
-ROLES: tuple[str, ...] = get_args(Role)  # the CSV importer and the policy share one list
 NonNegDays = Annotated[int, Field(ge=0, le=365)]
 
 
@@ -109,8 +100,9 @@ class QaAlertRule(_Strict):
     def _ladder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("needs at least one stage")
-        if len(set(value)) != len(value):
-            raise ValueError("a role may appear only once")
+        repeated = sorted({role for role in value if value.count(role) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} appears more than once: a role may appear once")
         return value
 
 
@@ -119,6 +111,12 @@ class PlanReviewRule(_Strict):
 
     after_months: Annotated[int, Field(ge=1, le=120)] = 9
     also_flag_months: tuple[Annotated[int, Field(ge=1, le=240)], ...] = (18, 24)
+
+
+class AuditRule(_Strict):
+    """How long the audit trail is kept before `irobot audit purge` may remove whole months."""
+
+    retention_months: Annotated[int, Field(ge=1, le=1200)] = 84
 
 
 class Policy(_Strict):
@@ -131,6 +129,7 @@ class Policy(_Strict):
     icpc_report: IcpcReportRule = IcpcReportRule()
     qa_alert: QaAlertRule = QaAlertRule()
     plan_review: PlanReviewRule = PlanReviewRule()
+    audit: AuditRule = AuditRule()
 
     @field_validator("timezone")
     @classmethod
@@ -163,8 +162,25 @@ def _describe(exc: ValidationError) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        msg = _what_to_do(err, msg)
         parts.append(f"{key}: {msg}")
     return "; ".join(parts)
+
+
+_DATE_EXAMPLE = "closure_days = [2026-12-29, 2026-12-30]"
+
+
+def _what_to_do(err: ErrorDetails, msg: str) -> str:
+    """The message with the bad value echoed and the form it should take."""
+    loc, value = err["loc"], err.get("input")
+    if loc and loc[0] == "closure_days":
+        if len(loc) > 1:
+            return f"{value!r} is not a date: write dates as YYYY-MM-DD, e.g. {_DATE_EXAMPLE}"
+        return f"must be a list of YYYY-MM-DD dates, e.g. {_DATE_EXAMPLE}"
+    if err["type"] == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        return f"{value!r} is not one of {allowed}"
+    return msg.removeprefix("Value error, ")
 
 
 def parse_policy(data: dict[str, object]) -> Policy:

@@ -15,8 +15,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from models.outbox import Message
-from models.tables import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from models.buttons import Message
+from models.vocabulary import (
+    CHALLENGE,
+    ICPC_REPORT,
+    MISSED,
+    N_DUE_TODAY,
+    N_ESCALATION,
+    N_INFO,
+    N_OVERDUE,
+    N_REMINDER,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    REPORT_KINDS,
+)
 from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.org import Org, Person
@@ -24,18 +37,7 @@ from scheduler.policy import Policy, ReportRule
 
 logger = logging.getLogger(__name__)
 
-REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT)
 REVIEW_GRACE_WORKING_DAYS = 5
-CHALLENGE = "challenge"
-MISSED = "missed"  # outcome: the conference took place without the report
-
-# Notification kinds (the outbox `kind` column).
-N_REMINDER = "reminder"
-N_DUE_TODAY = "due_today"
-N_OVERDUE = "overdue"
-N_ESCALATION = "escalation"
-NUDGE_KINDS = (N_REMINDER, N_DUE_TODAY, N_OVERDUE)  # a newer one supersedes an unsent older one
-N_INFO = "info"
 
 # Audit actions.
 A_REMINDER = "reminder_queued"

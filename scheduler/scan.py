@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.tables import OPEN, Obligation
+from models.tables import Obligation
+from models.vocabulary import MISSED, OPEN
 from scheduler import rules
 from scheduler.escalation import apply_decision
 from scheduler.obligations import (
@@ -73,7 +74,7 @@ def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5
             result.failed += 1
             continue
         result.examined += 1
-        if decision.close == rules.MISSED:
+        if decision.close == MISSED:
             if close_missed_report(session, item, now=now):
                 result.closed += 1
             else:

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import callbacks as cb
 from handlers import render
 from handlers.parse import ReplyIntent
+from models import buttons as cb
 from models.tables import (
     AuditEvent,
     Conference,
@@ -21,6 +21,7 @@ from models.tables import (
     QaAlert,
     Staff,
 )
+from models.vocabulary import Action
 from scheduler import actions
 from tests.auxil.chat import (
     NOW,
@@ -83,7 +84,7 @@ def outbox(ctx: AppContext, recipient: str) -> list[Notification]:
 
 def test_submitted_records_the_report_and_closes_the_item(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    result = press(ctx, "SW1", cb.SUBMITTED, item_id)
+    result = press(ctx, "SW1", Action.SUBMITTED, item_id)
     assert result.ok and result.code == "submitted"
     with Session(ctx.engine) as session:
         ob = session.get(Obligation, item_id)
@@ -95,9 +96,9 @@ def test_submitted_records_the_report_and_closes_the_item(ctx: AppContext) -> No
 
 def test_a_double_tap_records_once(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    assert press(ctx, "SW1", cb.SUBMITTED, item_id).ok
+    assert press(ctx, "SW1", Action.SUBMITTED, item_id).ok
     before = domain_state(ctx)
-    again = press(ctx, "SW1", cb.SUBMITTED, item_id)
+    again = press(ctx, "SW1", Action.SUBMITTED, item_id)
     assert not again.ok and again.code == "already"
     assert domain_state(ctx) == before
     assert audit_actions(ctx, item_id).count("report_submitted") == 1
@@ -111,7 +112,7 @@ def test_two_simultaneous_presses_record_exactly_once(ctx: AppContext) -> None:
     def tap() -> None:
         barrier.wait()
         try:
-            results.append(press(ctx, "SW1", cb.NEED_HELP, item_id))
+            results.append(press(ctx, "SW1", Action.NEED_HELP, item_id))
         except Exception as exc:  # a lock timeout would be a failure of its own
             results.append(actions.ActionResult(False, f"error {exc}"))
 
@@ -128,7 +129,7 @@ def test_someone_elses_press_changes_nothing_and_is_audited(ctx: AppContext) -> 
     item_id = setup_case(ctx)
     before = domain_state(ctx)
     for who in ("SW2", "TM2", "IRO1", "AD1"):
-        result = press(ctx, who, cb.SUBMITTED, item_id)
+        result = press(ctx, who, Action.SUBMITTED, item_id)
         assert not result.ok and result.code == "not_allowed"
     assert domain_state(ctx) == before
     assert audit_actions(ctx, item_id).count("press_refused") == 4
@@ -136,27 +137,27 @@ def test_someone_elses_press_changes_nothing_and_is_audited(ctx: AppContext) -> 
 
 def test_a_button_for_an_item_that_does_not_exist_is_refused(ctx: AppContext) -> None:
     setup_case(ctx)
-    result = press(ctx, "SW1", cb.SUBMITTED, 999_999)
+    result = press(ctx, "SW1", Action.SUBMITTED, 999_999)
     assert not result.ok and result.code == "not_allowed"
 
 
 def test_a_button_from_an_earlier_stage_is_stale(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    result = press(ctx, "SW1", cb.SUBMITTED, item_id, stage=1)
+    result = press(ctx, "SW1", Action.SUBMITTED, item_id, stage=1)
     assert not result.ok and result.code == "stale"
 
 
 def test_will_be_late_asks_reason_then_date_and_records_both(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    assert press(ctx, "SW1", cb.WILL_BE_LATE, item_id).code == actions.ASK_REASON
-    asked = press(ctx, "SW1", cb.LATE_REASON, item_id, arg="illness")
+    assert press(ctx, "SW1", Action.WILL_BE_LATE, item_id).code == actions.ASK_REASON
+    asked = press(ctx, "SW1", Action.LATE_REASON, item_id, arg="illness")
     assert asked.code == actions.ASK_DATE and asked.reason == "illness"
     due_at = fresh_ob(ctx, item_id).due_at
     assert ctx.calendar.local(due_at).date() == date(2026, 12, 4)
     days = actions.late_days(ctx.policy, NOW, due_at)  # late means after the deadline
     assert days == [date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9), date(2026, 12, 10),
                     date(2026, 12, 11)]  # fmt: skip
-    result = press(ctx, "SW1", cb.LATE_DATE, item_id, arg="illness.20261209")
+    result = press(ctx, "SW1", Action.LATE_DATE, item_id, arg="illness.20261209")
     assert result.ok and result.code == "late"
     with Session(ctx.engine) as session:
         ob = session.get(Obligation, item_id)
@@ -172,16 +173,16 @@ def test_a_late_date_outside_the_offered_days_is_refused(ctx: AppContext) -> Non
     before = domain_state(ctx)
     for arg in ("illness.20261205", "illness.20251207", "illness.2026120", "sick.20261209",
                 "illness.20261204"):  # a Saturday, last year, garbled, bad reason, the due day
-        result = press(ctx, "SW1", cb.LATE_DATE, item_id, arg=arg)
+        result = press(ctx, "SW1", Action.LATE_DATE, item_id, arg=arg)
         assert not result.ok and result.code == "invalid", arg
     assert domain_state(ctx) == before
 
 
 def test_need_help_tells_the_team_manager_once(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    result = press(ctx, "SW1", cb.NEED_HELP, item_id)
+    result = press(ctx, "SW1", Action.NEED_HELP, item_id)
     assert result.ok and result.told == "Tara Morgan"
-    assert press(ctx, "SW1", cb.NEED_HELP, item_id).code == "already"
+    assert press(ctx, "SW1", Action.NEED_HELP, item_id).code == "already"
     [note] = outbox(ctx, "TM1")
     assert note.text.startswith("🙋 Sally Webb asks for help with the RCPC report for case CR-100")
 
@@ -220,59 +221,59 @@ def setup_alert(ctx: AppContext) -> int:
 
 def test_responded_closes_the_item_and_asks_the_iro_for_the_outcome(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    assert press(ctx, "SW1", cb.RESPONDED, item_id).ok
+    assert press(ctx, "SW1", Action.RESPONDED, item_id).ok
     ob = fresh_ob(ctx, item_id)
     assert ob.status == "done" and ob.outcome == "responded"
     [ask] = outbox(ctx, "IRO1")
     keyboard = json.loads(ask.keyboard or "[]")
     assert [cb.decode(d).action for row in keyboard for _, d in row] == [  # type: ignore[union-attr]
-        cb.RESOLVED,
-        cb.NOT_RESOLVED,
+        Action.RESOLVED,
+        Action.NOT_RESOLVED,
     ]
 
 
 def test_the_iro_resolving_closes_the_alert(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "SW1", cb.RESPONDED, item_id)
-    result = press(ctx, "IRO1", cb.RESOLVED, item_id)
+    press(ctx, "SW1", Action.RESPONDED, item_id)
+    result = press(ctx, "IRO1", Action.RESOLVED, item_id)
     assert result.ok and result.code == "resolved"
     with Session(ctx.engine) as session:
         alert = session.get(QaAlert, "A-1")
         assert alert is not None and alert.closed_at == NOW and alert.outcome == "resolved"
-    assert press(ctx, "IRO1", cb.RESOLVED, item_id).code == "already"
-    assert press(ctx, "IRO2", cb.RESOLVED, item_id).code == "not_allowed"
+    assert press(ctx, "IRO1", Action.RESOLVED, item_id).code == "already"
+    assert press(ctx, "IRO2", Action.RESOLVED, item_id).code == "not_allowed"
 
 
 def test_resolving_withdraws_an_outcome_request_not_yet_delivered(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "IRO1", cb.ESCALATE, item_id, arg="1")
-    press(ctx, "TM1", cb.RESPONDED, item_id, stage=1)  # the IRO is asked for the outcome
+    press(ctx, "IRO1", Action.ESCALATE, item_id, arg="1")
+    press(ctx, "TM1", Action.RESPONDED, item_id, stage=1)  # the IRO is asked for the outcome
     [ask] = [n for n in outbox(ctx, "IRO1") if n.kind == "outcome_request"]
     assert ask.status == "pending"
-    assert press(ctx, "IRO1", cb.RESOLVED, item_id, stage=1).ok  # from another message
+    assert press(ctx, "IRO1", Action.RESOLVED, item_id, stage=1).ok  # from another message
     [ask] = [n for n in outbox(ctx, "IRO1") if n.kind == "outcome_request"]
     assert ask.status == "cancelled"
 
 
 def test_not_resolved_reopens_the_alert_and_climbs_to_the_team_manager(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "SW1", cb.RESPONDED, item_id)
-    result = press(ctx, "IRO1", cb.NOT_RESOLVED, item_id)
+    press(ctx, "SW1", Action.RESPONDED, item_id)
+    result = press(ctx, "IRO1", Action.NOT_RESOLVED, item_id)
     assert result.ok and result.code == "escalated"
     ob = fresh_ob(ctx, item_id)
     assert ob.status == "open" and ob.stage == 1
     assert any(n.kind == "escalation" for n in outbox(ctx, "TM1"))
     assert "qa_not_resolved" in audit_actions(ctx, item_id)
     # The team manager now holds it: Acknowledge tells the IRO once.
-    assert press(ctx, "TM1", cb.ACKNOWLEDGE, item_id, stage=1).ok
-    assert press(ctx, "TM1", cb.ACKNOWLEDGE, item_id, stage=1).code == "already"
+    assert press(ctx, "TM1", Action.ACKNOWLEDGE, item_id, stage=1).ok
+    assert press(ctx, "TM1", Action.ACKNOWLEDGE, item_id, stage=1).code == "already"
     assert sum(n.key.endswith(":ack:1") for n in outbox(ctx, "IRO1")) == 1
 
 
 def test_not_resolved_keeps_the_first_response_time_for_the_figures(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "SW1", cb.RESPONDED, item_id)
-    press(ctx, "IRO1", cb.NOT_RESOLVED, item_id, now=NOW + timedelta(hours=1))
+    press(ctx, "SW1", Action.RESPONDED, item_id)
+    press(ctx, "IRO1", Action.NOT_RESOLVED, item_id, now=NOW + timedelta(hours=1))
     with Session(ctx.engine) as session:
         alert = session.get(QaAlert, "A-1")
         assert alert is not None and alert.responded_at == NOW
@@ -280,7 +281,7 @@ def test_not_resolved_keeps_the_first_response_time_for_the_figures(ctx: AppCont
     assert fresh_ob(ctx, item_id).status == "open"
     # The team manager answers at stage 1: the item closes, the first response time stays.
     later = NOW + timedelta(days=2)
-    assert press(ctx, "TM1", cb.RESPONDED, item_id, stage=1, now=later).ok
+    assert press(ctx, "TM1", Action.RESPONDED, item_id, stage=1, now=later).ok
     assert fresh_ob(ctx, item_id).status == "done"
     with Session(ctx.engine) as session:
         alert = session.get(QaAlert, "A-1")
@@ -289,17 +290,17 @@ def test_not_resolved_keeps_the_first_response_time_for_the_figures(ctx: AppCont
 
 def test_the_iro_may_jump_straight_to_a_higher_stage(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    result = press(ctx, "IRO1", cb.ESCALATE, item_id, arg="3")
+    result = press(ctx, "IRO1", Action.ESCALATE, item_id, arg="3")
     assert result.ok and fresh_ob(ctx, item_id).stage == 3
     assert any(n.kind == "escalation" for n in outbox(ctx, "HOS1"))
-    assert press(ctx, "IRO1", cb.ESCALATE, item_id, stage=3, arg="2").code == "invalid"
+    assert press(ctx, "IRO1", Action.ESCALATE, item_id, stage=3, arg="2").code == "invalid"
 
 
 def test_a_stage_holder_may_record_the_response_and_resolve(ctx: AppContext) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "IRO1", cb.ESCALATE, item_id, arg="1")
-    assert press(ctx, "TM2", cb.RESOLVED, item_id, stage=1).code == "not_allowed"
-    result = press(ctx, "TM1", cb.RESOLVED, item_id, stage=1)
+    press(ctx, "IRO1", Action.ESCALATE, item_id, arg="1")
+    assert press(ctx, "TM2", Action.RESOLVED, item_id, stage=1).code == "not_allowed"
+    result = press(ctx, "TM1", Action.RESOLVED, item_id, stage=1)
     assert result.ok and fresh_ob(ctx, item_id).status == "done"
     assert any("marked it resolved" in n.text for n in outbox(ctx, "IRO1"))
 
@@ -309,7 +310,7 @@ def test_plan_ended_at_review_ends_the_plan_and_its_other_items(ctx: AppContext)
     with Session(ctx.engine) as session:
         review = obligation(session, "plan_review", "CR-100")
     assert review.id is not None
-    result = press(ctx, "IRO1", cb.REVIEW_ENDED, review.id)
+    result = press(ctx, "IRO1", Action.REVIEW_ENDED, review.id)
     assert result.ok and result.code == "plan_ended"
     with Session(ctx.engine) as session:
         plan = session.get(Plan, "CR-100")
@@ -324,24 +325,24 @@ def test_reviewed_plan_continues_is_logged_and_stays_logged(ctx: AppContext) -> 
     with Session(ctx.engine) as session:
         review = obligation(session, "plan_review", "CR-100")
     assert review.id is not None
-    assert press(ctx, "IRO1", cb.REVIEW_CONTINUES, review.id).ok
+    assert press(ctx, "IRO1", Action.REVIEW_CONTINUES, review.id).ok
     ob = fresh_ob(ctx, review.id)
     assert (ob.status, ob.outcome) == ("done", "plan_continues")
-    assert press(ctx, "IRO1", cb.REVIEW_EXIT, review.id).code == "already"
+    assert press(ctx, "IRO1", Action.REVIEW_EXIT, review.id).code == "already"
 
 
 def test_manager_report_buttons_work_once_the_report_is_escalated(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    assert press(ctx, "TM1", cb.CHASED, item_id).code == "stale"
+    assert press(ctx, "TM1", Action.CHASED, item_id).code == "stale"
     with ctx.session() as session:
         from scheduler.escalation import escalate
 
         assert escalate(session, ctx.policy, item_id, from_stage=0, to_stage=1, now=NOW,
                         actor="test")  # fmt: skip
-    assert press(ctx, "TM1", cb.CHASED, item_id, stage=1).ok
-    assert press(ctx, "TM1", cb.CHASED, item_id, stage=1).code == "already"
-    assert press(ctx, "TM1", cb.REARRANGE, item_id, stage=1).ok
-    result = press(ctx, "TM1", cb.REPORT_IN, item_id, stage=1)
+    assert press(ctx, "TM1", Action.CHASED, item_id, stage=1).ok
+    assert press(ctx, "TM1", Action.CHASED, item_id, stage=1).code == "already"
+    assert press(ctx, "TM1", Action.REARRANGE, item_id, stage=1).ok
+    result = press(ctx, "TM1", Action.REPORT_IN, item_id, stage=1)
     assert result.ok and result.code == "report_in"
     assert fresh_ob(ctx, item_id).status == "done"
     assert any("says the report is in" in n.text for n in outbox(ctx, "IRO1"))
@@ -376,7 +377,7 @@ def test_an_inactive_person_is_refused_even_on_their_own_item(ctx: AppContext) -
         assert sw is not None
         sw.active = False
     before = domain_state(ctx)
-    assert press(ctx, "SW1", cb.SUBMITTED, item_id).code == "not_allowed"
+    assert press(ctx, "SW1", Action.SUBMITTED, item_id).code == "not_allowed"
     assert domain_state(ctx) == before
 
 
@@ -397,9 +398,9 @@ def test_a_stage_holder_recording_the_response_asks_the_iro_for_the_outcome(
     ctx: AppContext,
 ) -> None:
     item_id = setup_alert(ctx)
-    press(ctx, "IRO1", cb.ESCALATE, item_id, arg="2")
-    assert press(ctx, "TM2", cb.RESPONDED, item_id, stage=2).code == "not_allowed"
-    result = press(ctx, "SM1", cb.RESPONDED, item_id, stage=2)
+    press(ctx, "IRO1", Action.ESCALATE, item_id, arg="2")
+    assert press(ctx, "TM2", Action.RESPONDED, item_id, stage=2).code == "not_allowed"
+    result = press(ctx, "SM1", Action.RESPONDED, item_id, stage=2)
     assert result.ok and result.code == "responded"
     assert fresh_ob(ctx, item_id).status == "done"
     assert any(n.kind == "outcome_request" for n in outbox(ctx, "IRO1"))

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers import callbacks as cb
+from models import buttons as cb
+from models.vocabulary import ACTIONS
 
-ALL_ACTIONS = sorted(cb.ACTIONS)
+ALL_ACTIONS = sorted(ACTIONS)
 
 # Near misses of real codes: the right shape, with anything Unicode calls a digit.
 digit = st.one_of(

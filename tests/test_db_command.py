@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from bot.commands import db
 from bot.context import AppContext
-from models.tables import RCPC_REPORT, Obligation
+from models.tables import Obligation
+from models.vocabulary import RCPC_REPORT
 from scheduler.obligations import sync_obligations
 from scheduler.policy import parse_policy
 from tests.auxil.records import add_conference, add_plan, london, org_chart

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models.tables import (
+from models.tables import Conference, Notification, Obligation, Plan, Staff
+from models.vocabulary import (
     DONE,
     ICPC_REPORT,
     OPEN,
@@ -15,11 +16,6 @@ from models.tables import (
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    Staff,
 )
 from scheduler.calendar import WorkingCalendar
 from scheduler.digest import DigestItem, build_digest, digest_pass, when

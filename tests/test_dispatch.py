@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 from bot.context import AppContext
 from bot.settings import Settings
 from models.audit import SYSTEM
-from models.outbox import Message, enqueue
-from models.tables import FAILED, PENDING, SENDING, SENT, AuditEvent, Notification, Staff
+from models.buttons import Message
+from models.tables import AuditEvent, Notification, Staff
+from models.vocabulary import FAILED, PENDING, SENDING, SENT
 from scheduler.dispatch import (
     MAX_ATTEMPTS,
     DispatchResult,
@@ -28,6 +29,7 @@ from scheduler.dispatch import (
     release_held,
 )
 from scheduler.figures import Rules, figures_by_team, load_caseload
+from scheduler.notify import enqueue
 from scheduler.senders import (
     Keyboard,
     SendBadRequest,

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from models.db import make_engine
-from models.tables import QA_RESPONSE, RCPC_REPORT, AuditEvent, Notification, Obligation
+from models.tables import AuditEvent, Notification, Obligation
+from models.vocabulary import QA_RESPONSE, RCPC_REPORT
 from scheduler.escalation import challenge_list, escalate
 from scheduler.obligations import sync_obligations
 from scheduler.policy import Policy

@@ -14,23 +14,8 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import Session
 
-from models.tables import (
-    CANCELLED,
-    DONE,
-    FAILED,
-    OPEN,
-    PENDING,
-    PLAN_REVIEW,
-    QA_RESPONSE,
-    SENT,
-    AuditEvent,
-    Conference,
-    Notification,
-    Obligation,
-    Plan,
-    QaAlert,
-    Staff,
-)
+from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import CANCELLED, DONE, FAILED, OPEN, PENDING, PLAN_REVIEW, QA_RESPONSE, SENT
 from scheduler.figures import (
     SERVICE,
     AlertRow,

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.context import AppContext
-from handlers import callbacks as cb
 from handlers import render
 from handlers.conversation import Conversation, Quoted, Reply
+from models.vocabulary import ACTIONS
 from tests.auxil.chat import (
     GROUP_CHAT,
     NAMES,
@@ -43,7 +43,7 @@ OUTSIDERS = {
 }
 SECRET_CASES = ("CR-100",)
 SECRET_NAMES = (NAMES["SW1"], NAMES["IRO1"], NAMES["TM1"])
-ALL_ACTIONS = sorted(cb.ACTIONS)
+ALL_ACTIONS = sorted(ACTIONS)
 SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     deadline=None,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from handlers import callbacks as cb
 from handlers.access import Actor, ItemState, role_of, state_allows
-from models.tables import DONE, OPEN, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from models.vocabulary import DONE, OPEN, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT, Action
 
 SW = Actor("SW1", "social_worker")
 OTHER_SW = Actor("SW2", "social_worker")
@@ -25,24 +24,24 @@ REVIEW = ItemState(PLAN_REVIEW, "IRO1", OPEN, 0)
 @pytest.mark.parametrize(
     ("actor", "action", "item", "role"),
     [
-        (SW, cb.SUBMITTED, REPORT, "owner"),
-        (SW, cb.LATE_DATE, REPORT, "owner"),
-        (OTHER_SW, cb.SUBMITTED, REPORT, None),
-        (TM, cb.SUBMITTED, REPORT, None),
-        (TM, cb.REPORT_IN, ESCALATED_REPORT, "manager"),
-        (OTHER_TM, cb.REPORT_IN, ESCALATED_REPORT, None),
-        (SW, cb.REPORT_IN, ESCALATED_REPORT, None),
-        (SW, cb.RESPONDED, ALERT, "owner"),
-        (SW, cb.RESOLVED, ALERT, None),
-        (IRO, cb.RESOLVED, ALERT, "raiser"),
-        (IRO, cb.NOT_RESOLVED, ALERT, "raiser"),
-        (OTHER_IRO, cb.RESOLVED, ALERT, None),
-        (TM, cb.ACKNOWLEDGE, ALERT, "manager"),
-        (IRO, cb.REVIEW_CONTINUES, REVIEW, "owner"),
-        (OTHER_IRO, cb.REVIEW_ENDED, REVIEW, None),
-        (SW, cb.REVIEW_ENDED, REVIEW, None),
-        (SW, cb.REVIEW_CONTINUES, REPORT, None),
-        (IRO, cb.SUBMITTED, ALERT, None),
+        (SW, Action.SUBMITTED, REPORT, "owner"),
+        (SW, Action.LATE_DATE, REPORT, "owner"),
+        (OTHER_SW, Action.SUBMITTED, REPORT, None),
+        (TM, Action.SUBMITTED, REPORT, None),
+        (TM, Action.REPORT_IN, ESCALATED_REPORT, "manager"),
+        (OTHER_TM, Action.REPORT_IN, ESCALATED_REPORT, None),
+        (SW, Action.REPORT_IN, ESCALATED_REPORT, None),
+        (SW, Action.RESPONDED, ALERT, "owner"),
+        (SW, Action.RESOLVED, ALERT, None),
+        (IRO, Action.RESOLVED, ALERT, "raiser"),
+        (IRO, Action.NOT_RESOLVED, ALERT, "raiser"),
+        (OTHER_IRO, Action.RESOLVED, ALERT, None),
+        (TM, Action.ACKNOWLEDGE, ALERT, "manager"),
+        (IRO, Action.REVIEW_CONTINUES, REVIEW, "owner"),
+        (OTHER_IRO, Action.REVIEW_ENDED, REVIEW, None),
+        (SW, Action.REVIEW_ENDED, REVIEW, None),
+        (SW, Action.REVIEW_CONTINUES, REPORT, None),
+        (IRO, Action.SUBMITTED, ALERT, None),
     ],
 )
 def test_each_action_has_one_kind_of_presser(
@@ -52,24 +51,24 @@ def test_each_action_has_one_kind_of_presser(
 
 
 def test_an_inactive_person_may_do_nothing_at_all() -> None:
-    assert role_of(Actor("SW1", "social_worker", active=False), cb.SUBMITTED, REPORT, CHAIN) is None
+    assert role_of(Actor("SW1", "social_worker", active=False), Action.SUBMITTED, REPORT, CHAIN) is None
 
 
 def test_an_inactive_manager_in_the_chain_may_not_act_for_it() -> None:
     chain = [Actor("TM1", "team_manager", active=False)]
-    assert role_of(TM, cb.REPORT_IN, ESCALATED_REPORT, chain) is None
+    assert role_of(TM, Action.REPORT_IN, ESCALATED_REPORT, chain) is None
 
 
 def test_a_stale_stage_or_a_closed_item_refuses_the_press() -> None:
-    assert state_allows("owner", cb.SUBMITTED, REPORT, 0)
-    assert not state_allows("owner", cb.SUBMITTED, ESCALATED_REPORT, 0)
+    assert state_allows("owner", Action.SUBMITTED, REPORT, 0)
+    assert not state_allows("owner", Action.SUBMITTED, ESCALATED_REPORT, 0)
     closed = ItemState(RCPC_REPORT, "SW1", DONE, 0)
-    assert not state_allows("owner", cb.SUBMITTED, closed, 0)
+    assert not state_allows("owner", Action.SUBMITTED, closed, 0)
 
 
 def test_manager_buttons_work_only_once_the_item_is_escalated() -> None:
-    assert not state_allows("manager", cb.REPORT_IN, REPORT, 0)
-    assert state_allows("manager", cb.REPORT_IN, ESCALATED_REPORT, 1)
+    assert not state_allows("manager", Action.REPORT_IN, REPORT, 0)
+    assert state_allows("manager", Action.REPORT_IN, ESCALATED_REPORT, 1)
 
 
 def test_the_iro_may_log_an_outcome_after_a_response_until_the_alert_is_closed() -> None:
@@ -77,6 +76,6 @@ def test_the_iro_may_log_an_outcome_after_a_response_until_the_alert_is_closed()
     closed = ItemState(
         QA_RESPONSE, "SW1", DONE, 0, raiser_id="IRO1", alert_responded=True, alert_closed=True
     )
-    assert state_allows("raiser", cb.RESOLVED, answered, 0)
-    assert state_allows("raiser", cb.NOT_RESOLVED, answered, 0)
-    assert not state_allows("raiser", cb.RESOLVED, closed, 0)
+    assert state_allows("raiser", Action.RESOLVED, answered, 0)
+    assert state_allows("raiser", Action.NOT_RESOLVED, answered, 0)
+    assert not state_allows("raiser", Action.RESOLVED, closed, 0)

@@ -10,9 +10,10 @@ from sqlmodel import Session, select
 
 from bot.context import AppContext
 from handlers import render
+from models.buttons import Message
 from models.invites import create_invite
-from models.outbox import Message, enqueue
 from models.tables import Notification, Staff
+from scheduler.notify import enqueue
 from tests.auxil.chat import NOW, STRANGER, USERS, ChatHarness, running_bot, seed_case, seed_org
 
 NEWCOMER = 6_123_457_001  # past 2**31, as real Telegram ids are

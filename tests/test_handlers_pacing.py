@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.pacing import ChatPacer
-from models.outbox import Message
+from models.buttons import Message
 
 
 class Ticks:

@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from handlers.parse import (
     DONE,
     LATE,
-    LATE_REASONS,
     ReplyIntent,
     closest,
     parse_reply,
     tokens,
     typo_distance,
 )
+from models.vocabulary import LATE_REASON_CODES
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_the_parser_never_fails_and_answers_only_known_intents(text: str) -> Non
     intent = parse_reply(text)
     assert intent is None or intent.kind in (DONE, LATE)
     if intent is not None and intent.reason is not None:
-        assert intent.reason in LATE_REASONS
+        assert intent.reason in LATE_REASON_CODES
 
 
 @given(

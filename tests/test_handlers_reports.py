@@ -9,9 +9,10 @@ import pytest
 from sqlmodel import Session
 
 from bot.context import AppContext
-from handlers import callbacks as cb
 from handlers import render
+from models import buttons as cb
 from models.tables import Conference, Obligation
+from models.vocabulary import Action
 from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
@@ -204,6 +205,6 @@ async def test_the_team_manager_acts_on_the_overdue_escalation(chat: ChatHarness
     await chat.press(SW1, stale_owner_button.message_id, button(stale_owner_button, "Submitted"))
     assert report(chat.ctx).status == "done"
     answer = await chat.press(
-        TM1, again.message_id, cb.encode(cb.REPORT_IN, report(chat.ctx).id or 0, 1), edits=False
+        TM1, again.message_id, cb.encode(Action.REPORT_IN, report(chat.ctx).id or 0, 1), edits=False
     )
     assert answer.text == render.REFUSALS["already"]

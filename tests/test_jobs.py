@@ -13,12 +13,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
 from bot.context import AppContext
-from models.outbox import Message, enqueue
-from models.tables import SENT, Conference, Notification, Plan, Staff
+from models.buttons import Message
+from models.tables import Conference, Notification, Plan, Staff
+from models.vocabulary import SENT
 from scheduler.calendar import WorkingHours
 from scheduler.dispatch import Pacer
 from scheduler.jobs import JOB_IDS, run_once, scan_once, start_jobs
 from scheduler.jobs import main as jobs_main
+from scheduler.notify import enqueue
 from scheduler.obligations import sync_obligations
 from scheduler.senders import Keyboard
 from tests.auxil.botapi import BotApiStandIn

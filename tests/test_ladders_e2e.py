@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from models.tables import PLAN_REVIEW, QA_RESPONSE, Notification, Obligation
+from models.tables import Notification, Obligation
+from models.vocabulary import PLAN_REVIEW, QA_RESPONSE
 from scheduler.escalation import challenge_list
 from tests.auxil.chat import (
     ChatHarness,

@@ -15,7 +15,8 @@ import pytest
 
 from bot.context import AppContext
 from bot.logs import REDACTED, RedactSecrets, configure_logging
-from models.outbox import Message, enqueue
+from models.buttons import Message
+from scheduler.notify import enqueue
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.chat import USERS, seed_org
 from tests.conftest import Database

@@ -6,7 +6,8 @@ from datetime import date, time
 
 from sqlmodel import Session, select
 
-from models.tables import (
+from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert
+from models.vocabulary import (
     CANCELLED,
     DONE,
     ICPC_REPORT,
@@ -17,11 +18,6 @@ from models.tables import (
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
-    AuditEvent,
-    Conference,
-    Obligation,
-    Plan,
-    QaAlert,
 )
 from scheduler.obligations import (
     AlertRecord,

@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from models.outbox import Message, cancel_pending, decode_keyboard, encode_keyboard, enqueue
-from models.tables import N_CANCELLED, Notification
+from models.buttons import Message, decode_keyboard, encode_keyboard
+from models.outbox import cancel_pending
+from models.tables import Notification
+from models.vocabulary import N_CANCELLED
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.notify import enqueue
 from tests.conftest import Database
 
 CAL = WorkingCalendar.england()

@@ -8,10 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers import callbacks as cb
 from handlers import render
 from handlers.render import ItemView
-from models.tables import DONE, ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from models import buttons as cb
+from models.vocabulary import (
+    DONE,
+    ICPC_REPORT,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+    Action,
+)
 from scheduler.calendar import LONDON
 
 DUE = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # Mon 7 Dec 2026, 6pm GMT
@@ -53,18 +61,18 @@ def test_a_report_item_offers_submitted_late_and_help_for_its_own_id_and_stage()
     keyboard = render.owner_keyboard(item(stage=1))
     decoded = [cb.decode(d) for d in all_data(keyboard)]
     assert [(c.action, c.item_id, c.stage) for c in decoded if c] == [
-        (cb.SUBMITTED, 42, 1),
-        (cb.WILL_BE_LATE, 42, 1),
-        (cb.NEED_HELP, 42, 1),
+        (Action.SUBMITTED, 42, 1),
+        (Action.WILL_BE_LATE, 42, 1),
+        (Action.NEED_HELP, 42, 1),
     ]
 
 
 @pytest.mark.parametrize(
     ("kind", "actions"),
     [
-        (ICPC_REPORT, [cb.SUBMITTED, cb.WILL_BE_LATE, cb.NEED_HELP]),
-        (QA_RESPONSE, [cb.RESPONDED]),
-        (PLAN_REVIEW, [cb.REVIEW_CONTINUES, cb.REVIEW_EXIT, cb.REVIEW_ENDED]),
+        (ICPC_REPORT, [Action.SUBMITTED, Action.WILL_BE_LATE, Action.NEED_HELP]),
+        (QA_RESPONSE, [Action.RESPONDED]),
+        (PLAN_REVIEW, [Action.REVIEW_CONTINUES, Action.REVIEW_EXIT, Action.REVIEW_ENDED]),
         (PLAN_FLAG, []),
     ],
 )
@@ -91,7 +99,7 @@ def test_late_reasons_are_the_five_codes_and_dates_carry_reason_and_day() -> Non
     assert dates.keyboard is not None
     assert [label for row in dates.keyboard for label, _ in row] == ["Wed 2 Dec", "Thu 3 Dec"]
     first = cb.decode(dates.keyboard[0][0][1])
-    assert first == cb.Callback(cb.LATE_DATE, 42, 0, "illness.20261202")
+    assert first == cb.Callback(Action.LATE_DATE, 42, 0, "illness.20261202")
 
 
 @given(

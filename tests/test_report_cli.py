@@ -17,7 +17,8 @@ from sqlmodel import Session, col
 
 from bot.commands import report
 from bot.context import AppContext, CommandError
-from models.tables import DONE, OPEN, QA_RESPONSE, Obligation, QaAlert, Staff
+from models.tables import Obligation, QaAlert, Staff
+from models.vocabulary import DONE, OPEN, QA_RESPONSE
 from tests.conftest import Database
 from tests.test_figures import NOW, seed
 

@@ -9,9 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.callbacks import MAX_BYTES, decode
-from models.outbox import Message
-from models.tables import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT
+from models.buttons import MAX_BYTES, Message, decode
+from models.vocabulary import (
+    CHALLENGE,
+    ICPC_REPORT,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    RCPC_REPORT,
+)
 from scheduler import messages as msg
 from scheduler import rules
 from scheduler.org import Org, Person
@@ -201,7 +207,7 @@ def test_after_the_last_stage_a_concern_is_listed_for_the_challenge_meeting() ->
     assert decision.challenge and decision.stage_change is None
     assert decision.next_action_at is None
     assert {n.recipient_id for n in decision.notifications} == {"IRO1", "AD1"}
-    listed = decide(_qa_item(stage=4, stage_due_at=due, outcome=rules.CHALLENGE), ORG, POLICY, due)
+    listed = decide(_qa_item(stage=4, stage_due_at=due, outcome=CHALLENGE), ORG, POLICY, due)
     assert listed.notifications == () and listed.next_action_at is None
 
 

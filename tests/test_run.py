@@ -20,7 +20,8 @@ import pytest
 from bot.app import build_application, set_commands
 from bot.commands import run as run_command
 from bot.context import AppContext, CommandError
-from models.outbox import Message, enqueue
+from models.buttons import Message
+from scheduler.notify import enqueue
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.chat import TOKEN, USERS, seed_org
 from tests.conftest import Database
@@ -168,7 +169,8 @@ def test_run_without_a_token_fails_with_one_line(database: Database, tmp_path: P
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "irobot: TELEGRAM_BOT_TOKEN is not set: the bot needs its token to run"
+        "irobot: TELEGRAM_BOT_TOKEN is not set: the bot needs its token to run; "
+        "set TELEGRAM_BOT_TOKEN in the environment or in .env"
     ]
 
 

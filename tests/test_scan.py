@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models.tables import PLAN_REVIEW, RCPC_REPORT, AuditEvent, Conference, Obligation, Staff
+from models.tables import AuditEvent, Conference, Obligation, Staff
+from models.vocabulary import PLAN_REVIEW, RCPC_REPORT
 from scheduler import rules
 from scheduler.digest import load_late_items
 from scheduler.escalation import apply_decision

@@ -13,9 +13,11 @@ from sqlmodel import select as select_rows
 from bot.cli import main
 from bot.commands.tick import parse_at, rolled_back
 from bot.context import AppContext
-from models.outbox import Message, enqueue
-from models.tables import SENT, Conference, Notification, Plan, Staff
+from models.buttons import Message
+from models.tables import Conference, Notification, Plan, Staff
+from models.vocabulary import SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.notify import enqueue
 from scheduler.obligations import sync_obligations
 from tests.auxil.botapi import BotApiStandIn
 from tests.conftest import Database

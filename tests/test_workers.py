@@ -24,9 +24,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models.outbox import Message, enqueue
-from models.tables import SENT, AuditEvent, Notification, Staff
+from models.buttons import Message
+from models.tables import AuditEvent, Notification, Staff
+from models.vocabulary import SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.notify import enqueue
 from tests.auxil.botapi import BotApiStandIn
 from tests.conftest import Database
 

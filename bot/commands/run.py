@@ -21,7 +21,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Polling by default; `--webhook-url URL --port N` serves a webhook instead."""
-    parser.add_argument("--webhook-url", help="public HTTPS URL Telegram should POST updates to")
+    parser.epilog = (
+        "Needs TELEGRAM_BOT_TOKEN (from BotFather) in the environment or in .env. Only this "
+        "command reads Telegram: without it running, no /start, button or reply is handled."
+    )
+    parser.add_argument(
+        "--webhook-url",
+        help="public HTTPS URL Telegram should POST updates to; the local server answers on "
+        "the same path (https://bot.example.gov.uk/irobot/ -> http://ADDR:PORT/irobot/)",
+    )
     parser.add_argument("--port", type=int, help="local port the webhook server listens on")
     parser.add_argument(
         "--listen", default="0.0.0.0", help="address the webhook server binds (default 0.0.0.0)"
@@ -60,7 +68,10 @@ def _preflight(ctx: AppContext) -> None:
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     """Start the bot and block until SIGINT/SIGTERM; a missing token is a one-line error."""
     if not ctx.settings.telegram_bot_token:
-        raise CommandError("TELEGRAM_BOT_TOKEN is not set: the bot needs its token to run")
+        raise CommandError(
+            "TELEGRAM_BOT_TOKEN is not set: the bot needs its token to run; "
+            "set TELEGRAM_BOT_TOKEN in the environment or in .env"
+        )
     if args.port is not None and not args.webhook_url:
         raise CommandError("--port is only used with --webhook-url")
     if args.webhook_url and args.port is None:

@@ -20,8 +20,9 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
-from models.outbox import decode_keyboard
-from models.tables import PENDING, Notification, Staff
+from models.buttons import decode_keyboard
+from models.tables import Notification, Staff
+from models.vocabulary import PENDING, role_label
 from scheduler.calendar import WorkingCalendar
 from scheduler.dispatch import DispatchResult
 from scheduler.jobs import digest_in, run_once, scan_in, utcnow
@@ -127,7 +128,7 @@ def preview(ctx: AppContext, *, at: datetime) -> Preview:
             if person is None:
                 person = Person(
                     name=staff.name if staff else f"unknown recipient {note.recipient_id}",
-                    role=_role(staff.role) if staff else "",
+                    role=role_label(staff.role) if staff else "",
                     linked=bool(staff and staff.chat_id is not None and staff.active),
                     reachable=bool(staff and staff.reachable),
                 )
@@ -141,11 +142,6 @@ def preview(ctx: AppContext, *, at: datetime) -> Preview:
                 )
             )
     return Preview(at=at, send_at=send_at, people=list(people.values()))
-
-
-def _role(role: str) -> str:
-    """`team_manager` reads as "team manager", `iro` as "IRO"."""
-    return "IRO" if role == "iro" else role.replace("_", " ")
 
 
 def _when(moment: datetime, cal: WorkingCalendar) -> str:
@@ -206,7 +202,8 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         raise CommandError("--at needs --dry-run: a sending tick always runs at the current time")
     if not ctx.settings.telegram_bot_token:
         raise CommandError(
-            "TELEGRAM_BOT_TOKEN is not set: a sending tick needs it (--dry-run previews without)"
+            "TELEGRAM_BOT_TOKEN is not set: a sending tick needs it (--dry-run previews "
+            "without); set TELEGRAM_BOT_TOKEN in the environment or in .env"
         )
     result = asyncio.run(_tick(ctx))
     print(_summary(result))

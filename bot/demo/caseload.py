@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from models.vocabulary import PLAN_CATEGORIES, THEME_CODES
 from scheduler.calendar import WorkingCalendar
 
 TEAMS = ("North", "South", "East")
@@ -61,8 +62,6 @@ LAST = (
     "Green",
     "Hall",
 )
-CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
-THEMES = ("drift_and_delay", "report_late", "statutory_duty", "plan_quality", "other")
 
 
 @dataclass
@@ -127,7 +126,7 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
                 iro,
                 plan_start.isoformat(),
                 "",
-                rng.choice(CATEGORIES),
+                rng.choice(PLAN_CATEGORIES),
                 "REDACTED-NAME",
             ]  # a column real exports carry; the importer must drop it
         )
@@ -144,7 +143,7 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
             ago = rng.choice([1, 3, 6, 9, 12, 16, 21])
             raised = cal.add_working_days(start, -ago)
             kind_a = "positive" if rng.random() < 0.35 else "concern"
-            theme = rng.choice(THEMES)
+            theme = rng.choice(THEME_CODES)
             responded = ""
             if kind_a == "concern" and ago > 3 and rng.random() < 0.5:  # answered in time
                 responded = _local(cal.add_working_days(raised, rng.randint(1, 4)), time(15, 0))

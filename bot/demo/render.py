@@ -15,7 +15,7 @@ from rich.text import Text
 from bot.demo.runner import DemoDay, DemoResult
 from bot.demo.transcript import Delivered
 from models.tables import Staff
-from scheduler.messages import ROLE_LABELS
+from models.vocabulary import ROLE_LABELS
 
 ROLE_LABEL = {**ROLE_LABELS, "iro": "IRO / chair"}
 ROLE_ORDER = list(ROLE_LABEL)

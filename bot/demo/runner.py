@@ -15,10 +15,11 @@ from sqlmodel import Session, col, select
 
 from bot.demo.caseload import Caseload, build_caseload
 from bot.demo.transcript import Delivered, TranscriptSender
-from handlers import callbacks as cb
+from models import buttons as cb
 from models.db import session_scope
 from models.importer import import_csv
-from models.tables import OPEN, PLAN_REVIEW, Obligation, Staff
+from models.tables import Obligation, Staff
+from models.vocabulary import OPEN, PLAN_REVIEW, Action
 from scheduler import actions
 from scheduler.dispatch import Pacer, dispatch_pass
 from scheduler.policy import Policy
@@ -108,7 +109,7 @@ def _log_past_reviews(engine: Engine, policy: Policy, before: datetime) -> int:
         for ob in due:
             chair = session.get(Staff, ob.owner_id)
             assert chair is not None and ob.id is not None
-            press = cb.Callback(cb.REVIEW_CONTINUES, ob.id, ob.stage)
+            press = cb.Callback(Action.REVIEW_CONTINUES, ob.id, ob.stage)
             result = actions.press(
                 session, policy, actor=chair, callback=press, now=ob.due_at + timedelta(days=2)
             )

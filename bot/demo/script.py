@@ -8,28 +8,29 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from bot.demo.transcript import Delivered
-from handlers import callbacks as cb
 from handlers import render
+from models import buttons as cb
 from models.tables import Staff
+from models.vocabulary import Action
 from scheduler import actions
 from scheduler.policy import Policy
 
 # For each button a person might press: how likely a demo person is to press it.
 # Whatever is left over is "ignored", which is what makes the ladders climb.
 WEIGHTS: dict[str, float] = {
-    cb.SUBMITTED: 0.45,
-    cb.WILL_BE_LATE: 0.15,
-    cb.NEED_HELP: 0.03,
-    cb.RESPONDED: 0.30,
-    cb.ACKNOWLEDGE: 0.35,
-    cb.RESOLVED: 0.35,
-    cb.NOT_RESOLVED: 0.2,
-    cb.CHASED: 0.45,
-    cb.REPORT_IN: 0.25,
-    cb.REARRANGE: 0.1,
-    cb.REVIEW_CONTINUES: 0.6,
-    cb.REVIEW_EXIT: 0.15,
-    cb.REVIEW_ENDED: 0.05,
+    Action.SUBMITTED: 0.45,
+    Action.WILL_BE_LATE: 0.15,
+    Action.NEED_HELP: 0.03,
+    Action.RESPONDED: 0.30,
+    Action.ACKNOWLEDGE: 0.35,
+    Action.RESOLVED: 0.35,
+    Action.NOT_RESOLVED: 0.2,
+    Action.CHASED: 0.45,
+    Action.REPORT_IN: 0.25,
+    Action.REARRANGE: 0.1,
+    Action.REVIEW_CONTINUES: 0.6,
+    Action.REVIEW_EXIT: 0.15,
+    Action.REVIEW_ENDED: 0.05,
 }
 LATE_REASON = "awaiting_info"
 
@@ -41,7 +42,7 @@ def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple
         roll -= WEIGHTS.get(callback.action, 0.0)
         if roll < 0:
             return label, callback
-    return "", cb.Callback(cb.SUBMITTED, 0, 0)
+    return "", cb.Callback(Action.SUBMITTED, 0, 0)
 
 
 def _late_date(policy: Policy, now: datetime, due_at: datetime) -> date:
@@ -69,13 +70,15 @@ def answer(
         return None
     result = actions.press(session, policy, actor=person, callback=callback, now=now)
     if result.ok and result.code == actions.ASK_REASON:
-        reason_press = cb.Callback(cb.LATE_REASON, callback.item_id, callback.stage, LATE_REASON)
+        reason_press = cb.Callback(
+            Action.LATE_REASON, callback.item_id, callback.stage, LATE_REASON
+        )
         result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
         if result.ok and result.code == actions.ASK_DATE:
             assert result.item is not None
             day = _late_date(policy, now, result.item.due_at)
             arg = f"{LATE_REASON}.{day:%Y%m%d}"
-            date_press = cb.Callback(cb.LATE_DATE, callback.item_id, callback.stage, arg)
+            date_press = cb.Callback(Action.LATE_DATE, callback.item_id, callback.stage, arg)
             result = actions.press(session, policy, actor=person, callback=date_press, now=now)
             label = f"{label}] → [Awaiting information] → [{render.format_day(day)}"
     if result.item is not None:

@@ -1,53 +1,20 @@
-"""Compact, versioned callback codes for inline buttons (Telegram allows 64 bytes)."""
+"""What a message is made of: text, inline buttons, and the compact callback codes behind them.
+
+The codes are versioned and re-checked on every press (Telegram allows 64 bytes of data);
+the actions they name live in the one vocabulary (`models.vocabulary.Action`).
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from models.vocabulary import ACTIONS
 
 VERSION = "v1"
 MAX_BYTES = 64
-
-# Action codes. Owner actions first, then manager and IRO actions.
-SUBMITTED = "sub"
-WILL_BE_LATE = "late"
-LATE_REASON = "lr"
-LATE_DATE = "ld"
-NEED_HELP = "help"
-RESPONDED = "resp"
-REVIEW_CONTINUES = "rvc"
-REVIEW_EXIT = "rvx"
-REVIEW_ENDED = "rve"
-ACKNOWLEDGE = "ack"
-RESOLVED = "res"
-NOT_RESOLVED = "nres"
-ESCALATE = "esc"
-CHASED = "chs"
-REPORT_IN = "rin"
-REARRANGE = "rar"
-ALERT_DRAFT = "al"
-
-ACTIONS = frozenset(
-    {
-        SUBMITTED,
-        WILL_BE_LATE,
-        LATE_REASON,
-        LATE_DATE,
-        NEED_HELP,
-        RESPONDED,
-        REVIEW_CONTINUES,
-        REVIEW_EXIT,
-        REVIEW_ENDED,
-        ACKNOWLEDGE,
-        RESOLVED,
-        NOT_RESOLVED,
-        ESCALATE,
-        CHASED,
-        REPORT_IN,
-        REARRANGE,
-        ALERT_DRAFT,
-    }
-)
 
 _ARG = re.compile(r"[A-Za-z0-9_.\-]{0,40}")  # fullmatch: `$` would let a trailing newline in
 _ITEM = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() takes "²", which int() refuses
@@ -105,3 +72,29 @@ def decode(data: str | None) -> Callback | None:
     if not _ARG.fullmatch(arg) or (len(parts) == 5 and not arg):
         return None
     return Callback(parts[1], int(parts[2]), int(parts[3]), arg)
+
+
+Button = tuple[str, str]
+Keyboard = Sequence[Sequence[Button]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a renderer produces: text and an optional inline keyboard of (label, data)."""
+
+    text: str
+    keyboard: Keyboard | None = None
+
+
+def encode_keyboard(keyboard: Keyboard | None) -> str | None:
+    """JSON for the outbox column; None when there are no buttons."""
+    if not keyboard:
+        return None
+    return json.dumps([[list(button) for button in row] for row in keyboard])
+
+
+def decode_keyboard(raw: str | None) -> list[list[Button]] | None:
+    """Back from the outbox column to rows of (label, callback data)."""
+    if not raw:
+        return None
+    return [[(str(label), str(data)) for label, data in row] for row in json.loads(raw)]

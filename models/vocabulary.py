@@ -1,0 +1,225 @@
+"""The one vocabulary: every code the system stores and every label a person reads for it.
+
+Codes are what the database, the CSV files, the policy and the buttons carry; labels are how
+a chat message, a digest, the demo or a report names them. Each list lives here once, so a
+new theme or reason cannot be spelt one way in a button and another way in a reminder.
+Sentences are the renderers' business; the names inside them come from here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, NamedTuple, get_args
+
+# -- obligations: what is owed ---------------------------------------------------------------
+
+RCPC_REPORT = "rcpc_report"
+ICPC_REPORT = "icpc_report"
+QA_RESPONSE = "qa_response"
+PLAN_REVIEW = "plan_review"
+PLAN_FLAG = "plan_flag"
+OBLIGATION_KINDS = (RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW, PLAN_FLAG)
+REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT)
+
+KIND_LABELS = {
+    RCPC_REPORT: "RCPC report",
+    ICPC_REPORT: "ICPC report",
+    QA_RESPONSE: "QA alert response",
+    PLAN_REVIEW: "9-month plan review",
+    PLAN_FLAG: "plan length flag",
+}
+
+# Obligation statuses.
+OPEN = "open"
+DONE = "done"
+CANCELLED = "cancelled"
+
+# How an obligation closed (its `outcome`), and the QA alert's own outcomes.
+SUBMITTED = "submitted"
+RESPONDED = "responded"
+RESOLVED = "resolved"
+CLOSED = "closed"
+PLAN_ENDED = "plan_ended"
+PLAN_CONTINUES = "plan_continues"
+EXIT_PLAN = "exit_plan"
+GONE = "record_removed"
+MISSED = "missed"  # the conference took place without the report: nothing left to chase
+NOT_RESOLVED = "not_resolved"  # the IRO found the response did not settle the concern
+CHALLENGE = "challenge"  # past the last ladder stage: listed for the AD's challenge meeting
+
+OUTCOME_LABELS = {
+    SUBMITTED: "submitted",
+    PLAN_CONTINUES: "reviewed, plan continues",
+    EXIT_PLAN: "reviewed, exit plan agreed",
+    PLAN_ENDED: "plan ended",
+    RESPONDED: "responded",
+    RESOLVED: "resolved",
+}
+
+# -- the outbox --------------------------------------------------------------------------------
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+N_CANCELLED = "cancelled"
+
+# Notification kinds (the outbox `kind` column).
+N_REMINDER = "reminder"
+N_DUE_TODAY = "due_today"
+N_OVERDUE = "overdue"
+N_ESCALATION = "escalation"
+N_INFO = "info"
+N_DIGEST = "digest"
+N_CHART = "chart"
+N_UNREACHABLE = "unreachable"
+NUDGE_KINDS = (N_REMINDER, N_DUE_TODAY, N_OVERDUE)  # a newer one supersedes an unsent older one
+
+# -- people ----------------------------------------------------------------------------------
+
+Role = Literal[
+    "social_worker",
+    "iro",
+    "team_manager",
+    "service_manager",
+    "head_of_service",
+    "assistant_director",
+    "safeguarding_manager",
+    "admin",
+]
+ROLES: tuple[str, ...] = get_args(Role)
+SOCIAL_WORKER = "social_worker"
+IRO = "iro"
+TEAM_MANAGER = "team_manager"
+SAFEGUARDING_MANAGER = "safeguarding_manager"
+MANAGER_ROLES = (
+    "team_manager",
+    "service_manager",
+    "head_of_service",
+    "assistant_director",
+    "safeguarding_manager",
+)
+
+ROLE_LABELS = {
+    "social_worker": "social worker",
+    "iro": "IRO",
+    "team_manager": "team manager",
+    "service_manager": "service manager",
+    "head_of_service": "head of service",
+    "assistant_director": "assistant director",
+    "safeguarding_manager": "safeguarding manager",
+    "admin": "administrator",
+}
+
+
+def role_label(role: str | None) -> str:
+    """A role code as people say it (`team_manager` -> "team manager")."""
+    return ROLE_LABELS.get(role or "", (role or "staff").replace("_", " "))
+
+
+def is_manager(role: str) -> bool:
+    """Managers see their span and act at escalation stages."""
+    return role in MANAGER_ROLES
+
+
+# -- records -----------------------------------------------------------------------------------
+
+ICPC = "ICPC"
+RCPC = "RCPC"
+CONFERENCE_KINDS = (ICPC, RCPC)
+REPORT_KIND_OF = {RCPC: RCPC_REPORT, ICPC: ICPC_REPORT}  # conference kind -> what is owed
+
+CONCERN = "concern"
+POSITIVE = "positive"
+ALERT_KINDS = (CONCERN, POSITIVE)
+ALERT_KIND_LABELS = {CONCERN: "Concern", POSITIVE: "Positive"}
+
+PLAN_CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
+
+
+class Label(NamedTuple):
+    """A code's name on a button (`button`) and inside a sentence (`phrase`)."""
+
+    button: str
+    phrase: str
+
+
+# QA alert themes (seed 004's categories): the button an IRO taps, the phrase a reminder says.
+THEMES = {
+    "drift_and_delay": Label("Drift and delay", "drift and delay"),
+    "report_late": Label("Report late or missing", "report late"),
+    "statutory_duty": Label("Statutory duty not met", "statutory duty"),
+    "plan_quality": Label("Plan not SMART", "plan quality"),
+    "other": Label("Other", "other"),
+}
+THEME_CODES = tuple(THEMES)
+
+# Why a report will be late (the "Will be late" buttons and `late <reason>` replies).
+LATE_REASONS = {
+    "illness": Label("Illness", "illness"),
+    "workload": Label("Workload", "workload"),
+    "awaiting_info": Label("Awaiting information", "awaiting information"),
+    "family": Label("Family or personal", "family or personal"),
+    "other": Label("Other", "other"),
+}
+LATE_REASON_CODES = tuple(LATE_REASONS)
+
+
+def theme_phrase(theme: str | None, default: str = "other") -> str:
+    """A theme inside a sentence ("drift and delay")."""
+    return THEMES[theme].phrase if theme in THEMES else default
+
+
+def reason_phrase(reason: str | None) -> str:
+    """A late reason inside a sentence ("awaiting information")."""
+    return LATE_REASONS[reason].phrase if reason in LATE_REASONS else "other"
+
+
+# -- buttons: the action codes inside callback data --------------------------------------------
+
+
+class Action(StrEnum):
+    """What a button asks for; its value is the short code inside the callback data."""
+
+    SUBMITTED = "sub"
+    WILL_BE_LATE = "late"
+    LATE_REASON = "lr"
+    LATE_DATE = "ld"
+    NEED_HELP = "help"
+    RESPONDED = "resp"
+    REVIEW_CONTINUES = "rvc"
+    REVIEW_EXIT = "rvx"
+    REVIEW_ENDED = "rve"
+    ACKNOWLEDGE = "ack"
+    RESOLVED = "res"
+    NOT_RESOLVED = "nres"
+    ESCALATE = "esc"
+    CHASED = "chs"
+    REPORT_IN = "rin"
+    REARRANGE = "rar"
+    ALERT_DRAFT = "al"
+
+
+ACTIONS = frozenset(action.value for action in Action)
+
+BUTTON_LABELS: dict[str, str] = {
+    Action.SUBMITTED: "Submitted",
+    Action.WILL_BE_LATE: "Will be late",
+    Action.NEED_HELP: "Need help",
+    Action.RESPONDED: "Responded",
+    Action.REVIEW_CONTINUES: "Reviewed: plan continues",
+    Action.REVIEW_EXIT: "Exit plan agreed",
+    Action.REVIEW_ENDED: "Plan ended",
+    Action.ACKNOWLEDGE: "Acknowledge",
+    Action.RESOLVED: "Resolved",
+    Action.NOT_RESOLVED: "Not resolved: escalate",
+    Action.CHASED: "Chased",
+    Action.REPORT_IN: "Report in",
+    Action.REARRANGE: "Conference to be rearranged",
+}
+
+REVIEW_OUTCOMES: dict[str, str] = {
+    Action.REVIEW_CONTINUES: PLAN_CONTINUES,
+    Action.REVIEW_EXIT: EXIT_PLAN,
+    Action.REVIEW_ENDED: PLAN_ENDED,
+}

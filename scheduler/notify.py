@@ -1,0 +1,40 @@
+"""Queue a message for one person: the outbox row, held until the next opening of working hours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models.buttons import Message
+from models.outbox import add_once
+from scheduler.calendar import WorkingCalendar, WorkingHours
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    recipient_id: str,
+    kind: str,
+    message: Message,
+    at: datetime,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+    obligation_id: int | None = None,
+    photo: bytes | None = None,
+    quiet_hours: bool = True,
+) -> bool:
+    """Insert one outbox row unless `key` exists already; True when this call created it."""
+    not_before = hours.next_opening(at, cal) if quiet_hours else at
+    return add_once(
+        session,
+        key=key,
+        recipient_id=recipient_id,
+        kind=kind,
+        message=message,
+        at=at,
+        not_before=not_before,
+        obligation_id=obligation_id,
+        photo=photo,
+    )
