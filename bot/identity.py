@@ -63,9 +63,9 @@ def remember(ctx: AppContext, token: str, username: str) -> None:
                      bot_id=bot_id(token), username=username)  # fmt: skip
 
 
-async def get_me(token: str, api_url: str, *, timeout: float = TIMEOUT_SECONDS) -> str:
+async def get_me(token: str, api_url: str) -> str:
     """Ask the Bot API who this token belongs to; raises TelegramError when it cannot say."""
-    request = HTTPXRequest(connect_timeout=timeout, read_timeout=timeout)
+    request = HTTPXRequest(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
     async with Bot(token, base_url=api_url, request=request) as bot:
         me = await bot.get_me()
     return str(me.username or "")
@@ -82,7 +82,7 @@ def username(ctx: AppContext) -> str | None:
     try:
         name = asyncio.run(get_me(token, ctx.settings.telegram_api_url))
     except (TelegramError, OSError) as exc:
-        logger.warning("getMe failed, invite link left as %s: %s", PLACEHOLDER, exc)
+        logger.info("getMe failed, invite link left as %s: %s", PLACEHOLDER, exc)
         return None
     if name:
         remember(ctx, token, name)

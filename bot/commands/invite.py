@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot import identity
 from bot.context import AppContext, CommandError
 from models.invites import DEFAULT_DAYS, InviteError, create_invite
 
@@ -34,8 +35,12 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
     until = f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
     print(f"Invite for {invite.staff_name} ({invite.staff_id}): single use, "
           f"valid until {until} ({tz.key}).")
-    print(f"They open https://t.me/<your_bot>?start={invite.code} "
+    name = identity.username(ctx)
+    print(f"They open {identity.invite_link(name, invite.code)} "
           f"or send /start {invite.code} to the bot.")
+    if name is None:
+        print(f"Put your bot's username (from BotFather) in place of {identity.PLACEHOLDER}; "
+              "with TELEGRAM_BOT_TOKEN set, irobot fills it in itself.")
     if invite.superseded:
         print(f"Earlier unused codes for {invite.staff_id} no longer work.")
     if invite.already_linked:
