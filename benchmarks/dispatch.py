@@ -122,7 +122,7 @@ async def drain(engine: Engine, api: ControlClient, messages: int) -> tuple[floa
     """Run dispatch passes until every row is sent; returns (seconds, passes)."""
     policy = parse_policy({"delivery": {"working_hours": "always"}})
     settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    sender = TelegramSender(build_bot(settings))
+    sender = TelegramSender(build_bot(**settings.telegram()))
     pacer = Pacer()
     total = DispatchResult()
     passes = 0

@@ -33,8 +33,8 @@ from typing import Any
 
 from bot.context import build_context
 from bot.settings import Settings
-from models import importer
-from models.importer import ImportReport
+from handlers import importing as importer
+from handlers.importing import ImportReport
 from scheduler.obligations import SyncResult
 from scheduler.policy import Policy
 

@@ -9,7 +9,7 @@ twice and what never arrived.
 Run:  python benchmarks/workers.py [--messages 2000] [--chats 500] [--lease 5] [--workers 2]
                                    [--kills 0] [--delay 0]
                                    [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
-`irobot run` and the workers (`python -m scheduler.jobs --loop --lease-seconds L`) use the
+`irobot run` and the workers (`irobot worker --loop` with `IROBOT_DISPATCH_LEASE_SECONDS=L`) use the
 lease L (`IROBOT_DISPATCH_LEASE_SECONDS` for `run`); the tick keeps its 120 s default and is
 started again 2 s after the last one ended, like a tight cron. With `--kills K`, one of the
 processes (in turn: worker, run, tick) is SIGKILLed every few seconds, K times, and started
@@ -161,8 +161,7 @@ class Fleet:
             return [sys.executable, "-m", "bot.cli", "run"]
         if name == "tick":
             return [sys.executable, "-m", "bot.cli", "tick"]
-        return [sys.executable, "-m", "scheduler.jobs", "--loop", "--lease-seconds",
-                str(self.lease)]  # fmt: skip
+        return [sys.executable, "-m", "bot.cli", "worker", "--loop"]
 
     def start(self, name: str) -> None:
         """Start one process in the background."""

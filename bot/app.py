@@ -13,9 +13,9 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.context import AppContext, CommandError
 from handlers.conversation import Conversation
+from handlers.sender import TelegramSender, file_url
 from handlers.telegram import register
-from scheduler.jobs import Jobs, start_jobs
-from scheduler.senders import TelegramSender
+from scheduler.jobs import Jobs
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +30,6 @@ BOT_COMMANDS = (
 )
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
-
-
-def file_url(api_url: str) -> str:
-    """The file endpoint beside a Bot API base (`.../bot` -> `.../file/bot`)."""
-    head, sep, _ = api_url.rpartition("/bot")
-    return f"{head}/file/bot" if sep else api_url
 
 
 async def set_commands(app: TelegramApp) -> None:
@@ -63,7 +57,7 @@ def build_application(
     async def post_init(app: TelegramApp) -> None:
         await set_commands(app)
         if jobs:
-            running.append(start_jobs(ctx, TelegramSender(app.bot)))
+            running.append(ctx.jobs(TelegramSender(app.bot)).start())
             logger.info("scheduler jobs started")
 
     async def post_stop(app: TelegramApp) -> None:

@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("bot.commands.importing", "import staff, plans, conferences or alerts from CSV"),
     "invite": ("bot.commands.invite", "create a one-time link code for a member of staff"),
     "tick": ("bot.commands.tick", "one scan and dispatch pass, then exit (cron-friendly)"),
+    "worker": (
+        "bot.commands.worker",
+        "the scheduler jobs without the chat: --once, or --loop beside `irobot run`",
+    ),
     "report": ("bot.commands.report", "timeliness figures as a table or CSV"),
     "check": ("bot.commands.check", "the go-live check: one line per item, ok / warn / FAIL"),
     "audit": ("bot.commands.audit", "one child's audit trail as CSV; purge months past retention"),

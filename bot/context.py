@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+from telegram import Bot
 
 from bot.settings import Settings
+from handlers.sender import TelegramSender, build_bot
 from models.db import SchemaNotCurrent, ensure_schema, make_engine, session_scope
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.jobs import Jobs
 from scheduler.policy import Policy, load_policy
+from scheduler.senders import Sender
 
 logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """The one real clock: read here, at the edge, and passed down as `now`."""
+    return datetime.now(UTC)
 
 
 class CommandError(Exception):
@@ -29,6 +40,7 @@ class AppContext:
     settings: Settings
     policy: Policy
     engine: Engine
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -46,6 +58,20 @@ class AppContext:
         with session_scope(self.engine) as session:
             yield session
 
+    def bot(self, **options: Any) -> Bot:
+        """A PTB `Bot` for the configured token and Bot API (the stand-in in tests)."""
+        return build_bot(**self.settings.telegram(), **options)
+
+    def sender(self, **options: Any) -> TelegramSender:
+        """The Telegram sender the dispatcher uses outside `irobot run` (tick, worker)."""
+        return TelegramSender(self.bot(**options))
+
+    def jobs(self, sender: Sender, **options: Any) -> Jobs:
+        """The three scheduler jobs, paced and leased as the settings say (not started)."""
+        options.setdefault("dispatch_interval", self.settings.dispatch_interval_seconds)
+        options.setdefault("lease_seconds", self.settings.dispatch_lease_seconds)
+        return Jobs(self, sender, **options)
+
 
 def build_context(
     settings: Settings,
@@ -53,6 +79,7 @@ def build_context(
     policy: Policy | None = None,
     engine: Engine | None = None,
     upgrade: bool = True,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AppContext:
     """Load the policy, connect, and check the schema (creating it in an empty database)."""
     resolved_policy = policy if policy is not None else load_policy(settings.policy_path)
@@ -62,4 +89,6 @@ def build_context(
             ensure_schema(resolved_engine)
         except SchemaNotCurrent as exc:
             raise CommandError(str(exc)) from None
-    return AppContext(settings=settings, policy=resolved_policy, engine=resolved_engine)
+    return AppContext(
+        settings=settings, policy=resolved_policy, engine=resolved_engine, clock=clock
+    )

@@ -7,7 +7,6 @@ A name starting `IROBOT_` that is not a setting is refused rather than ignored: 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
@@ -52,6 +51,10 @@ class Settings(BaseSettings):
         """`postgres://` as hosts hand it out: SQLAlchemy would want psycopg2, which we lack."""
         scheme = _POSTGRES.match(url)
         return f"postgresql+psycopg://{url[scheme.end():]}" if scheme else url
+
+    def telegram(self) -> dict[str, Any]:
+        """The Bot API connection settings, as `handlers.sender.build_bot` takes them."""
+        return {"token": self.telegram_bot_token, "api_url": self.telegram_api_url}
 
     @classmethod
     def settings_customise_sources(
@@ -154,9 +157,3 @@ def describe(exc: ValidationError) -> str:
     if any(error["type"] == UNKNOWN for error in exc.errors()):
         line += f"; known settings: {', '.join(known_names())}"
     return line
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Read the environment once; every caller shares the same object."""
-    return Settings()

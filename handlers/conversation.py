@@ -1,7 +1,7 @@
 """The conversation without Telegram: one update in, what to answer/edit/send out.
 
 Every entry point here takes plain values (user id, chat id, text or callback data), opens
-one unit of work, checks who is asking, calls one function in `scheduler.actions` and
+one unit of work, checks who is asking, calls one function in `handlers.actions` and
 renders with `handlers.render`. The PTB layer (`handlers.telegram`) only translates updates
 into these calls and the returned `Reply` into Bot API calls; tests and the fuzzer call
 these entry points directly too.
@@ -15,13 +15,12 @@ import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.context import AppContext
-from handlers import render
+from handlers import actions, render
 from handlers.access import is_manager
 from handlers.parse import parse_reply
 from models import buttons as cb
@@ -30,8 +29,8 @@ from models.buttons import Message
 from models.invites import RedeemOutcome, redeem_invite
 from models.tables import Obligation, Staff
 from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action
-from scheduler import actions
 from scheduler.dispatch import release_held
+from scheduler.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +39,6 @@ ITEMS_KEY = "edited_items"  # message id -> item id, for replies to messages wit
 REMEMBERED = 200
 MAX_CASE_REF = 64
 COMMANDS = ("start", "help", "mine", "alert", "team")
-
-
-def utc_now() -> datetime:
-    """The real clock; tests and the demo pass their own."""
-    return datetime.now(UTC)
 
 
 def remember(user_data: MutableMapping[str, Any], message_id: int, item_id: int) -> None:
@@ -85,9 +79,9 @@ def _text(text: str) -> Reply:
 class Conversation:
     """Turns chat input into checked actions; holds only the context and a clock."""
 
-    def __init__(self, ctx: AppContext, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, ctx: Runtime, clock: Callable[[], datetime] | None = None) -> None:
         self.ctx = ctx
-        self.clock = clock or utc_now
+        self.clock = clock or ctx.clock
         self.tz = ctx.policy.calendar().tz
         # SQLite has one writer at a time and its busy handler sleeps in growing steps, so
         # concurrent updates queue here instead of backing off inside the driver.

@@ -4,30 +4,28 @@ Deadlines are data, so the scheduler never holds one job per reminder: three job
 explicit ids re-read the database each time, in an in-memory job store (nothing pickled), and
 a job never overlaps itself (`max_instances=1`, `coalesce=True`).
 
-`python -m scheduler.jobs --once | --loop` runs the same code as a process on its own, with a
-sender built from the settings: the crash test SIGKILLs it, and it is handy on a server.
+`irobot worker --once | --loop` runs the same code as a process on its own (the crash test
+SIGKILLs it); `irobot run` runs it beside the conversation.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import socket
-import sys
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session
 
-from bot.context import AppContext
 from scheduler.digest import digest_pass
 from scheduler.dispatch import LEASE_SECONDS, DispatchResult, Pacer, dispatch_pass
 from scheduler.policy import Policy
+from scheduler.runtime import Runtime
 from scheduler.scan import ScanResult, scan_pass
 from scheduler.senders import Sender
 
@@ -37,11 +35,6 @@ JOB_IDS = ("scan", "dispatch", "digest")
 DISPATCH_INTERVAL_SECONDS = 2.0
 DIGEST_INTERVAL_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
-
-
-def utcnow() -> datetime:
-    """The real clock, read only at the edge: jobs pass it down as `now`."""
-    return datetime.now(UTC)
 
 
 def make_worker_id() -> str:
@@ -65,7 +58,7 @@ def digest_in(session: Session, policy: Policy, *, now: datetime) -> int:
     return int(digest_pass(session, policy, now=now))
 
 
-def scan_once(ctx: AppContext, *, now: datetime, batch: int = SCAN_BATCH) -> ScanResult:
+def scan_once(ctx: Runtime, *, now: datetime, batch: int = SCAN_BATCH) -> ScanResult:
     """Scan in committed batches until nothing due is left, so a big import drains in one go."""
     total = ScanResult()
     for _ in range(MAX_SCAN_BATCHES):
@@ -87,14 +80,14 @@ def scan_once(ctx: AppContext, *, now: datetime, batch: int = SCAN_BATCH) -> Sca
     return total
 
 
-def digest_once(ctx: AppContext, *, now: datetime) -> int | None:
+def digest_once(ctx: Runtime, *, now: datetime) -> int | None:
     """One digest check in its own transaction (its keys make repeats harmless)."""
     with ctx.session() as session:
         return digest_in(session, ctx.policy, now=now)
 
 
 async def run_once(
-    ctx: AppContext,
+    ctx: Runtime,
     sender: Sender,
     *,
     now: datetime,
@@ -128,29 +121,23 @@ class Jobs:
 
     def __init__(
         self,
-        ctx: AppContext,
+        ctx: Runtime,
         sender: Sender,
         *,
-        clock: Callable[[], datetime] = utcnow,
-        dispatch_interval: float | None = None,
+        clock: Callable[[], datetime] | None = None,
+        dispatch_interval: float = DISPATCH_INTERVAL_SECONDS,
         digest_interval: float = DIGEST_INTERVAL_SECONDS,
-        lease_seconds: float | None = None,
+        lease_seconds: float = LEASE_SECONDS,
         pacer: Pacer | None = None,
         worker_id: str | None = None,
         scheduler: AsyncIOScheduler | None = None,
     ) -> None:
         self.ctx = ctx
         self.sender = sender
-        self.clock = clock
-        self.dispatch_interval = (
-            ctx.settings.dispatch_interval_seconds
-            if dispatch_interval is None
-            else dispatch_interval
-        )
+        self.clock = clock or ctx.clock
+        self.dispatch_interval = dispatch_interval
         self.digest_interval = digest_interval
-        self.lease_seconds = (
-            ctx.settings.dispatch_lease_seconds if lease_seconds is None else lease_seconds
-        )
+        self.lease_seconds = lease_seconds
         self.pacer = pacer if pacer is not None else Pacer()
         self.worker_id = worker_id or make_worker_id()
         self.scheduler = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
@@ -259,63 +246,6 @@ class Jobs:
         logger.info("scheduler jobs stopped")
 
 
-def start_jobs(ctx: AppContext, sender: Sender, **options: Any) -> Jobs:
+def start_jobs(ctx: Runtime, sender: Sender, **options: Any) -> Jobs:
     """The three jobs, started on the running event loop (options as for `Jobs`)."""
     return Jobs(ctx, sender, **options).start()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m scheduler.jobs",
-        description="Run the scheduler jobs without the chat side: once, or until killed.",
-    )
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--once", action="store_true", help="one scan + dispatch pass, then exit")
-    mode.add_argument("--loop", action="store_true", help="run the scan/dispatch/digest jobs")
-    parser.add_argument("--dispatch-interval", type=float, default=DISPATCH_INTERVAL_SECONDS)
-    parser.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=LEASE_SECONDS,
-        help="how long a claimed row may stay in flight before another pass reclaims it",
-    )
-    return parser
-
-
-async def _main(args: argparse.Namespace) -> int:
-    from bot.context import build_context
-    from bot.logs import configure_logging
-    from bot.settings import Settings
-    from scheduler.senders import TelegramSender, build_bot
-
-    settings = Settings()
-    configure_logging(verbose=args.verbose, secrets=[settings.telegram_bot_token or ""])
-    if not settings.telegram_bot_token:
-        print("scheduler.jobs: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
-        return 1
-    ctx = build_context(settings)
-    sender = TelegramSender(build_bot(settings))
-    try:
-        if args.once:
-            _, result = await run_once(ctx, sender, now=utcnow(), lease_seconds=args.lease_seconds)
-            print(f"sent {result.sent}, held {result.held}, failed {result.failed}")
-            return 0
-        start_jobs(
-            ctx, sender, dispatch_interval=args.dispatch_interval, lease_seconds=args.lease_seconds
-        )
-        print("READY", flush=True)
-        await asyncio.Event().wait()
-        return 0
-    finally:
-        await sender.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for `python -m scheduler.jobs`; logging starts in `_main`, token known."""
-    parser = _parser()
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
-    return asyncio.run(_main(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

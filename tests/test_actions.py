@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import render
+from handlers import actions, render
 from handlers.parse import ReplyIntent
 from models import buttons as cb
 from models.tables import (
@@ -22,7 +22,6 @@ from models.tables import (
     Staff,
 )
 from models.vocabulary import Action
-from scheduler import actions
 from tests.auxil.chat import (
     NOW,
     domain_state,

@@ -1,6 +1,6 @@
 """Crash safety: SIGKILL a real scheduler process again and again; nothing is lost.
 
-The process under test is either the scheduler alone (`python -m scheduler.jobs --loop`) or
+The process under test is either the scheduler alone (`irobot worker --loop`) or
 the whole bot (`irobot run`: long polling plus the same jobs, with a short dispatch lease
 from `IROBOT_DISPATCH_LEASE_SECONDS`), against the Bot API stand-in, also a separate process,
 over a real database file (or the PostgreSQL schema in the PostgreSQL run). It is killed at
@@ -91,11 +91,12 @@ def start_scheduler(
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "IROBOT_TELEGRAM_API_URL": api.base_url,
         "IROBOT_POLICY": str(policy),
+        "IROBOT_DISPATCH_INTERVAL_SECONDS": "0.1",
+        "IROBOT_DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
     }
     with log.open("a") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.jobs", "--loop", "--dispatch-interval", "0.1",
-             "--lease-seconds", str(LEASE_SECONDS)],
+            [sys.executable, "-m", "bot.cli", "worker", "--loop"],
             cwd=policy.parent, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
         )  # fmt: skip
     assert proc.stdout is not None
@@ -150,11 +151,11 @@ def delivered_texts(api: ControlClient) -> Counter[str]:
     )
 
 
-@pytest.mark.parametrize("process", ["scheduler.jobs", "irobot run"])
+@pytest.mark.parametrize("process", ["irobot worker", "irobot run"])
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_at_most_one_per_kill(
     database: Database, api: ControlClient, tmp_path: Path, process: str
 ) -> None:
-    start = start_scheduler if process == "scheduler.jobs" else start_bot
+    start = start_scheduler if process == "irobot worker" else start_bot
     policy = tmp_path / "policy.toml"
     policy.write_text('[delivery]\nworking_hours = "always"\n')
     log = tmp_path / "scheduler.log"

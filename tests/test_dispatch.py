@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 
 from bot.context import AppContext
 from bot.settings import Settings
+from handlers.sender import TelegramSender, build_bot
 from models.audit import SYSTEM
-from models.buttons import Message
+from models.buttons import Keyboard, Message
 from models.tables import AuditEvent, Notification, Staff
 from models.vocabulary import FAILED, PENDING, SENDING, SENT
 from scheduler.dispatch import (
@@ -31,15 +32,12 @@ from scheduler.dispatch import (
 from scheduler.figures import Rules, figures_by_team, load_caseload
 from scheduler.notify import enqueue
 from scheduler.senders import (
-    Keyboard,
     SendBadRequest,
     SendForbidden,
     SendRetryAfter,
     SendTransient,
     SendUnauthorized,
     SendUnknown,
-    TelegramSender,
-    build_bot,
 )
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.db import backend
@@ -797,7 +795,7 @@ async def api() -> AsyncIterator[BotApiStandIn]:
 async def telegram(api: BotApiStandIn) -> AsyncIterator[TelegramSender]:
     """The production sender pointed at the stand-in."""
     settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    sender = TelegramSender(build_bot(settings))
+    sender = TelegramSender(build_bot(**settings.telegram()))
     yield sender
     await sender.close()
 
@@ -875,7 +873,7 @@ async def test_over_http_a_read_timeout_is_sent_once_more_then_fails_as_outcome_
     add_staff(ctx, "sw1", chat_id=501)
     queue(ctx, "sw1", "k1")
     settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    impatient = TelegramSender(build_bot(settings, timeout=0.3))
+    impatient = TelegramSender(build_bot(**settings.telegram(), timeout=0.3))
     api.delay(1.0)  # every reply comes after the client gave up; each send still took effect
     try:
         first = await http_pass(ctx, impatient, Pacer.virtual())

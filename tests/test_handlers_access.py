@@ -51,7 +51,8 @@ def test_each_action_has_one_kind_of_presser(
 
 
 def test_an_inactive_person_may_do_nothing_at_all() -> None:
-    assert role_of(Actor("SW1", "social_worker", active=False), Action.SUBMITTED, REPORT, CHAIN) is None
+    away = Actor("SW1", "social_worker", active=False)
+    assert role_of(away, Action.SUBMITTED, REPORT, CHAIN) is None
 
 
 def test_an_inactive_manager_in_the_chain_may_not_act_for_it() -> None:

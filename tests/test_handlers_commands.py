@@ -10,9 +10,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import render
+from handlers import actions, render
 from models.tables import AuditEvent, Obligation, Plan
-from scheduler import actions
 from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,

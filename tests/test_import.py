@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
-import models.importer as importer
-from models.importer import (
+import handlers.importing as importer
+from handlers.importing import (
     ImportRejected,
     PlanRecord,
     Refs,

@@ -12,17 +12,16 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
+from bot.cli import main as cli_main
 from bot.context import AppContext
-from models.buttons import Message
+from models.buttons import Keyboard, Message
 from models.tables import Conference, Notification, Plan, Staff
 from models.vocabulary import SENT
 from scheduler.calendar import WorkingHours
 from scheduler.dispatch import Pacer
 from scheduler.jobs import JOB_IDS, run_once, scan_once, start_jobs
-from scheduler.jobs import main as jobs_main
 from scheduler.notify import enqueue
 from scheduler.obligations import sync_obligations
-from scheduler.senders import Keyboard
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.records import add_conference, add_plan, london, org_chart
 from tests.conftest import Database
@@ -152,7 +151,7 @@ def test_the_standalone_runner_refuses_to_start_without_a_token(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
 
-    assert jobs_main(["--once"]) == 1
+    assert cli_main(["worker", "--once"]) == 1
     assert "TELEGRAM_BOT_TOKEN is not set" in capsys.readouterr().err
 
 
@@ -178,7 +177,7 @@ def test_the_standalone_runner_sends_what_is_due_once(
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
         monkeypatch.setenv("IROBOT_TELEGRAM_API_URL", api.base_url)
         monkeypatch.setenv("IROBOT_POLICY", str(policy))
-        assert jobs_main(["--once"]) == 0
+        assert cli_main(["worker", "--once"]) == 0
         assert [m.text for m in api.messages(501)] == ["hello"]
     assert "sent 1" in capsys.readouterr().out
 

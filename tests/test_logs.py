@@ -184,7 +184,7 @@ def test_the_scheduler_process_logs_without_the_token_and_still_delivers(
 ) -> None:
     env = env_for(database, api.base_url, token=TOKEN) | {"IROBOT_POLICY": str(seeded)}
     result = subprocess.run(
-        [sys.executable, "-m", "scheduler.jobs", "--once", "-v"],
+        [sys.executable, "-m", "bot.cli", "-v", "worker", "--once"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     output = result.stdout + result.stderr

@@ -12,6 +12,7 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from bot.settings import Settings
+from handlers.sender import TelegramSender, build_bot, translate
 from scheduler.senders import (
     SendBadRequest,
     SendError,
@@ -20,9 +21,6 @@ from scheduler.senders import (
     SendTransient,
     SendUnauthorized,
     SendUnknown,
-    TelegramSender,
-    build_bot,
-    translate,
 )
 from tests.auxil.botapi import BotApiStandIn
 
@@ -47,7 +45,7 @@ def settings_for(api: BotApiStandIn, token: str = TOKEN) -> Settings:
 @pytest.fixture
 async def sender(api: BotApiStandIn) -> AsyncIterator[TelegramSender]:
     """The production sender built from settings."""
-    telegram = TelegramSender(build_bot(settings_for(api)))
+    telegram = TelegramSender(build_bot(**settings_for(api).telegram()))
     yield telegram
     await telegram.close()
 
@@ -134,7 +132,7 @@ async def test_every_answer_that_the_person_cannot_be_reached_raises_forbidden(
 async def test_a_reply_slower_than_the_timeout_is_unknown_and_the_message_did_arrive(
     api: BotApiStandIn,
 ) -> None:
-    impatient = TelegramSender(build_bot(settings_for(api), timeout=0.3))
+    impatient = TelegramSender(build_bot(**settings_for(api).telegram(), timeout=0.3))
     api.delay(1.0)
     try:
         with pytest.raises(SendUnknown):
@@ -219,7 +217,7 @@ async def test_flood_control_raises_retry_after_with_the_servers_seconds(
 
 
 async def test_a_wrong_token_is_unauthorized_not_a_message_failure(api: BotApiStandIn) -> None:
-    wrong = TelegramSender(build_bot(settings_for(api, token="999:WRONG")))
+    wrong = TelegramSender(build_bot(**settings_for(api, token="999:WRONG").telegram()))
     try:
         with pytest.raises(SendUnauthorized):
             await wrong.send(42, "hello", None)
@@ -229,7 +227,7 @@ async def test_a_wrong_token_is_unauthorized_not_a_message_failure(api: BotApiSt
 
 async def test_an_unreachable_server_is_transient() -> None:
     settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL="http://127.0.0.1:1/bot")
-    down = TelegramSender(build_bot(settings, timeout=2))
+    down = TelegramSender(build_bot(**settings.telegram(), timeout=2))
     try:
         with pytest.raises(SendTransient):
             await down.send(42, "hello", None)
@@ -239,4 +237,4 @@ async def test_an_unreachable_server_is_transient() -> None:
 
 def test_building_a_bot_without_a_token_says_so() -> None:
     with pytest.raises(ValueError, match="TELEGRAM_BOT_TOKEN"):
-        build_bot(Settings(TELEGRAM_BOT_TOKEN=None))
+        build_bot(token=None, api_url="http://127.0.0.1:1/bot")

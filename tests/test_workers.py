@@ -1,6 +1,6 @@
 """Several dispatchers at once, real processes: each message reaches its chat once.
 
-Two `python -m scheduler.jobs --loop` workers with short, different leases and a cron-style
+Two `irobot worker --loop` workers with short, different leases and a cron-style
 `irobot tick` started again whenever the last one ended (its lease is the 120 s default) share
 one outbox, on SQLite or PostgreSQL, against the Bot API stand-in with Telegram's limits on.
 The backlog takes longer to drain than the workers' leases, so a dispatcher that held rows
@@ -103,12 +103,15 @@ def environment(database: Database, api: BotApiStandIn, policy: Path) -> dict[st
 
 
 def start_worker(env: dict[str, str], cwd: Path, lease: float, log: Path) -> subprocess.Popen[str]:
-    """`python -m scheduler.jobs --loop`; returns once its jobs have started."""
+    """`irobot worker --loop`; returns once its jobs have started."""
+    settings = {
+        "IROBOT_DISPATCH_INTERVAL_SECONDS": "0.2",
+        "IROBOT_DISPATCH_LEASE_SECONDS": str(lease),
+    }
     with log.open("a") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.jobs", "--loop", "--dispatch-interval", "0.2",
-             "--lease-seconds", str(lease)],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+            [sys.executable, "-m", "bot.cli", "worker", "--loop"],
+            cwd=cwd, env=env | settings, stdout=subprocess.PIPE, stderr=err, text=True,
         )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()

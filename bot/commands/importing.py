@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.context import AppContext, CommandError
-from models import importer
-from models.importer import KINDS, ImportRejected, import_csv
+from handlers import importing as importer
+from handlers.importing import KINDS, ImportRejected, import_csv
 
 logger = logging.getLogger(__name__)
 

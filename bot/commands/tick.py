@@ -20,15 +20,17 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
+from bot.golive import unlinked_digests
 from models.buttons import decode_keyboard
 from models.tables import Notification, Staff
 from models.vocabulary import PENDING, role_label
 from scheduler.calendar import WorkingCalendar
 from scheduler.dispatch import DispatchResult
-from scheduler.jobs import digest_in, run_once, scan_in, utcnow
-from scheduler.senders import TelegramSender, build_bot
+from scheduler.jobs import digest_in, run_once, scan_in
 
 logger = logging.getLogger(__name__)
+
+UNLINKED = "not linked yet: the digest starts once they link"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +88,7 @@ class Planned:
     text: str
     buttons: list[list[str]]
     photo: bool
+    note: str = ""
 
 
 @dataclass
@@ -141,6 +144,18 @@ def preview(ctx: AppContext, *, at: datetime) -> Preview:
                     photo=note.photo is not None,
                 )
             )
+        for digest in unlinked_digests(session, ctx.policy, at=at):
+            staff = session.get(Staff, digest.staff_id)
+            if staff is None:
+                continue
+            person = people.setdefault(
+                staff.staff_id,
+                Person(name=staff.name, role=role_label(staff.role), linked=False,
+                       reachable=bool(staff.reachable)),
+            )  # fmt: skip
+            person.messages.append(
+                Planned(text=digest.text, buttons=digest.buttons, photo=False, note=UNLINKED)
+            )
     return Preview(at=at, send_at=send_at, people=list(people.values()))
 
 
@@ -177,6 +192,8 @@ def format_preview(result: Preview, cal: WorkingCalendar) -> str:
             lines.extend(f"    {line}".rstrip() for line in body[1:])
             if message.photo:
                 lines.append("    (with a chart image)")
+            if message.note:
+                lines.append(f"    ({message.note})")
             for row in message.buttons:
                 lines.append("    " + " ".join(f"[{label}]" for label in row))
     return "\n".join(lines)
@@ -195,7 +212,7 @@ def _summary(result: DispatchResult) -> str:
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     """Preview, or one real scan and dispatch pass with the configured bot."""
     if args.dry_run:
-        at = parse_at(args.at, ctx.calendar) if args.at else utcnow()
+        at = parse_at(args.at, ctx.calendar) if args.at else ctx.clock()
         print(format_preview(preview(ctx, at=at), ctx.calendar))
         return 0
     if args.at:
@@ -213,9 +230,11 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 async def _tick(ctx: AppContext) -> DispatchResult:
-    sender = TelegramSender(build_bot(ctx.settings))
+    sender = ctx.sender()
     try:
-        _, result = await run_once(ctx, sender, now=utcnow())
+        _, result = await run_once(
+            ctx, sender, now=ctx.clock(), lease_seconds=ctx.settings.dispatch_lease_seconds
+        )
     finally:
         await sender.close()
     return result

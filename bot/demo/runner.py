@@ -15,12 +15,12 @@ from sqlmodel import Session, col, select
 
 from bot.demo.caseload import Caseload, build_caseload
 from bot.demo.transcript import Delivered, TranscriptSender
+from handlers import actions
+from handlers.importing import import_csv
 from models import buttons as cb
 from models.db import session_scope
-from models.importer import import_csv
 from models.tables import Obligation, Staff
 from models.vocabulary import OPEN, PLAN_REVIEW, Action
-from scheduler import actions
 from scheduler.dispatch import Pacer, dispatch_pass
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass

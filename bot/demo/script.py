@@ -8,11 +8,10 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from bot.demo.transcript import Delivered
-from handlers import render
+from handlers import actions, render
 from models import buttons as cb
 from models.tables import Staff
 from models.vocabulary import Action
-from scheduler import actions
 from scheduler.policy import Policy
 
 # For each button a person might press: how likely a demo person is to press it.

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from models.buttons import Keyboard
+
 
 @dataclass
 class Delivered:
@@ -34,7 +36,7 @@ class TranscriptSender:
         self,
         chat_id: int,
         text: str,
-        keyboard: list[list[tuple[str, str]]] | None,
+        keyboard: Keyboard | None,
         photo: bytes | None = None,
     ) -> int:
         """Record the message and hand back a message id, as Telegram would."""

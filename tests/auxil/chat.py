@@ -268,9 +268,9 @@ class ChatHarness:
 
     async def deliver(self) -> int:
         """Run the engine once at the clock's time: scan, then dispatch through this bot."""
+        from handlers.sender import TelegramSender
         from scheduler.dispatch import Pacer
         from scheduler.jobs import run_once
-        from scheduler.senders import TelegramSender
 
         self.worker += 1
         _, result = await run_once(
