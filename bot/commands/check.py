@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -177,15 +176,15 @@ def check_database(report: Report, settings: Settings) -> Engine | None:
     return engine
 
 
-def _count(ctx: AppContext, column: Callable[[], object], *where: object) -> int:
-    with ctx.session() as session:
-        return int(session.execute(select(func.count(column())).where(*where)).scalar_one())
-
-
 def check_records(report: Report, ctx: AppContext) -> None:
     """Staff first, then plans: the order the nightly import must keep."""
-    staff = _count(ctx, lambda: col(Staff.staff_id), col(Staff.active).is_(True))
-    plans = _count(ctx, lambda: col(Plan.case_ref), col(Plan.plan_end).is_(None))
+    with ctx.session() as session:
+        staff = session.execute(
+            select(func.count(col(Staff.staff_id))).where(col(Staff.active).is_(True))
+        ).scalar_one()
+        plans = session.execute(
+            select(func.count(col(Plan.case_ref))).where(col(Plan.plan_end).is_(None))
+        ).scalar_one()
     if not staff:
         report.add(FAIL, "records", "no active staff: import staff first "
                    "(irobot import staff staff.csv), then plans and conferences")  # fmt: skip
@@ -330,7 +329,7 @@ def check_first_morning(report: Report, ctx: AppContext, now: datetime | None = 
     """What the next morning would send, counted from the real preview (`tick --dry-run`)."""
     from bot.commands.tick import preview
 
-    at = first_morning(ctx, now or datetime.now(at_utc()))
+    at = first_morning(ctx, now or datetime.now(UTC))
     result = preview(ctx, at=at)
     local = ctx.calendar.local(at)
     when = f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
@@ -338,15 +337,8 @@ def check_first_morning(report: Report, ctx: AppContext, now: datetime | None = 
     waiting = sum(len(p.messages) for p in result.people if not p.linked)
     command = f"`irobot tick --dry-run --at {local:%Y-%m-%dT%H:%M}`"
     if not messages:
-        report.add(OK, "first morning", f"{when}: nothing would be sent; {command} to see")
+        report.add(OK, "first morning", f"{when}: nothing would be sent ({command} previews)")
         return
     held = f", {waiting} of them to people not linked yet" if waiting else ""
     report.add(OK, "first morning", f"{when}: {messages} messages to {len(result.people)} "
                f"people{held}; {command} shows each")  # fmt: skip
-
-
-def at_utc() -> object:
-    """UTC, spelt once for `datetime.now`."""
-    from datetime import UTC
-
-    return UTC
