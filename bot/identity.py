@@ -66,9 +66,8 @@ def remember(ctx: AppContext, token: str, username: str) -> None:
 async def get_me(token: str, api_url: str) -> str:
     """Ask the Bot API who this token belongs to; raises TelegramError when it cannot say."""
     request = HTTPXRequest(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
-    async with Bot(token, base_url=api_url, request=request) as bot:
-        me = await bot.get_me()
-    return str(me.username or "")
+    async with Bot(token, base_url=api_url, request=request) as bot:  # initialising asks getMe
+        return str(bot.username or "")
 
 
 def username(ctx: AppContext) -> str | None:

@@ -200,10 +200,9 @@ def check_records(report: Report, ctx: AppContext) -> None:
 
 async def _ask_telegram(token: str, api_url: str) -> tuple[str, int, WebhookInfo]:
     request = HTTPXRequest(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
-    async with Bot(token, base_url=api_url, request=request) as bot:
-        me = await bot.get_me()
+    async with Bot(token, base_url=api_url, request=request) as bot:  # initialising asks getMe
         hook = await bot.get_webhook_info()
-    return str(me.username or ""), int(me.id), hook
+        return str(bot.username or ""), int(bot.id), hook
 
 
 def check_telegram(
