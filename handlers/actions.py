@@ -48,6 +48,7 @@ from models.vocabulary import (
     THEME_CODES,
     Action,
 )
+from scheduler.items import Item
 from scheduler.notify import enqueue
 from scheduler.obligations import sync_obligations
 from scheduler.org import Org, Person
@@ -76,7 +77,7 @@ class ActionResult:
 
     ok: bool
     code: str
-    item: render.ItemView | None = None
+    item: Item | None = None
     reason: str = ""  # the late reason being asked about, for ASK_DATE
     told: str = ""  # the name of whoever was told, when someone was
 
@@ -95,14 +96,15 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
-def view(ob: Obligation, owner_name: str = "") -> render.ItemView:
+def view(ob: Obligation, owner_name: str = "") -> Item:
     """The renderable snapshot of an obligation."""
     assert ob.id is not None
-    return render.ItemView(
+    return Item(
         id=ob.id,
         kind=ob.kind,
         subject_id=ob.subject_id,
         case_ref=ob.case_ref,
+        owner_id=ob.owner_id,
         due_at=ob.due_at,
         stage=ob.stage,
         status=ob.status,
@@ -725,12 +727,12 @@ def item_for_message(session: Session, chat_id: int, message_id: int) -> int | N
     ).first()
 
 
-def soonest_first(items: Sequence[render.ItemView]) -> list[render.ItemView]:
+def soonest_first(items: Sequence[Item]) -> list[Item]:
     """By the deadline each line shows: an escalated item's stage deadline, not its first."""
-    return sorted(items, key=lambda item: (item.current_due_at, item.id))
+    return sorted(items, key=lambda item: (item.deadline, item.id))
 
 
-def open_items(session: Session, staff_id: str) -> list[render.ItemView]:
+def open_items(session: Session, staff_id: str) -> list[Item]:
     """This person's open items, soonest deadline first."""
     rows = session.exec(
         select(Obligation)
@@ -747,7 +749,7 @@ def span_of(session: Session, manager_id: str) -> set[str]:
     return org.span(manager_id)
 
 
-def team_items(session: Session, manager_id: str, now: datetime) -> list[render.ItemView]:
+def team_items(session: Session, manager_id: str, now: datetime) -> list[Item]:
     """Overdue or escalated open items in a manager's span, plus inactive staff's open items."""
     span = span_of(session, manager_id)
     if not span:

@@ -8,7 +8,6 @@ leak into a chat.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,7 @@ from models.vocabulary import (
     role_label,
 )
 from scheduler import messages as msg
+from scheduler.items import Item
 
 MAX_TEXT = 4096
 MINE_LIMIT = 10
@@ -58,29 +58,6 @@ REFUSALS = {
     "expired": "That draft has expired. Send /alert CASE_REF to start again.",
 }
 
-@dataclass(frozen=True)
-class ItemView:
-    """The few facts about an obligation a chat message may show."""
-
-    id: int
-    kind: str
-    subject_id: str
-    case_ref: str
-    due_at: datetime
-    stage: int = 0
-    status: str = OPEN
-    outcome: str | None = None
-    late_reason: str | None = None
-    expected_on: date | None = None
-    owner_name: str = ""
-    stage_due_at: datetime | None = None
-
-    @property
-    def current_due_at(self) -> datetime:
-        """An escalated item is owed to its stage holder by the stage's own deadline."""
-        return self.stage_due_at if self.stage >= 1 and self.stage_due_at else self.due_at
-
-
 def format_deadline(moment: datetime, tz: ZoneInfo) -> str:
     """`Mon 7 Dec, 6pm` on the authority's clock, worded exactly as the reminders word it."""
     return msg.when_text(moment, tz)
@@ -99,14 +76,14 @@ def kind_label(kind: str, subject_id: str = "") -> str:
     return KIND_LABELS.get(kind, "item")
 
 
-def item_title(item: ItemView) -> str:
+def item_title(item: Item) -> str:
     """`RCPC report for case CR-1`."""
     return f"{kind_label(item.kind, item.subject_id)} for case {item.case_ref}"
 
 
-def item_line(item: ItemView, tz: ZoneInfo, now: datetime | None = None) -> str:
+def item_line(item: Item, tz: ZoneInfo, now: datetime | None = None) -> str:
     """One line for a list: what, which case, by when, and whether it is late or escalated."""
-    due = item.current_due_at
+    due = item.deadline
     parts = [item_title(item), f"due {format_deadline(due, tz)}"]
     if now is not None and due <= now:
         parts.append("OVERDUE")
@@ -119,7 +96,7 @@ def item_line(item: ItemView, tz: ZoneInfo, now: datetime | None = None) -> str:
     return " · ".join(parts)
 
 
-def owner_keyboard(item: ItemView) -> list[list[Button]] | None:
+def owner_keyboard(item: Item) -> list[list[Button]] | None:
     """The one-tap buttons the item's owner gets (same codes as the reminders)."""
     if item.status != OPEN:
         return None
@@ -144,19 +121,19 @@ def owner_keyboard(item: ItemView) -> list[list[Button]] | None:
     return None
 
 
-def item_message(item: ItemView, tz: ZoneInfo, now: datetime) -> Message:
+def item_message(item: Item, tz: ZoneInfo, now: datetime) -> Message:
     """An open item with its buttons, as `/mine` shows it."""
     return Message(item_line(item, tz, now), owner_keyboard(item))
 
 
-def late_reason_message(item: ItemView, tz: ZoneInfo) -> Message:
+def late_reason_message(item: Item, tz: ZoneInfo) -> Message:
     """Step 2 of Will be late: why, from a short list (no free text about the case)."""
     rows = msg.late_reason_buttons(item)
     text = f"{item_title(item)}, due {format_deadline(item.due_at, tz)}.\nWhy will it be late?"
     return Message(text, rows)
 
 
-def late_date_message(item: ItemView, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
+def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
     """Step 3 of Will be late: the new expected date, one of the next working days."""
     rows = msg.late_date_buttons(item, reason, list(days))
     reason_label = reason_phrase(reason)
@@ -167,7 +144,7 @@ def late_date_message(item: ItemView, reason: str, days: Sequence[date], tz: Zon
     return Message(text, rows)
 
 
-def result_text(item: ItemView, code: str, tz: ZoneInfo, *, who: str = "") -> str:
+def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "") -> str:
     """The new state of an item after an action, replacing the reminder (no buttons)."""
     title = item_title(item)
     due = format_deadline(item.due_at, tz)
@@ -194,7 +171,7 @@ def result_text(item: ItemView, code: str, tz: ZoneInfo, *, who: str = "") -> st
     return lines.get(code, f"✅ {title}: recorded.")
 
 
-def help_request_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Message:
+def help_request_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
     """To the team manager when a social worker taps Need help."""
     return Message(
         f"🙋 {owner_name} asks for help with the {item_title(item)}, "
@@ -202,7 +179,7 @@ def help_request_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Messa
     )
 
 
-def late_notice_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Message:
+def late_notice_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
     """To the chair and team manager when a report will be late, with the new date."""
     reason = reason_phrase(item.late_reason)
     when = f" Expected {format_day(item.expected_on)}." if item.expected_on else ""
@@ -212,7 +189,7 @@ def late_notice_message(item: ItemView, owner_name: str, tz: ZoneInfo) -> Messag
     )
 
 
-def outcome_request_message(item: ItemView, responder: str) -> Message:
+def outcome_request_message(item: Item, responder: str) -> Message:
     """To the raising IRO after a response: log the outcome with one tap."""
     return Message(
         f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
@@ -226,7 +203,7 @@ def outcome_request_message(item: ItemView, responder: str) -> Message:
 
 
 def alert_raised_message(
-    item: ItemView,
+    item: Item,
     iro_name: str,
     theme: str,
     tz: ZoneInfo,
@@ -249,7 +226,7 @@ def alert_raised_message(
     )
 
 
-def alert_update_message(item: ItemView, code: str, who: str) -> Message:
+def alert_update_message(item: Item, code: str, who: str) -> Message:
     """To the raising IRO (or the worker) when someone else moves their alert on."""
     what = {
         "acknowledged": f"acknowledged it at stage {item.stage}",
@@ -259,7 +236,7 @@ def alert_update_message(item: ItemView, code: str, who: str) -> Message:
     return Message(f"ℹ️ QA alert on case {item.case_ref}: {who} {what}.")
 
 
-def report_notice_message(item: ItemView, code: str, who: str, tz: ZoneInfo) -> Message:
+def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Message:
     """To the chair when a manager records the report in or asks to rearrange."""
     what = "the report is in" if code == "report_in" else "the conference is to be rearranged"
     return Message(
@@ -267,7 +244,7 @@ def report_notice_message(item: ItemView, code: str, who: str, tz: ZoneInfo) -> 
     )
 
 
-def mine_messages(items: Sequence[ItemView], tz: ZoneInfo, now: datetime) -> list[Message]:
+def mine_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:
     """`/mine`: a header, then each open item (soonest first) with its own buttons."""
     if not items:
         return [Message("You have no open items. 🎉")]
@@ -278,7 +255,7 @@ def mine_messages(items: Sequence[ItemView], tz: ZoneInfo, now: datetime) -> lis
     return [Message(header), *(item_message(item, tz, now) for item in shown)]
 
 
-def team_messages(items: Sequence[ItemView], tz: ZoneInfo, now: datetime) -> list[Message]:
+def team_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:
     """`/team`: overdue and escalated items in the manager's span, split to fit Telegram."""
     if not items:
         return [Message("Nothing overdue or escalated in your team. 🎉")]
@@ -405,7 +382,7 @@ def alert_refusal(reason: str) -> str:
     }.get(reason, "Sorry, that didn't work. Nothing was recorded.")
 
 
-def closed_text(item: ItemView) -> str:
+def closed_text(item: Item) -> str:
     """What a stale reminder shows once its item has closed."""
     outcome = OUTCOME_LABELS.get(item.outcome or "", "closed")
     state = outcome if item.status == DONE else "no longer needed"

@@ -32,6 +32,7 @@ from models.vocabulary import (
     role_label,
 )
 from scheduler.calendar import WorkingCalendar
+from scheduler.items import Item
 from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
@@ -60,29 +61,6 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class DigestItem:
-    """One late or escalated obligation as a digest line: case ref and staff only."""
-
-    obligation_id: int
-    kind: str
-    case_ref: str
-    owner_id: str
-    owner_name: str
-    due_at: datetime
-    stage: int = 0
-    subject_id: str = ""
-    expected_on: date | None = None
-    stage_due_at: datetime | None = None
-
-    @property
-    def deadline(self) -> datetime:
-        """The deadline the current holder works to: an escalated stage has its own window."""
-        if self.stage > 0 and self.stage_due_at is not None:
-            return self.stage_due_at
-        return self.due_at
-
-
 def when(moment: datetime, cal: WorkingCalendar, today: date | None = None) -> str:
     """`Mon 7 Dec, 6pm`: the house style for deadlines (DESIGN.md); the year if not this one."""
     local = cal.local(moment)
@@ -98,7 +76,7 @@ def day_label(day: date, today: date | None = None) -> str:
     return f"{day:%a} {day.day} {day:%b}{year}"
 
 
-def _lateness(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
+def _lateness(item: Item, today: date, cal: WorkingCalendar) -> str:
     due_day = cal.local(item.deadline).date()
     late = cal.count_working_days(due_day, today)
     if late <= 0:
@@ -106,7 +84,7 @@ def _lateness(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
     return f"{late} working day{'s' if late != 1 else ''} late"
 
 
-def _line(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
+def _line(item: Item, today: date, cal: WorkingCalendar) -> str:
     """Two short lines per item so a phone screen does not wrap mid-fact."""
     if item.kind == PLAN_FLAG:
         months = item.subject_id.rpartition(":")[2] or "18"
@@ -126,9 +104,9 @@ def _line(item: DigestItem, today: date, cal: WorkingCalendar) -> str:
     return f"• {item.case_ref}, {item.owner_name}\n  " + " · ".join(facts)
 
 
-def _flags_once(items: Iterable[DigestItem]) -> list[DigestItem]:
+def _flags_once(items: Iterable[Item]) -> list[Item]:
     """A plan past 24 months also has its 18-month flag open: list it once, at 24."""
-    best: dict[str, DigestItem] = {}
+    best: dict[str, Item] = {}
     for item in items:
         current = best.get(item.case_ref)
         if current is None or item.due_at > current.due_at:
@@ -169,7 +147,7 @@ def _pack(blocks: Sequence[str], limit: int) -> list[str]:
 
 def build_digest(
     manager: Person,
-    items: list[DigestItem],
+    items: list[Item],
     *,
     today: date,
     cal: WorkingCalendar,
@@ -177,7 +155,7 @@ def build_digest(
     per_group: int = PER_GROUP,
 ) -> list[Message]:
     """The day's digest for one manager: grouped by kind, oldest first; [] if nothing late."""
-    by_kind: dict[str, list[DigestItem]] = defaultdict(list)
+    by_kind: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.kind == PLAN_FLAG and (
             manager.role != SAFEGUARDING_MANAGER
@@ -244,7 +222,7 @@ def load_org(session: Session) -> Org:
     return Org.of(Person(*row) for row in rows)
 
 
-def load_late_items(session: Session, *, now: datetime) -> list[DigestItem]:
+def load_late_items(session: Session, *, now: datetime) -> list[Item]:
     """Every open obligation past its due time or escalated, in one query."""
     stmt = (
         select(
@@ -264,8 +242,8 @@ def load_late_items(session: Session, *, now: datetime) -> list[DigestItem]:
         .where(or_(col(Obligation.due_at) <= now, col(Obligation.stage) > 0))
     )
     return [
-        DigestItem(
-            obligation_id=ob_id,
+        Item(
+            id=ob_id,
             kind=kind,
             case_ref=case_ref,
             owner_id=owner_id,
@@ -379,7 +357,7 @@ def build_digests(
     todo = [m for m in recipients if f"{DIGEST}:{m.staff_id}:{stamp}" not in done]
     if not todo:
         return []
-    items_by_owner: dict[str, list[DigestItem]] = defaultdict(list)
+    items_by_owner: dict[str, list[Item]] = defaultdict(list)
     for item in load_late_items(session, now=now):
         items_by_owner[item.owner_id].append(item)
     outgoing = []

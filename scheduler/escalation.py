@@ -22,6 +22,7 @@ from models.outbox import supersede
 from models.tables import Obligation
 from models.vocabulary import CHALLENGE, NUDGE_KINDS, OPEN, PLAN_REVIEW, QA_RESPONSE, REPORT_KINDS
 from scheduler import rules
+from scheduler.items import Decision, Item
 from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org, queue_once
 from scheduler.policy import Policy
 
@@ -67,8 +68,8 @@ def _guarded_update(moves_stage: bool, challenge: bool) -> Update:
 def apply_decision(
     session: Session,
     policy: Policy,
-    item: rules.Item,
-    decision: rules.Decision,
+    item: Item,
+    decision: Decision,
     *,
     now: datetime,
     actor: str = audit.SYSTEM,
@@ -125,7 +126,7 @@ def apply_decision(
     )
 
 
-def load_item(session: Session, obligation_id: int) -> rules.Item | None:
+def load_item(session: Session, obligation_id: int) -> Item | None:
     """The frozen view of one open obligation, or None."""
     table = Obligation.__table__  # type: ignore[attr-defined]
     row = session.execute(

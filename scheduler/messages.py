@@ -30,7 +30,7 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 class ItemLike(Protocol):
-    """What a renderer may know about an obligation (see `scheduler.rules.Item`)."""
+    """What a renderer may know about an obligation (see `scheduler.items.Item`)."""
 
     @property
     def id(self) -> int: ...

@@ -52,6 +52,7 @@ from models.vocabulary import (
 from scheduler import messages as msg
 from scheduler import rules
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.items import Item, Notify
 from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
@@ -643,7 +644,7 @@ def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
 
 
 def close_missed_report(
-    session: Session, item: rules.Item, *, now: datetime, actor: str = audit.SYSTEM
+    session: Session, item: Item, *, now: datetime, actor: str = audit.SYSTEM
 ) -> bool:
     """Close a report whose conference has taken place without it (the rule's decision).
 
@@ -676,7 +677,7 @@ _KEY_EXISTS = select(_table(Notification).c.id).where(_table(Notification).c.key
 
 def queue_once(
     session: Session,
-    note: rules.Notify,
+    note: Notify,
     *,
     now: datetime,
     cal: WorkingCalendar,
@@ -773,7 +774,7 @@ OBLIGATION_COLUMNS = (
 )  # fmt: skip
 
 
-def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.Item]:
+def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
     """Frozen views of obligation rows (in OBLIGATION_COLUMNS order) with record context."""
     if not rows:
         return []
@@ -811,7 +812,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[rules.It
         if kind == QA_RESPONSE and subject in alerts:
             raised_by, theme = alerts[subject]
         items.append(
-            rules.Item(
+            Item(
                 id=oid, kind=kind, subject_id=subject, case_ref=case_ref, owner_id=owner,
                 due_at=due, stage=stage, stage_due_at=stage_due, next_action_at=nxt,
                 outcome=outcome, version=version, chair_id=chair, raised_by=raised_by,

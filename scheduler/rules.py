@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import calendar as _calendar
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from models.buttons import Message
@@ -32,6 +31,7 @@ from models.vocabulary import (
 )
 from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.items import Decision, Item, Notify, StageChange
 from scheduler.org import Org, Person
 from scheduler.policy import Policy, ReportRule
 
@@ -44,64 +44,6 @@ A_REMINDER = "reminder_queued"
 A_ESCALATION = "escalation_queued"
 A_INFO = "info_queued"
 A_REDIRECTED = "redirected_to_manager"
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """A frozen view of one open obligation plus the record fields its rules need."""
-
-    id: int
-    kind: str
-    subject_id: str
-    case_ref: str
-    owner_id: str
-    due_at: datetime
-    stage: int = 0
-    stage_due_at: datetime | None = None
-    next_action_at: datetime | None = None
-    outcome: str | None = None
-    version: int = 0
-    chair_id: str | None = None
-    raised_by: str | None = None
-    conference_at: datetime | None = None
-    theme: str | None = None
-    plan_start: date | None = None
-    expected_on: date | None = None
-    late_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Notify:
-    """One message to enqueue, once per key, and the audit action it is recorded under."""
-
-    key: str
-    recipient_id: str
-    kind: str
-    message: Message
-    audit: str
-    redirected_from: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StageChange:
-    """A guarded move of `stage` (applied only if the row is still at `from_stage`)."""
-
-    from_stage: int
-    to_stage: int
-    stage_due_at: datetime | None
-    holder_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What is due now for one obligation and when to look at it again."""
-
-    notifications: tuple[Notify, ...] = ()
-    stage_change: StageChange | None = None
-    next_action_at: datetime | None = None
-    challenge: bool = False
-    undeliverable: tuple[str, ...] = field(default=())
-    close: str | None = None  # close the obligation with this outcome (nothing left to do)
 
 
 # --- dates -------------------------------------------------------------------------------

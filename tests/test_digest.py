@@ -18,7 +18,8 @@ from models.vocabulary import (
     RCPC_REPORT,
 )
 from scheduler.calendar import WorkingCalendar
-from scheduler.digest import DigestItem, build_digest, digest_pass, when
+from scheduler.digest import build_digest, digest_pass, when
+from scheduler.items import Item
 from scheduler.org import Person
 from scheduler.policy import Policy
 from tests.conftest import Database
@@ -36,9 +37,10 @@ def at(y: int, m: int, d: int, hh: int = 18, mm: int = 0) -> datetime:
 
 def item(
     n: int, kind: str = RCPC_REPORT, due: datetime | None = None, **extra: object
-) -> DigestItem:
+) -> Item:
     values: dict[str, object] = {
-        "obligation_id": n,
+        "id": n,
+        "subject_id": "",
         "kind": kind,
         "case_ref": f"CP-{n:04d}",
         "owner_id": "sw1",
@@ -46,10 +48,10 @@ def item(
         "due_at": due or at(2026, 12, 1),
     }
     values.update(extra)
-    return DigestItem(**values)  # type: ignore[arg-type]
+    return Item(**values)  # type: ignore[arg-type]
 
 
-def digest_text(manager: Person, items: list[DigestItem], **kw: object) -> list[str]:
+def digest_text(manager: Person, items: list[Item], **kw: object) -> list[str]:
     return [m.text for m in build_digest(manager, items, today=TODAY, cal=CAL, **kw)]  # type: ignore[arg-type]
 
 

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import render
-from handlers.render import ItemView
 from models import buttons as cb
 from models.vocabulary import (
     DONE,
@@ -21,21 +20,23 @@ from models.vocabulary import (
     Action,
 )
 from scheduler.calendar import LONDON
+from scheduler.items import Item
 
 DUE = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # Mon 7 Dec 2026, 6pm GMT
 
 
-def item(kind: str = RCPC_REPORT, **kw: object) -> ItemView:
+def item(kind: str = RCPC_REPORT, **kw: object) -> Item:
     """An item with sensible defaults for a renderer test."""
     values: dict[str, object] = {
         "id": 42,
         "kind": kind,
         "subject_id": "C-1",
         "case_ref": "CR-100",
+        "owner_id": "SW1",
         "due_at": DUE,
     }
     values.update(kw)
-    return ItemView(**values)  # type: ignore[arg-type]
+    return Item(**values)  # type: ignore[arg-type]
 
 
 def all_data(keyboard: list[list[tuple[str, str]]] | None) -> list[str]:

@@ -20,9 +20,10 @@ from models.vocabulary import (
 )
 from scheduler import messages as msg
 from scheduler import rules
+from scheduler.items import Item
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
-from scheduler.rules import Item, decide
+from scheduler.rules import decide
 from tests.auxil.records import DEFAULT_CHAIN, local_day_time, london
 
 POLICY = Policy()

@@ -13,10 +13,11 @@ from models.vocabulary import PLAN_REVIEW, RCPC_REPORT
 from scheduler import rules
 from scheduler.digest import load_late_items
 from scheduler.escalation import apply_decision
+from scheduler.items import Decision, Item
 from scheduler.obligations import load_items, load_org, sync_obligations
 from scheduler.org import Org
 from scheduler.policy import Policy
-from scheduler.rules import Decision, Item, decide
+from scheduler.rules import decide
 from scheduler.scan import due_rows, scan_pass
 from tests.auxil.records import (
     add_conference,

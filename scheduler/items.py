@@ -1,0 +1,80 @@
+"""The values the rules take and give: an obligation as a frozen `Item`, and their decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from models.buttons import Message
+from models.vocabulary import OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """The one view of an obligation: the row plus the record fields rules and renderers need.
+
+    The scan's rules, the chat's renderers, `/mine`, `/team` and the digests all read this;
+    `owner_name` is filled where a list shows whose item it is.
+    """
+
+    id: int
+    kind: str
+    subject_id: str
+    case_ref: str
+    owner_id: str
+    due_at: datetime
+    stage: int = 0
+    stage_due_at: datetime | None = None
+    next_action_at: datetime | None = None
+    outcome: str | None = None
+    version: int = 0
+    chair_id: str | None = None
+    raised_by: str | None = None
+    conference_at: datetime | None = None
+    theme: str | None = None
+    plan_start: date | None = None
+    expected_on: date | None = None
+    late_reason: str | None = None
+    status: str = OPEN
+    owner_name: str = ""
+
+    @property
+    def deadline(self) -> datetime:
+        """The deadline its current holder works to: an escalated stage has its own."""
+        if self.stage >= 1 and self.stage_due_at is not None:
+            return self.stage_due_at
+        return self.due_at
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """One message to enqueue, once per key, and the audit action it is recorded under."""
+
+    key: str
+    recipient_id: str
+    kind: str
+    message: Message
+    audit: str
+    redirected_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """A guarded move of `stage` (applied only if the row is still at `from_stage`)."""
+
+    from_stage: int
+    to_stage: int
+    stage_due_at: datetime | None
+    holder_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What is due now for one obligation and when to look at it again."""
+
+    notifications: tuple[Notify, ...] = ()
+    stage_change: StageChange | None = None
+    next_action_at: datetime | None = None
+    challenge: bool = False
+    undeliverable: tuple[str, ...] = field(default=())
+    close: str | None = None  # close the obligation with this outcome (nothing left to do)
