@@ -12,15 +12,14 @@ from typing import Literal
 
 from models.vocabulary import (
     ICPC_REPORT,
-    MANAGER_ROLES,
     OPEN,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
     Action,
+    is_manager,
 )
-
-REPORT_KINDS = frozenset({RCPC_REPORT, ICPC_REPORT})
+from scheduler.org import Person
 
 Role = Literal["owner", "manager", "raiser"]
 
@@ -45,15 +44,6 @@ RAISER_ACTIONS: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True)
-class Actor:
-    """The person pressing: their staff id, role and whether they may use the bot at all."""
-
-    staff_id: str
-    role: str
-    active: bool = True
-
-
-@dataclass(frozen=True)
 class ItemState:
     """What the rules need to know about the item pressed on."""
 
@@ -66,12 +56,7 @@ class ItemState:
     alert_responded: bool = False
 
 
-def is_manager(role: str) -> bool:
-    """Managers see their span and act at escalation stages."""
-    return role in MANAGER_ROLES
-
-
-def role_of(actor: Actor, action: str, item: ItemState, chain: Sequence[Actor]) -> Role | None:
+def role_of(actor: Person, action: str, item: ItemState, chain: Sequence[Person]) -> Role | None:
     """In which capacity `actor` may take `action` on `item`, or None if in none at all.
 
     `chain` is the owner's managers, nearest first. The raising IRO outranks the other

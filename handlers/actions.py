@@ -21,11 +21,8 @@ from sqlmodel import Session, col, select
 
 from handlers import render
 from handlers.access import (
-    REPORT_KINDS,
-    Actor,
     ItemState,
     Role,
-    is_manager,
     role_of,
     state_allows,
 )
@@ -44,20 +41,22 @@ from models.vocabulary import (
     NOT_RESOLVED,
     OPEN,
     QA_RESPONSE,
+    REPORT_KINDS,
     REVIEW_OUTCOMES,
     THEME_CODES,
     Action,
+    is_manager,
 )
+from scheduler.escalation import escalate
 from scheduler.items import Item
 from scheduler.notify import enqueue
-from scheduler.obligations import sync_obligations
+from scheduler.obligations import load_org, person_of, sync_obligations
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
 LATE_DAY_CHOICES = 5
-CHAIN_LIMIT = 30
 
 # Result codes that are not refusals but ask the next question.
 
@@ -116,27 +115,12 @@ def view(ob: Obligation, owner_name: str = "") -> Item:
     )
 
 
-def as_actor(staff: Staff) -> Actor:
-    """The access-rule view of a member of staff."""
-    return Actor(staff.staff_id, staff.role, staff.active)
+def chain_of(session: Session, staff_id: str) -> list[Person]:
+    """The managers above `staff_id`, nearest first (cycle-safe)."""
+    return load_org(session, [staff_id]).chain(staff_id)
 
 
-def chain_of(session: Session, staff_id: str) -> list[Staff]:
-    """The managers above `staff_id`, nearest first (cycle-safe, bounded)."""
-    seen = {staff_id}
-    result: list[Staff] = []
-    current = session.get(Staff, staff_id)
-    while current is not None and current.manager_id and len(result) < CHAIN_LIMIT:
-        if current.manager_id in seen:
-            break
-        seen.add(current.manager_id)
-        current = session.get(Staff, current.manager_id)
-        if current is not None:
-            result.append(current)
-    return result
-
-
-def team_manager_of(chain: Sequence[Staff]) -> Staff | None:
+def team_manager_of(chain: Sequence[Person]) -> Person | None:
     """The first active team manager above the owner: who hears a Need help."""
     for person in chain:
         if person.role == "team_manager" and person.active:
@@ -228,7 +212,7 @@ def _tell(
     policy: Policy,
     *,
     key: str,
-    recipient: Staff | None,
+    recipient: Staff | Person | None,
     message: Message,
     now: datetime,
     kind: str = "info",
@@ -316,11 +300,11 @@ def press(
         alert_responded=bool(alert and alert.responded_at and alert.outcome != NOT_RESOLVED),
     )
     # The owner and the raising IRO need no hierarchy; only manager presses walk the chain.
-    chain: list[Staff] | None = None
-    role = role_of(as_actor(actor), callback.action, state, [])
+    chain: list[Person] | None = None
+    role = role_of(person_of(actor), callback.action, state, [])
     if role is None:
         chain = chain_of(session, ob.owner_id)
-        role = role_of(as_actor(actor), callback.action, state, [as_actor(m) for m in chain])
+        role = role_of(person_of(actor), callback.action, state, chain)
     if role is None:
         return refuse(session, actor=actor.staff_id, code="not_allowed", now=now, ob=ob, **detail)
     if not state_allows(role, callback.action, state, callback.stage):
@@ -342,13 +326,13 @@ class _Step:
     actor: Staff
     ob: Obligation
     alert: QaAlert | None
-    known_chain: list[Staff] | None
+    known_chain: list[Person] | None
     role: Role
     now: datetime
     via: str
 
     @property
-    def chain(self) -> list[Staff]:
+    def chain(self) -> list[Person]:
         """The owner's managers, loaded on first use."""
         if self.known_chain is None:
             self.known_chain = chain_of(self.session, self.ob.owner_id)
@@ -410,7 +394,9 @@ class _Step:
             **detail,
         )
 
-    def tell(self, key: str, recipient: Staff | None, message: Message, **kw: Any) -> bool:
+    def tell(
+        self, key: str, recipient: Staff | Person | None, message: Message, **kw: Any
+    ) -> bool:
         """Enqueue a message to someone else about this item."""
         return _tell(
             self.session,
@@ -590,7 +576,6 @@ class _Step:
         Past the last stage the engine lists the alert for the challenge meeting.
         """
         assert self.alert is not None
-        from scheduler.escalation import escalate
 
         ladder = self.policy.qa_alert.ladder
         to_stage = int(arg) if arg else self.ob.stage + 1

@@ -21,14 +21,13 @@ from typing import Any
 from sqlmodel import Session, select
 
 from handlers import actions, render
-from handlers.access import is_manager
 from handlers.parse import parse_reply
 from models import buttons as cb
 from models.audit import record
 from models.buttons import Message
 from models.invites import RedeemOutcome, redeem_invite
 from models.tables import Obligation, Staff
-from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action
+from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action, is_manager
 from scheduler.dispatch import release_held
 from scheduler.runtime import Runtime
 

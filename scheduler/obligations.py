@@ -745,6 +745,14 @@ def _positive_alerts(
 # --- views for the rules -----------------------------------------------------------------
 
 
+def person_of(staff: Staff) -> Person:
+    """A stored member of staff as the rules see them."""
+    return Person(
+        staff.staff_id, staff.name, staff.role, staff.manager_id, staff.team, staff.active,
+        staff.reachable, staff.chat_id,
+    )  # fmt: skip
+
+
 def load_org(session: Session, staff_ids: Iterable[str] | None = None) -> Org:
     """The people the rules may need: these ids and everyone up their manager chains."""
     table = _table(Staff)

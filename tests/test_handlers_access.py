@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.access import Actor, ItemState, role_of, state_allows
+from handlers.access import ItemState, role_of, state_allows
 from models.vocabulary import DONE, OPEN, PLAN_REVIEW, QA_RESPONSE, RCPC_REPORT, Action
+from scheduler.org import Person
+
+
+def Actor(staff_id: str, role: str, *, active: bool = True) -> Person:
+    """Someone pressing a button: only who they are, their role and whether active matter."""
+    return Person(staff_id, staff_id, role, None, "", active)
+
 
 SW = Actor("SW1", "social_worker")
 OTHER_SW = Actor("SW2", "social_worker")
@@ -45,7 +52,7 @@ REVIEW = ItemState(PLAN_REVIEW, "IRO1", OPEN, 0)
     ],
 )
 def test_each_action_has_one_kind_of_presser(
-    actor: Actor, action: str, item: ItemState, role: str | None
+    actor: Person, action: str, item: ItemState, role: str | None
 ) -> None:
     assert role_of(actor, action, item, CHAIN) == role
 
