@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import Engine, MetaData, select
 from sqlmodel import select as select_rows
 
@@ -199,9 +200,11 @@ def test_the_cli_help_says_at_needs_dry_run(capsys: pytest.CaptureFixture[str]) 
     assert "Only with --dry-run" in " ".join(capsys.readouterr().out.split())
 
 
+@time_machine.travel(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), tick=True)
 def test_a_dry_run_on_an_imported_caseload_shows_a_person_next_weeks_reminder(
     env: pytest.MonkeyPatch, ctx: AppContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The import runs on Mon 30 Nov 2026 (pinned), before the conference of Thu 10 Dec."""
     files = {
         "staff": "staff_id,name,role,manager_id,team\n"
         "TM1,Tess Manager,team_manager,,North\n"
