@@ -36,6 +36,13 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from models.audit import SYSTEM, record
+from models.records import (
+    AlertRecord,
+    ConferenceRecord,
+    PlanRecord,
+    Record,
+    StaffRecord,
+)
 from models.tables import Conference, Plan, QaAlert, Staff
 from models.vocabulary import ALERT_KINDS, CONFERENCE_KINDS, PLAN_CATEGORIES, ROLES, THEME_CODES
 from scheduler.calendar import LONDON
@@ -91,57 +98,6 @@ class _CellError(ValueError):
 # --------------------------------------------------------------------------- records
 
 
-@dataclass(frozen=True)
-class StaffRecord:
-    """A validated `staff` row; field names are the table's column names."""
-
-    staff_id: str
-    name: str
-    role: str
-    manager_id: str | None
-    team: str
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class PlanRecord:
-    """A validated `plans` row."""
-
-    case_ref: str
-    social_worker_id: str
-    chair_id: str
-    plan_start: date
-    plan_end: date | None = None
-    category: str | None = None
-
-
-@dataclass(frozen=True)
-class ConferenceRecord:
-    """A validated `conferences` row; datetimes are aware."""
-
-    conference_id: str
-    case_ref: str
-    kind: str
-    scheduled_for: datetime
-    chair_id: str | None = None
-    report_received_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AlertRecord:
-    """A validated `alerts` row; datetimes are aware."""
-
-    alert_id: str
-    case_ref: str
-    raised_by: str
-    raised_at: datetime
-    kind: str
-    theme: str | None = None
-    responded_at: datetime | None = None
-    closed_at: datetime | None = None
-
-
-Record = StaffRecord | PlanRecord | ConferenceRecord | AlertRecord
 
 
 # --------------------------------------------------------------------------- cell parsers

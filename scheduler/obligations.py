@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from models import audit
 from models.outbox import cancel_pending
+from models.records import AlertRecord, ConferenceRecord, PlanRecord
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import (
     CANCELLED,
@@ -71,41 +72,6 @@ FLAG_LOOKAHEAD_DAYS = 35
 # Audit actions of reconciliation.
 A_CLOSED = "obligation_closed"
 A_REPORT_MISSED = "report_missed"
-
-
-class PlanRecord(NamedTuple):
-    """The plan fields obligations depend on."""
-
-    case_ref: str
-    social_worker_id: str
-    chair_id: str
-    plan_start: date
-    plan_end: date | None = None
-
-
-
-class ConferenceRecord(NamedTuple):
-    """The conference fields obligations depend on."""
-
-    conference_id: str
-    case_ref: str
-    kind: str
-    scheduled_for: datetime
-    chair_id: str | None = None
-    report_received_at: datetime | None = None
-
-
-class AlertRecord(NamedTuple):
-    """The QA alert fields obligations depend on."""
-
-    alert_id: str
-    case_ref: str
-    raised_by: str
-    raised_at: datetime
-    kind: str
-    responded_at: datetime | None = None
-    closed_at: datetime | None = None
-    outcome: str | None = None
 
 
 class ObligationSpec(NamedTuple):
@@ -378,7 +344,7 @@ def sync_obligations(
     memo = _Memo(session)
     flag_horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
     plans = [
-        PlanRecord._make(row)
+        PlanRecord(*row)
         for row in _rows(
             session, _table(Plan),
             ("case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end"),
@@ -386,7 +352,7 @@ def sync_obligations(
         )
     ]  # fmt: skip
     conferences = [
-        ConferenceRecord._make(row)
+        ConferenceRecord(*row)
         for row in _rows(
             session, _table(Conference),
             ("conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
@@ -395,10 +361,10 @@ def sync_obligations(
         )
     ]  # fmt: skip
     alerts = [
-        AlertRecord._make(row)
+        AlertRecord(*row)
         for row in _rows(
             session, _table(QaAlert),
-            ("alert_id", "case_ref", "raised_by", "raised_at", "kind", "responded_at",
+            ("alert_id", "case_ref", "raised_by", "raised_at", "kind", "theme", "responded_at",
              "closed_at", "outcome"),
             scope, "case_ref", memo,
         )

@@ -15,15 +15,14 @@ from sqlmodel import Session, SQLModel, select
 import handlers.importing as importer
 from handlers.importing import (
     ImportRejected,
-    PlanRecord,
     Refs,
-    StaffRecord,
     StaffRef,
     import_csv,
     parse_datetime,
     parse_file,
     validate,
 )
+from models.records import PlanRecord, StaffRecord
 from models.tables import AuditEvent, Conference, Plan, QaAlert, Staff
 from scheduler.obligations import SyncResult
 from scheduler.policy import Policy

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, time
 
 from sqlmodel import Session, select
 
+from models.records import AlertRecord, ConferenceRecord, PlanRecord
 from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert
 from models.vocabulary import (
     CANCELLED,
@@ -20,9 +22,6 @@ from models.vocabulary import (
     RCPC_REPORT,
 )
 from scheduler.obligations import (
-    AlertRecord,
-    ConferenceRecord,
-    PlanRecord,
     derive_obligations,
     ensure_milestones,
     sync_obligations,
@@ -345,6 +344,6 @@ def test_derivation_closes_a_missing_report_only_once_its_conference_has_met(
     for now, status, outcome in cases:
         spec = derive_obligations(plans, confs, [], policy, now=now)[(RCPC_REPORT, "C1")]
         assert (spec.status, spec.outcome) == (status, outcome)
-    received = [confs[0]._replace(report_received_at=london(2026, 12, 11, 9))]
+    received = [replace(confs[0], report_received_at=london(2026, 12, 11, 9))]
     spec = derive_obligations(plans, received, [], policy, now=conference_at)[(RCPC_REPORT, "C1")]
     assert (spec.status, spec.outcome) == (DONE, "submitted")
