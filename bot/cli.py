@@ -35,7 +35,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "import": ("bot.commands.importing", "import staff, plans, conferences or alerts from CSV"),
     "invite": ("bot.commands.invite", "create a one-time link code for a member of staff"),
-    "tick": ("bot.commands.tick", "one scan and dispatch pass, then exit (cron-friendly)"),
+    "tick": (
+        "bot.commands.tick",
+        "one scan and dispatch pass, then exit; sends only (no /start, buttons or replies: "
+        "those need `irobot run`); --dry-run previews",
+    ),
     "worker": (
         "bot.commands.worker",
         "the scheduler jobs without the chat: --once, or --loop beside `irobot run`",
