@@ -387,7 +387,7 @@ def test_a_repeated_ladder_stage_is_refused_naming_it() -> None:
     )
 
 
-@pytest.mark.parametrize("argv", [["run"], ["tick"]])
+@pytest.mark.parametrize("argv", [["run"], ["tick"], ["worker", "--once"]])
 def test_a_missing_token_says_where_to_set_it(
     cli: Database, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:

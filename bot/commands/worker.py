@@ -27,7 +27,8 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
     """Check the token, then run once or until SIGINT/SIGTERM."""
     if not ctx.settings.telegram_bot_token:
         raise CommandError(
-            "TELEGRAM_BOT_TOKEN is not set: a worker sends messages and needs the bot's token"
+            "TELEGRAM_BOT_TOKEN is not set: a worker sends messages and needs the bot's token; "
+            "set TELEGRAM_BOT_TOKEN in the environment or in .env"
         )
     return asyncio.run(_once(ctx) if args.once else _loop(ctx))
 
