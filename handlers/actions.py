@@ -19,7 +19,6 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from handlers import render
 from handlers.access import (
     ItemState,
     Role,
@@ -47,6 +46,7 @@ from models.vocabulary import (
     Action,
     is_manager,
 )
+from scheduler import messages as msg
 from scheduler.escalation import escalate
 from scheduler.items import Item
 from scheduler.notify import enqueue
@@ -429,7 +429,7 @@ class _Step:
             self.tell(
                 f"ob:{self.ob.id}:rin:chair",
                 _chair_of(self.session, self.ob),
-                render.report_notice_message(
+                msg.report_notice_message(
                     item, "report_in", self.actor.name, self.policy.calendar().tz
                 ),
             )
@@ -449,7 +449,7 @@ class _Step:
             return self.ok(ASK_DATE, reason=reason)
         owner = self.session.get(Staff, self.ob.owner_id)
         item = view(self.ob)
-        note = render.late_notice_message(
+        note = msg.late_notice_message(
             item, owner.name if owner else "The social worker", self.policy.calendar().tz
         )
         stamp = f"{day:%Y%m%d}"
@@ -470,7 +470,7 @@ class _Step:
         told = self.tell(
             f"ob:{self.ob.id}:help",
             manager,
-            render.help_request_message(item, self.actor.name, self.policy.calendar().tz),
+            msg.help_request_message(item, self.actor.name, self.policy.calendar().tz),
             kind="help",
             obligation_id=self.ob.id,
         )
@@ -497,7 +497,7 @@ class _Step:
         self.tell(
             f"ob:{self.ob.id}:rar:chair",
             _chair_of(self.session, self.ob),
-            render.report_notice_message(
+            msg.report_notice_message(
                 item, "rearrange", self.actor.name, self.policy.calendar().tz
             ),
         )
@@ -535,7 +535,7 @@ class _Step:
         self.tell(
             f"alert:{self.alert.alert_id}:responded:{self.ob.stage}",
             iro,
-            render.outcome_request_message(item, self.actor.name),
+            msg.outcome_request_message(item, self.actor.name),
             kind="outcome_request",
             obligation_id=self.ob.id,
         )
@@ -563,7 +563,7 @@ class _Step:
             self.tell(
                 f"alert:{self.alert.alert_id}:resolved",
                 iro,
-                render.alert_update_message(view(self.ob), "resolved", self.actor.name),
+                msg.alert_update_message(view(self.ob), "resolved", self.actor.name),
             )
         return self.ok("resolved")
 
@@ -622,7 +622,7 @@ class _Step:
         self.tell(
             f"ob:{self.ob.id}:ack:{self.ob.stage}",
             iro,
-            render.alert_update_message(view(self.ob), "acknowledged", self.actor.name),
+            msg.alert_update_message(view(self.ob), "acknowledged", self.actor.name),
         )
         return self.ok("acknowledged")
 
@@ -834,12 +834,12 @@ def _tell_raised(
     manager = team_manager_of(chain_of(session, ob.owner_id))
     item = view(ob)
     tz = policy.calendar().tz
-    worker_note = render.alert_raised_message(item, iro.name, theme, tz, for_owner=True)
+    worker_note = msg.alert_raised_message(item, iro.name, theme, tz, for_owner=True)
     _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{ob.owner_id}", recipient=owner,
           message=worker_note, now=now, kind="alert", obligation_id=ob.id)  # fmt: skip
     if manager is not None:
         owner_name = owner.name if owner else "the social worker"
-        manager_note = render.alert_raised_message(item, iro.name, theme, tz, owner=owner_name)
+        manager_note = msg.alert_raised_message(item, iro.name, theme, tz, owner=owner_name)
         _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{manager.staff_id}",
               recipient=manager, message=manager_note, now=now, kind="alert",
               obligation_id=ob.id)  # fmt: skip

@@ -15,12 +15,13 @@ from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
     ALERT_KIND_LABELS,
+    ALERT_KINDS,
+    CANCEL,
+    CONFIRM,
     DONE,
     ICPC_REPORT,
-    KIND_LABELS,
     OPEN,
     OUTCOME_LABELS,
-    PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
@@ -58,39 +59,16 @@ REFUSALS = {
     "expired": "That draft has expired. Send /alert CASE_REF to start again.",
 }
 
-def format_deadline(moment: datetime, tz: ZoneInfo) -> str:
-    """`Mon 7 Dec, 6pm` on the authority's clock, worded exactly as the reminders word it."""
-    return msg.when_text(moment, tz)
-
-
-def format_day(day: date) -> str:
-    """`Wed 9 Dec` for a date button or an expected date."""
-    return msg.day_text(day)
-
-
-def kind_label(kind: str, subject_id: str = "") -> str:
-    """What is owed, in the words staff use."""
-    if kind == PLAN_FLAG:
-        months = subject_id.rpartition(":")[2]
-        return f"{months}-month plan check" if months.isdigit() else "long plan check"
-    return KIND_LABELS.get(kind, "item")
-
-
-def item_title(item: Item) -> str:
-    """`RCPC report for case CR-1`."""
-    return f"{kind_label(item.kind, item.subject_id)} for case {item.case_ref}"
-
-
 def item_line(item: Item, tz: ZoneInfo, now: datetime | None = None) -> str:
     """One line for a list: what, which case, by when, and whether it is late or escalated."""
     due = item.deadline
-    parts = [item_title(item), f"due {format_deadline(due, tz)}"]
+    parts = [msg.item_title(item), f"due {msg.when_text(due, tz)}"]
     if now is not None and due <= now:
         parts.append("OVERDUE")
     if item.stage >= 1:
         parts.append(f"escalated (stage {item.stage})")
     if item.expected_on:
-        parts.append(f"expected {format_day(item.expected_on)}")
+        parts.append(f"expected {msg.day_text(item.expected_on)}")
     if item.owner_name:
         parts.append(item.owner_name)
     return " · ".join(parts)
@@ -102,20 +80,20 @@ def owner_keyboard(item: Item) -> list[list[Button]] | None:
         return None
     if item.kind in (RCPC_REPORT, ICPC_REPORT):
         return [
-            [("Submitted", cb.encode(Action.SUBMITTED, item.id, item.stage))],
+            [cb.button(Action.SUBMITTED, item.id, item.stage)],
             [
-                ("Will be late", cb.encode(Action.WILL_BE_LATE, item.id, item.stage)),
-                ("Need help", cb.encode(Action.NEED_HELP, item.id, item.stage)),
+                cb.button(Action.WILL_BE_LATE, item.id, item.stage),
+                cb.button(Action.NEED_HELP, item.id, item.stage),
             ],
         ]
     if item.kind == QA_RESPONSE:
-        return [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]]
+        return [[cb.button(Action.RESPONDED, item.id, item.stage)]]
     if item.kind == PLAN_REVIEW:
         return [
-            [("Reviewed: plan continues", cb.encode(Action.REVIEW_CONTINUES, item.id, item.stage))],
+            [cb.button(Action.REVIEW_CONTINUES, item.id, item.stage)],
             [
-                ("Exit plan agreed", cb.encode(Action.REVIEW_EXIT, item.id, item.stage)),
-                ("Plan ended", cb.encode(Action.REVIEW_ENDED, item.id, item.stage)),
+                cb.button(Action.REVIEW_EXIT, item.id, item.stage),
+                cb.button(Action.REVIEW_ENDED, item.id, item.stage),
             ],
         ]
     return None
@@ -129,7 +107,7 @@ def item_message(item: Item, tz: ZoneInfo, now: datetime) -> Message:
 def late_reason_message(item: Item, tz: ZoneInfo) -> Message:
     """Step 2 of Will be late: why, from a short list (no free text about the case)."""
     rows = msg.late_reason_buttons(item)
-    text = f"{item_title(item)}, due {format_deadline(item.due_at, tz)}.\nWhy will it be late?"
+    text = f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}.\nWhy will it be late?"
     return Message(text, rows)
 
 
@@ -138,7 +116,7 @@ def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInf
     rows = msg.late_date_buttons(item, reason, list(days))
     reason_label = reason_phrase(reason)
     text = (
-        f"{item_title(item)}, due {format_deadline(item.due_at, tz)}: late ({reason_label}).\n"
+        f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}: late ({reason_label}).\n"
         "When do you expect to send it?"
     )
     return Message(text, rows)
@@ -146,11 +124,11 @@ def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInf
 
 def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "") -> str:
     """The new state of an item after an action, replacing the reminder (no buttons)."""
-    title = item_title(item)
-    due = format_deadline(item.due_at, tz)
+    title = msg.item_title(item)
+    due = msg.when_text(item.due_at, tz)
     if code == "late":
         reason = reason_phrase(item.late_reason)
-        when = f", expected {format_day(item.expected_on)}" if item.expected_on else ""
+        when = f", expected {msg.day_text(item.expected_on)}" if item.expected_on else ""
         return f"🕒 {title}, due {due}: will be late ({reason}){when}. Recorded."
     lines = {
         "submitted": f"✅ {title}, due {due}: submitted. Recorded.",
@@ -169,79 +147,6 @@ def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "") -> str:
         "plan_ended": f"✅ {title}: plan ended. Recorded.",
     }
     return lines.get(code, f"✅ {title}: recorded.")
-
-
-def help_request_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
-    """To the team manager when a social worker taps Need help."""
-    return Message(
-        f"🙋 {owner_name} asks for help with the {item_title(item)}, "
-        f"due {format_deadline(item.due_at, tz)}."
-    )
-
-
-def late_notice_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
-    """To the chair and team manager when a report will be late, with the new date."""
-    reason = reason_phrase(item.late_reason)
-    when = f" Expected {format_day(item.expected_on)}." if item.expected_on else ""
-    return Message(
-        f"🕒 {owner_name}: the {item_title(item)}, due {format_deadline(item.due_at, tz)}, "
-        f"will be late ({reason}).{when}"
-    )
-
-
-def outcome_request_message(item: Item, responder: str) -> Message:
-    """To the raising IRO after a response: log the outcome with one tap."""
-    return Message(
-        f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
-        [
-            [
-                ("Resolved", cb.encode(Action.RESOLVED, item.id, item.stage)),
-                ("Not resolved: escalate", cb.encode(Action.NOT_RESOLVED, item.id, item.stage)),
-            ]
-        ],
-    )
-
-
-def alert_raised_message(
-    item: Item,
-    iro_name: str,
-    theme: str,
-    tz: ZoneInfo,
-    *,
-    for_owner: bool = False,
-    owner: str = "",
-) -> Message:
-    """A new concern: the social worker gets Responded; their team manager is informed."""
-    about = THEMES[theme].button.lower() if theme in THEMES else "other"
-    due = format_deadline(item.due_at, tz)
-    if for_owner:
-        return Message(
-            f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref}: {about}. "
-            f"Please respond by {due}, then tap Responded.",
-            [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]],
-        )
-    return Message(
-        f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref} for {owner} "
-        f"(social worker): {about}. Response due {due}."
-    )
-
-
-def alert_update_message(item: Item, code: str, who: str) -> Message:
-    """To the raising IRO (or the worker) when someone else moves their alert on."""
-    what = {
-        "acknowledged": f"acknowledged it at stage {item.stage}",
-        "resolved": "marked it resolved; the alert is closed",
-        "responded": "recorded a response",
-    }.get(code, "updated it")
-    return Message(f"ℹ️ QA alert on case {item.case_ref}: {who} {what}.")
-
-
-def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Message:
-    """To the chair when a manager records the report in or asks to rearrange."""
-    what = "the report is in" if code == "report_in" else "the conference is to be rearranged"
-    return Message(
-        f"ℹ️ {item_title(item)}, due {format_deadline(item.due_at, tz)}: {who} says {what}."
-    )
 
 
 def mine_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:
@@ -328,10 +233,10 @@ def alert_kind_message(case_ref: str, nonce: int) -> Message:
         f"New QA alert on case {case_ref}. Is it a concern or a positive alert?",
         [
             [
-                ("Concern", cb.encode(Action.ALERT_DRAFT, nonce, 0, "k.concern")),
-                ("Positive", cb.encode(Action.ALERT_DRAFT, nonce, 0, "k.positive")),
+                (ALERT_KIND_LABELS[kind], cb.encode(Action.ALERT_DRAFT, nonce, 0, f"k.{kind}"))
+                for kind in ALERT_KINDS
             ],
-            [("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))],
+            [(CANCEL, cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))],
         ],
     )
 
@@ -342,7 +247,7 @@ def alert_theme_message(case_ref: str, kind: str, nonce: int) -> Message:
         [(label, cb.encode(Action.ALERT_DRAFT, nonce, 0, f"t.{code}"))]
         for code, label in ((code, t.button) for code, t in THEMES.items())
     ]
-    rows.append([("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))])
+    rows.append([(CANCEL, cb.encode(Action.ALERT_DRAFT, nonce, 0, "x"))])
     return Message(f"{ALERT_KIND_LABELS[kind]} alert on case {case_ref}. Which theme?", rows)
 
 
@@ -353,8 +258,8 @@ def alert_confirm_message(case_ref: str, kind: str, theme: str, nonce: int) -> M
         f"theme: {THEMES[theme].button.lower()}?",
         [
             [
-                ("Confirm", cb.encode(Action.ALERT_DRAFT, nonce, 0, "ok")),
-                ("Cancel", cb.encode(Action.ALERT_DRAFT, nonce, 0, "x")),
+                (CONFIRM, cb.encode(Action.ALERT_DRAFT, nonce, 0, "ok")),
+                (CANCEL, cb.encode(Action.ALERT_DRAFT, nonce, 0, "x")),
             ]
         ],
     )
@@ -368,7 +273,7 @@ def alert_recorded_text(
     what = f"{ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref} ({theme_label})"
     if kind == "positive":
         return f"✅ Recorded: {what}. The social worker will be told."
-    due = f" The response is due {format_deadline(due_at, tz)}." if due_at else ""
+    due = f" The response is due {msg.when_text(due_at, tz)}." if due_at else ""
     return f"✅ Recorded: {what}. The social worker and team manager will be told.{due}"
 
 
@@ -386,4 +291,4 @@ def closed_text(item: Item) -> str:
     """What a stale reminder shows once its item has closed."""
     outcome = OUTCOME_LABELS.get(item.outcome or "", "closed")
     state = outcome if item.status == DONE else "no longer needed"
-    return f"{item_title(item)}: {state}."
+    return f"{msg.item_title(item)}: {state}."

@@ -218,6 +218,9 @@ BUTTON_LABELS: dict[str, str] = {
     Action.REARRANGE: "Conference to be rearranged",
 }
 
+# The /alert draft's own buttons (its kind and theme buttons use the labels above).
+CONFIRM, CANCEL = "Confirm", "Cancel"
+
 REVIEW_OUTCOMES: dict[str, str] = {
     Action.REVIEW_CONTINUES: PLAN_CONTINUES,
     Action.REVIEW_EXIT: EXIT_PLAN,

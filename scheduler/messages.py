@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from models import buttons as cb
@@ -17,35 +16,20 @@ from models.buttons import Button, Message
 from models.vocabulary import (
     KIND_LABELS,
     LATE_REASONS,
+    PLAN_FLAG,
+    THEMES,
     Action,
     reason_phrase,
     role_label,
     theme_phrase,
 )
 from scheduler.calendar import LONDON
+from scheduler.items import Item
 
 logger = logging.getLogger(__name__)
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-class ItemLike(Protocol):
-    """What a renderer may know about an obligation (see `scheduler.items.Item`)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def case_ref(self) -> str: ...
-    @property
-    def stage(self) -> int: ...
-    @property
-    def due_at(self) -> datetime: ...
-    @property
-    def conference_at(self) -> datetime | None: ...
-    @property
-    def theme(self) -> str | None: ...
 
 
 def day_text(day: date) -> str:
@@ -69,33 +53,40 @@ def when_text(moment: datetime, tz: ZoneInfo = LONDON) -> str:
     return f"{day_text(local.date())}, {clock_text(local, tz)}"
 
 
-def what_text(kind: str) -> str:
-    """What is owed, in words."""
-    return KIND_LABELS.get(kind, kind.replace("_", " "))
+def kind_label(kind: str, subject_id: str = "") -> str:
+    """What is owed, in the words staff use."""
+    if kind == PLAN_FLAG:
+        months = subject_id.rpartition(":")[2]
+        return f"{months}-month plan check" if months.isdigit() else "long plan check"
+    return KIND_LABELS.get(kind, "item")
 
 
-def _conference(item: ItemLike, tz: ZoneInfo) -> str:
+def item_title(item: Item) -> str:
+    """`RCPC report for case CR-1`."""
+    return f"{kind_label(item.kind, item.subject_id)} for case {item.case_ref}"
+
+def _conference(item: Item, tz: ZoneInfo) -> str:
     """` (conference Thu 10 Dec, 10am)` when the item has one."""
     return f" (conference {when_text(item.conference_at, tz)})" if item.conference_at else ""
 
 
-def owner_report_buttons(item: ItemLike, stage: int | None = None) -> list[list[Button]]:
+def owner_report_buttons(item: Item, stage: int | None = None) -> list[list[Button]]:
     """Submitted / Will be late / Need help on the social worker's report nudges."""
     at = item.stage if stage is None else stage
     return [
         [
-            ("Submitted", cb.encode(Action.SUBMITTED, item.id, at)),
-            ("Will be late", cb.encode(Action.WILL_BE_LATE, item.id, at)),
+            cb.button(Action.SUBMITTED, item.id, at),
+            cb.button(Action.WILL_BE_LATE, item.id, at),
         ],
-        [("Need help", cb.encode(Action.NEED_HELP, item.id, at))],
+        [cb.button(Action.NEED_HELP, item.id, at)],
     ]
 
 
 def report_reminder(
-    item: ItemLike, working_days_before: int, *, days_before_conference: int, tz: ZoneInfo = LONDON
+    item: Item, working_days_before: int, *, days_before_conference: int, tz: ZoneInfo = LONDON
 ) -> Message:
     """The nudge before a conference report is due (`working_days_before` 0 = due today)."""
-    what = what_text(item.kind)
+    what = kind_label(item.kind)
     if working_days_before == 0:
         head = f"⏰ {item.case_ref}: {what} due today, {clock_text(item.due_at, tz)}"
     else:
@@ -109,12 +100,12 @@ def report_reminder(
 
 
 def report_overdue_owner(
-    item: ItemLike, *, stage: int = 1, manager_told: bool = True, tz: ZoneInfo = LONDON
+    item: Item, *, stage: int = 1, manager_told: bool = True, tz: ZoneInfo = LONDON
 ) -> Message:
     """The social worker's notice at the deadline; their manager hears at the same time."""
     told = " Your team manager has been told." if manager_told else ""
     text = (
-        f"⚠️ {item.case_ref}: {what_text(item.kind)} was due {when_text(item.due_at, tz)}"
+        f"⚠️ {item.case_ref}: {kind_label(item.kind)} was due {when_text(item.due_at, tz)}"
         f" and has not arrived{_conference(item, tz)}.{told} If it is on its way, tap below."
     )
     return Message(text, owner_report_buttons(item, stage))
@@ -130,7 +121,7 @@ def late_note(expected_on: date | None, late_reason: str | None) -> str:
 
 
 def report_overdue_manager(
-    item: ItemLike,
+    item: Item,
     *,
     owner_name: str,
     stage: int = 1,
@@ -140,22 +131,22 @@ def report_overdue_manager(
 ) -> Message:
     """The team manager's one escalation: case, conference, whose report, three buttons."""
     text = (
-        f"📋 {item.case_ref}: {what_text(item.kind)} from {owner_name} (social worker) was due "
+        f"📋 {item.case_ref}: {kind_label(item.kind)} from {owner_name} (social worker) was due "
         f"{when_text(item.due_at, tz)} and is not in{_conference(item, tz)}."
         f"{late_note(expected_on, late_reason)} You are their team manager."
     )
     keyboard = [
         [
-            ("Chased", cb.encode(Action.CHASED, item.id, stage)),
-            ("Report in", cb.encode(Action.REPORT_IN, item.id, stage)),
+            cb.button(Action.CHASED, item.id, stage),
+            cb.button(Action.REPORT_IN, item.id, stage),
         ],
-        [("Conference to be rearranged", cb.encode(Action.REARRANGE, item.id, stage))],
+        [cb.button(Action.REARRANGE, item.id, stage)],
     ]
     return Message(text, keyboard)
 
 
 def report_missing_chair(
-    item: ItemLike,
+    item: Item,
     *,
     owner_name: str,
     manager_name: str | None,
@@ -170,25 +161,25 @@ def report_missing_chair(
         else " No team manager was found to chase it."
     )
     text = (
-        f"ℹ️ {item.case_ref}: the {what_text(item.kind)} from {owner_name} (social worker) "
+        f"ℹ️ {item.case_ref}: the {kind_label(item.kind)} from {owner_name} (social worker) "
         f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
         f"{late_note(expected_on, late_reason)}{chasing}"
     )
     return Message(text, None)
 
 
-def qa_reminder(item: ItemLike, *, tz: ZoneInfo = LONDON) -> Message:
+def qa_reminder(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
     """The social worker's nudge on the morning a QA response is due."""
     theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
         f"⏰ {item.case_ref}: the IRO's QA alert{theme} needs your response as social worker "
         f"by today, {clock_text(item.due_at, tz)}. Tap Responded once you have replied."
     )
-    return Message(text, [[("Responded", cb.encode(Action.RESPONDED, item.id, item.stage))]])
+    return Message(text, [[cb.button(Action.RESPONDED, item.id, item.stage)]])
 
 
 def qa_stage_holder(
-    item: ItemLike,
+    item: Item,
     *,
     stage: int,
     stages: int,
@@ -206,16 +197,16 @@ def qa_stage_holder(
     )
     keyboard = [
         [
-            ("Acknowledge", cb.encode(Action.ACKNOWLEDGE, item.id, stage)),
-            ("Responded", cb.encode(Action.RESPONDED, item.id, stage)),
+            cb.button(Action.ACKNOWLEDGE, item.id, stage),
+            cb.button(Action.RESPONDED, item.id, stage),
         ],
-        [("Resolved", cb.encode(Action.RESOLVED, item.id, stage))],
+        [cb.button(Action.RESOLVED, item.id, stage)],
     ]
     return Message(text, keyboard)
 
 
 def qa_iro_step(
-    item: ItemLike,
+    item: Item,
     *,
     stage: int,
     stages: int,
@@ -230,14 +221,14 @@ def qa_iro_step(
         f"ℹ️ {item.case_ref}: your QA alert moved to stage {stage} of {stages}: "
         f"{holder_name} ({role_label(role)}), due {when_text(stage_due_at, tz)}."
     )
-    keyboard: list[list[Button]] = [[("Resolved", cb.encode(Action.RESOLVED, item.id, stage))]]
+    keyboard: list[list[Button]] = [[cb.button(Action.RESOLVED, item.id, stage)]]
     for higher in range(stage + 1, stages + 1):
         label = f"Escalate to stage {higher}: {role_label(ladder[higher - 1])}"
         keyboard.append([(label, cb.encode(Action.ESCALATE, item.id, stage, str(higher)))])
     return Message(text, keyboard)
 
 
-def qa_challenge(item: ItemLike, *, stages: int) -> Message:
+def qa_challenge(item: Item, *, stages: int) -> Message:
     """Tells the IRO (and the AD) the concern is listed for the challenge meeting."""
     text = (
         f"📌 {item.case_ref}: the QA alert is still not resolved after stage {stages} of "
@@ -246,7 +237,7 @@ def qa_challenge(item: ItemLike, *, stages: int) -> Message:
     return Message(text, None)
 
 
-def review_due(item: ItemLike, *, plan_start: date | None, tz: ZoneInfo = LONDON) -> Message:
+def review_due(item: Item, *, plan_start: date | None, tz: ZoneInfo = LONDON) -> Message:
     """The chair's 9-month review nudge with the three outcomes as buttons."""
     since = f" (plan started {day_text(plan_start)})" if plan_start else ""
     text = (
@@ -254,15 +245,15 @@ def review_due(item: ItemLike, *, plan_start: date | None, tz: ZoneInfo = LONDON
         f"{since}. As chair, log the outcome when you have reviewed it."
     )
     keyboard = [
-        [("Reviewed: plan continues", cb.encode(Action.REVIEW_CONTINUES, item.id, item.stage))],
-        [("Exit plan agreed", cb.encode(Action.REVIEW_EXIT, item.id, item.stage))],
-        [("Plan ended", cb.encode(Action.REVIEW_ENDED, item.id, item.stage))],
+        [cb.button(Action.REVIEW_CONTINUES, item.id, item.stage)],
+        [cb.button(Action.REVIEW_EXIT, item.id, item.stage)],
+        [cb.button(Action.REVIEW_ENDED, item.id, item.stage)],
     ]
     return Message(text, keyboard)
 
 
 def review_escalation(
-    item: ItemLike, *, chair_name: str, stage: int = 1, tz: ZoneInfo = LONDON
+    item: Item, *, chair_name: str, stage: int = 1, tz: ZoneInfo = LONDON
 ) -> Message:
     """The safeguarding manager hears of a 9-month review not logged in 5 working days."""
     text = (
@@ -273,7 +264,7 @@ def review_escalation(
     return Message(text, None)
 
 
-def plan_flag(item: ItemLike, *, months: int, tz: ZoneInfo = LONDON) -> Message:
+def plan_flag(item: Item, *, months: int, tz: ZoneInfo = LONDON) -> Message:
     """One informational note to the chair when a plan reaches 18 or 24 months."""
     text = (
         f"ℹ️ {item.case_ref}: the plan reached {months} months on "
@@ -301,16 +292,7 @@ def cover(message: Message, *, absent_name: str, absent_role: str) -> Message:
     return Message(text, message.keyboard)
 
 
-class Pressable(Protocol):
-    """All a button needs to know about its item: which one, at which stage."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def stage(self) -> int: ...
-
-
-def late_reason_buttons(item: Pressable) -> list[list[Button]]:
+def late_reason_buttons(item: Item) -> list[list[Button]]:
     """Will be late, step 2: why (one code per button)."""
     return [
         [(label.button, cb.encode(Action.LATE_REASON, item.id, item.stage, reason))]
@@ -318,9 +300,85 @@ def late_reason_buttons(item: Pressable) -> list[list[Button]]:
     ]
 
 
-def late_date_buttons(item: Pressable, reason: str, days: list[date]) -> list[list[Button]]:
+def late_date_buttons(item: Item, reason: str, days: list[date]) -> list[list[Button]]:
     """Will be late, step 3: which of the next working days the report will come."""
     return [
         [(day_text(day), cb.encode(Action.LATE_DATE, item.id, item.stage, f"{reason}.{day:%Y%m%d}"))]  # noqa: E501
         for day in days
     ]
+
+
+# --- messages a chat action sends to someone else -------------------------------------
+
+
+def help_request_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
+    """To the team manager when a social worker taps Need help."""
+    return Message(
+        f"🙋 {owner_name} asks for help with the {item_title(item)}, "
+        f"due {when_text(item.due_at, tz)}."
+    )
+
+
+def late_notice_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
+    """To the chair and team manager when a report will be late, with the new date."""
+    reason = reason_phrase(item.late_reason)
+    when = f" Expected {day_text(item.expected_on)}." if item.expected_on else ""
+    return Message(
+        f"🕒 {owner_name}: the {item_title(item)}, due {when_text(item.due_at, tz)}, "
+        f"will be late ({reason}).{when}"
+    )
+
+
+def outcome_request_message(item: Item, responder: str) -> Message:
+    """To the raising IRO after a response: log the outcome with one tap."""
+    return Message(
+        f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
+        [
+            [
+                cb.button(Action.RESOLVED, item.id, item.stage),
+                cb.button(Action.NOT_RESOLVED, item.id, item.stage),
+            ]
+        ],
+    )
+
+
+def alert_raised_message(
+    item: Item,
+    iro_name: str,
+    theme: str,
+    tz: ZoneInfo,
+    *,
+    for_owner: bool = False,
+    owner: str = "",
+) -> Message:
+    """A new concern: the social worker gets Responded; their team manager is informed."""
+    about = THEMES[theme].button.lower() if theme in THEMES else "other"
+    due = when_text(item.due_at, tz)
+    if for_owner:
+        return Message(
+            f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref}: {about}. "
+            f"Please respond by {due}, then tap Responded.",
+            [[cb.button(Action.RESPONDED, item.id, item.stage)]],
+        )
+    return Message(
+        f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref} for {owner} "
+        f"(social worker): {about}. Response due {due}."
+    )
+
+
+def alert_update_message(item: Item, code: str, who: str) -> Message:
+    """To the raising IRO (or the worker) when someone else moves their alert on."""
+    what = {
+        "acknowledged": f"acknowledged it at stage {item.stage}",
+        "resolved": "marked it resolved; the alert is closed",
+        "responded": "recorded a response",
+    }.get(code, "updated it")
+    return Message(f"ℹ️ QA alert on case {item.case_ref}: {who} {what}.")
+
+
+def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Message:
+    """To the chair when a manager records the report in or asks to rearrange."""
+    what = "the report is in" if code == "report_in" else "the conference is to be rearranged"
+    return Message(
+        f"ℹ️ {item_title(item)}, due {when_text(item.due_at, tz)}: {who} says {what}."
+    )

@@ -19,6 +19,7 @@ from models.vocabulary import (
     RCPC_REPORT,
     Action,
 )
+from scheduler import messages as msg
 from scheduler.calendar import LONDON
 from scheduler.items import Item
 
@@ -55,7 +56,7 @@ def all_data(keyboard: list[list[tuple[str, str]]] | None) -> list[str]:
     ],
 )
 def test_deadlines_read_like_a_person_would_say_them(moment: datetime, expected: str) -> None:
-    assert render.format_deadline(moment, LONDON) == expected
+    assert msg.when_text(moment, LONDON) == expected
 
 
 def test_a_report_item_offers_submitted_late_and_help_for_its_own_id_and_stage() -> None:
@@ -116,7 +117,7 @@ def test_every_button_fits_telegrams_64_bytes_and_decodes_to_itself(
         render.owner_keyboard(view),
         render.late_reason_message(view, LONDON).keyboard,
         render.late_date_message(view, "awaiting_info", [date(2026, 12, 31)], LONDON).keyboard,
-        render.outcome_request_message(view, "Sally Webb").keyboard,
+        msg.outcome_request_message(view, "Sally Webb").keyboard,
     ]
     for keyboard in keyboards:
         for data in all_data(keyboard):  # type: ignore[arg-type]

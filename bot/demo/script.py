@@ -11,7 +11,8 @@ from bot.demo.transcript import Delivered
 from handlers import actions, render
 from models import buttons as cb
 from models.tables import Staff
-from models.vocabulary import Action
+from models.vocabulary import LATE_REASONS, Action
+from scheduler import messages as msg
 from scheduler.policy import Policy
 
 # For each button a person might press: how likely a demo person is to press it.
@@ -79,7 +80,7 @@ def answer(
             arg = f"{LATE_REASON}.{day:%Y%m%d}"
             date_press = cb.Callback(Action.LATE_DATE, callback.item_id, callback.stage, arg)
             result = actions.press(session, policy, actor=person, callback=date_press, now=now)
-            label = f"{label}] → [Awaiting information] → [{render.format_day(day)}"
+            label = f"{label}] → [{LATE_REASONS[LATE_REASON].button}] → [{msg.day_text(day)}"
     if result.item is not None:
         shown = render.result_text(result.item, result.code, policy.calendar().tz, who=result.told)
     else:
