@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -59,7 +58,7 @@ def remember(ctx: AppContext, token: str, username: str) -> None:
     if remembered(ctx, token) == username:
         return
     with ctx.session() as session:
-        audit.record(session, at=datetime.now(UTC), actor=audit.SYSTEM, action=ACTION,
+        audit.record(session, at=ctx.clock(), actor=audit.SYSTEM, action=ACTION,
                      bot_id=bot_id(token), username=username)  # fmt: skip
 
 

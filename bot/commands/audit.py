@@ -129,7 +129,7 @@ def export(ctx: AppContext, *, case_ref: str, out: str | None) -> int:
         sys.stdout.write(content)
         sys.stdout.flush()
     with ctx.session() as session:
-        audit.record(session, at=datetime.now(UTC), actor=_operator(), action=EXPORT_ACTION,
+        audit.record(session, at=ctx.clock(), actor=_operator(), action=EXPORT_ACTION,
                      case_ref=case_ref, events=len(events), to=out or "stdout")  # fmt: skip
     return 0
 
@@ -221,7 +221,7 @@ def purge_before(
 
 def purge(ctx: AppContext, *, before: date, dry_run: bool, now: datetime | None = None) -> int:
     """Refuse a date inside the retention window; otherwise remove (or count) and say so."""
-    now = now or datetime.now(UTC)
+    now = now or ctx.clock()
     months = ctx.policy.audit.retention_months
     limit = latest_allowed(ctx.calendar.local(now).date(), months)
     if before > limit:

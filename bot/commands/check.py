@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -328,7 +328,7 @@ def check_first_morning(report: Report, ctx: AppContext, now: datetime | None = 
     """What the next morning would send, counted from the real preview (`tick --dry-run`)."""
     from bot.commands.tick import preview
 
-    at = first_morning(ctx, now or datetime.now(UTC))
+    at = first_morning(ctx, now or ctx.clock())
     result = preview(ctx, at=at)
     local = ctx.calendar.local(at)
     when = f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
