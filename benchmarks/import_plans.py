@@ -35,8 +35,8 @@ from bot.context import build_context
 from bot.settings import Settings
 from handlers import importing as importer
 from handlers.importing import ImportReport
-from scheduler.obligations import SyncResult
 from scheduler.policy import Policy
+from scheduler.sync import SyncResult
 
 logger = logging.getLogger(__name__)
 

@@ -64,8 +64,8 @@ from models import buttons as cb
 from models.db import make_engine, upgrade
 from models.tables import AuditEvent, Conference, Obligation, Plan, Staff
 from models.vocabulary import Action
-from scheduler.obligations import sync_obligations
 from scheduler.policy import Policy
+from scheduler.sync import sync_obligations
 
 mp = multiprocessing.get_context("spawn")
 ROOT = Path(__file__).resolve().parents[1]

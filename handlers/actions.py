@@ -49,10 +49,11 @@ from models.vocabulary import (
 from scheduler import messages as msg
 from scheduler.escalation import escalate
 from scheduler.items import Item
+from scheduler.loaders import load_org, person_of
 from scheduler.notify import enqueue
-from scheduler.obligations import load_org, person_of, sync_obligations
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
+from scheduler.sync import sync_obligations
 
 logger = logging.getLogger(__name__)
 

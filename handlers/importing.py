@@ -46,8 +46,8 @@ from models.records import (
 from models.tables import Conference, Plan, QaAlert, Staff
 from models.vocabulary import ALERT_KINDS, CONFERENCE_KINDS, PLAN_CATEGORIES, ROLES, THEME_CODES
 from scheduler.calendar import LONDON
-from scheduler.obligations import SyncResult, sync_obligations
 from scheduler.policy import Policy
+from scheduler.sync import SyncResult, sync_obligations
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from models.tables import Obligation
 from models.vocabulary import CHALLENGE, NUDGE_KINDS, OPEN, PLAN_REVIEW, QA_RESPONSE, REPORT_KINDS
 from scheduler import rules
 from scheduler.items import Decision, Item
-from scheduler.obligations import OBLIGATION_COLUMNS, load_items, load_org, queue_once
+from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
 from scheduler.policy import Policy
+from scheduler.sync import queue_once
 
 logger = logging.getLogger(__name__)
 

@@ -13,14 +13,9 @@ from models.tables import Obligation
 from models.vocabulary import MISSED, OPEN
 from scheduler import rules
 from scheduler.escalation import apply_decision
-from scheduler.obligations import (
-    OBLIGATION_COLUMNS,
-    close_missed_report,
-    ensure_milestones,
-    load_items,
-    load_org,
-)
+from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
 from scheduler.policy import Policy
+from scheduler.sync import close_missed_report, ensure_milestones
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,8 @@ PURE = [
     "scheduler/org.py",
     "scheduler/rules.py",
     "scheduler/messages.py",
+    "scheduler/derive.py",
+    "scheduler/items.py",
     "models/vocabulary.py",
     "models/buttons.py",
     "handlers/parse.py",

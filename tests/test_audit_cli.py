@@ -103,7 +103,7 @@ def test_an_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(
 def test_an_export_includes_events_that_name_only_an_obligation_of_the_case(
     ctx: AppContext, cli: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scheduler.obligations import sync_obligations
+    from scheduler.sync import sync_obligations
 
     with ctx.session() as session:
         org_chart(session)

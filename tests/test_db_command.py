@@ -12,8 +12,8 @@ from bot.commands import db
 from bot.context import AppContext
 from models.tables import Obligation
 from models.vocabulary import RCPC_REPORT
-from scheduler.obligations import sync_obligations
 from scheduler.policy import parse_policy
+from scheduler.sync import sync_obligations
 from tests.auxil.records import add_conference, add_plan, london, org_chart
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from models.db import make_engine
 from models.tables import AuditEvent, Notification, Obligation
 from models.vocabulary import QA_RESPONSE, RCPC_REPORT
 from scheduler.escalation import challenge_list, escalate
-from scheduler.obligations import sync_obligations
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
+from scheduler.sync import sync_obligations
 from tests.auxil.records import (
     add_alert,
     add_conference,

@@ -24,8 +24,8 @@ from handlers.importing import (
 )
 from models.records import PlanRecord, StaffRecord
 from models.tables import AuditEvent, Conference, Plan, QaAlert, Staff
-from scheduler.obligations import SyncResult
 from scheduler.policy import Policy
+from scheduler.sync import SyncResult
 from tests.conftest import Database
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

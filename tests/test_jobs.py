@@ -21,7 +21,7 @@ from scheduler.calendar import WorkingHours
 from scheduler.dispatch import Pacer
 from scheduler.jobs import JOB_IDS, run_once, scan_once, start_jobs
 from scheduler.notify import enqueue
-from scheduler.obligations import sync_obligations
+from scheduler.sync import sync_obligations
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.records import add_conference, add_plan, london, org_chart
 from tests.conftest import Database

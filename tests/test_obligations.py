@@ -21,13 +21,10 @@ from models.vocabulary import (
     QA_RESPONSE,
     RCPC_REPORT,
 )
-from scheduler.obligations import (
-    derive_obligations,
-    ensure_milestones,
-    sync_obligations,
-)
+from scheduler.derive import derive_obligations
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
+from scheduler.sync import ensure_milestones, sync_obligations
 from tests.auxil.records import (
     add_alert,
     add_conference,

@@ -14,11 +14,12 @@ from scheduler import rules
 from scheduler.digest import load_late_items
 from scheduler.escalation import apply_decision
 from scheduler.items import Decision, Item
-from scheduler.obligations import load_items, load_org, sync_obligations
+from scheduler.loaders import load_items, load_org
 from scheduler.org import Org
 from scheduler.policy import Policy
 from scheduler.rules import decide
 from scheduler.scan import due_rows, scan_pass
+from scheduler.sync import sync_obligations
 from tests.auxil.records import (
     add_conference,
     add_plan,

@@ -19,7 +19,7 @@ from models.tables import Conference, Notification, Plan, Staff
 from models.vocabulary import SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.notify import enqueue
-from scheduler.obligations import sync_obligations
+from scheduler.sync import sync_obligations
 from tests.auxil.botapi import BotApiStandIn
 from tests.conftest import Database
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bot.context import AppContext
 from models import audit
 from models.db import revisions, upgrade
-from scheduler.obligations import sync_obligations
+from scheduler.sync import sync_obligations
 
 UPGRADE_HELP = (
     "create the schema, or migrate it to this version's; the only command that migrates a "

@@ -23,7 +23,7 @@ from bot.context import AppContext
 from handlers.pacing import ChatPacer
 from handlers.telegram import PACER_KEY
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
-from scheduler.obligations import sync_obligations
+from scheduler.sync import sync_obligations
 from tests.auxil.botapi import BotApiStandIn, BotMessage, CallbackAnswer
 
 LONDON = ZoneInfo("Europe/London")
