@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, update
@@ -47,6 +47,7 @@ from models.vocabulary import (
     is_manager,
 )
 from scheduler import messages as msg
+from scheduler.deadlines import late_day
 from scheduler.escalation import escalate
 from scheduler.items import Item
 from scheduler.loaders import load_org, person_of
@@ -57,7 +58,6 @@ from scheduler.sync import sync_obligations
 
 logger = logging.getLogger(__name__)
 
-LATE_DAY_CHOICES = 5
 
 # Result codes that are not refusals but ask the next question.
 
@@ -130,25 +130,6 @@ def team_manager_of(chain: Sequence[Person]) -> Person | None:
         if is_manager(person.role) and person.active:
             return person
     return None
-
-
-def _late_from(policy: Policy, now: datetime, due_at: datetime) -> date:
-    """Late means after the deadline: promised dates start after today and after the due day."""
-    cal = policy.calendar()
-    return max(cal.local(now).date(), cal.local(due_at).date())
-
-
-def late_days(
-    policy: Policy, now: datetime, due_at: datetime, n: int = LATE_DAY_CHOICES
-) -> list[date]:
-    """The next `n` working days after the deadline (or today): dates a late report may get."""
-    cal = policy.calendar()
-    day = _late_from(policy, now, due_at)
-    result = []
-    for _ in range(n):
-        day = cal.next_working_day(day, inclusive=False)
-        result.append(day)
-    return result
 
 
 def _audit(
@@ -257,23 +238,11 @@ def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datet
         return arg in LATE_REASON_CODES
     if action == Action.LATE_DATE:
         reason, _, day = arg.partition(".")
-        return reason in LATE_REASON_CODES and _late_day(day, policy, now, ob.due_at) is not None
+        promised = late_day(day, policy.calendar(), now, ob.due_at)
+        return reason in LATE_REASON_CODES and promised is not None
     if action == Action.ESCALATE:
         return arg.isdigit() and len(arg) < 3 and ob.stage < int(arg) <= len(policy.qa_alert.ladder)
     return arg == ""
-
-
-def _late_day(text: str, policy: Policy, now: datetime, due_at: datetime) -> date | None:
-    """A promised date from a button: a working day after the deadline, within a fortnight."""
-    try:
-        day = datetime.strptime(text, "%Y%m%d").date()
-    except ValueError:
-        return None
-    cal = policy.calendar()
-    start = _late_from(policy, now, due_at)
-    if not cal.is_working_day(day) or not start < day <= start + timedelta(days=14):
-        return None
-    return day
 
 
 def press(
@@ -439,7 +408,8 @@ class _Step:
     def late(self, arg: str) -> ActionResult:
         """Will be late, with reason and (from the date buttons) a promised date."""
         reason, _, day_text = arg.partition(".")
-        day = _late_day(day_text, self.policy, self.now, self.ob.due_at) if day_text else None
+        cal = self.policy.calendar()
+        day = late_day(day_text, cal, self.now, self.ob.due_at) if day_text else None
         if self.ob.late_reason == reason and self.ob.expected_on == day:
             return self.no("already")
         if not _claim(self.session, self.ob, self.now, late_reason=reason, expected_on=day):

@@ -28,6 +28,7 @@ from models.buttons import Message
 from models.invites import RedeemOutcome, redeem_invite
 from models.tables import Obligation, Staff
 from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action, is_manager
+from scheduler.deadlines import late_days
 from scheduler.dispatch import release_held
 from scheduler.runtime import Runtime
 
@@ -296,7 +297,7 @@ class Conversation:
         if result.code == actions.ASK_REASON:
             return Reply(edit=render.late_reason_message(item, self.tz), edit_message_id=message_id)
         if result.code == actions.ASK_DATE:
-            days = actions.late_days(self.ctx.policy, now, item.due_at)
+            days = late_days(self.ctx.calendar, now, item.due_at)
             message = render.late_date_message(item, result.reason, days, self.tz)
             return Reply(edit=message, edit_message_id=message_id)
         text = render.result_text(item, result.code, self.tz, who=result.told)
@@ -396,7 +397,7 @@ class Conversation:
         if result.code == actions.ASK_REASON:
             return Reply(send=[render.late_reason_message(item, self.tz)])
         if result.code == actions.ASK_DATE:
-            days = actions.late_days(self.ctx.policy, now, item.due_at)
+            days = late_days(self.ctx.calendar, now, item.due_at)
             state = Message(render.result_text(item, "late", self.tz))
             return Reply(
                 edit=state,

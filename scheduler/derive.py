@@ -27,7 +27,7 @@ from models.vocabulary import (
     RESPONDED,
     SUBMITTED,
 )
-from scheduler import rules
+from scheduler import deadlines
 from scheduler.policy import Policy
 
 
@@ -72,8 +72,8 @@ def derive_obligations(
         dates = dates_cache.get(start)
         if dates is None:  # thousands of plans share a start date
             dates = (
-                rules.review_due_at(start, months, cal, hours),
-                tuple(rules.review_due_at(start, m, cal, hours) for m in flags),
+                deadlines.review_due_at(start, months, cal, hours),
+                tuple(deadlines.review_due_at(start, m, cal, hours) for m in flags),
             )
             dates_cache[start] = dates
         status, outcome = ended_state if plan.plan_end is not None else open_state
@@ -95,8 +95,9 @@ def derive_obligations(
         kind = ICPC_REPORT if conf.kind.upper() == "ICPC" else RCPC_REPORT
         day = cal.local(conf.scheduled_for).date()
         if (kind, day) not in report_cache:
-            rule = rules.report_rule_for(kind, policy)
-            report_cache[(kind, day)] = rules.report_due_at(conf.scheduled_for, rule, cal, hours)
+            rule = deadlines.report_rule_for(kind, policy)
+            due_at = deadlines.report_due_at(conf.scheduled_for, rule, cal, hours)
+            report_cache[(kind, day)] = due_at
         due = report_cache[(kind, day)]
         if conf.report_received_at is not None:
             spec = ObligationSpec(
@@ -126,7 +127,7 @@ def derive_obligations(
         owning = by_case.get(alert.case_ref)
         if owning is None:
             continue
-        due = rules.qa_due_at(alert.raised_at, days, cal, hours)
+        due = deadlines.qa_due_at(alert.raised_at, days, cal, hours)
         if alert.closed_at is not None:
             spec = ObligationSpec(
                 QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,

@@ -33,8 +33,8 @@ from sqlmodel import Session, col
 from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.deadlines import add_months, qa_due_on, report_due_on
 from scheduler.policy import Policy
-from scheduler.rules import add_months, qa_due_on, report_due_on
 
 logger = logging.getLogger(__name__)
 

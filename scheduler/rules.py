@@ -10,14 +10,12 @@ generates fresh reminders) and the recipient (so a change of owner reaches the n
 
 from __future__ import annotations
 
-import calendar as _calendar
 import logging
-from datetime import date, datetime
+from datetime import datetime
 
 from models.buttons import Message
 from models.vocabulary import (
     CHALLENGE,
-    ICPC_REPORT,
     MISSED,
     N_DUE_TODAY,
     N_ESCALATION,
@@ -30,124 +28,24 @@ from models.vocabulary import (
     REPORT_KINDS,
 )
 from scheduler import messages as msg
-from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.deadlines import (
+    report_reminder_times,
+    report_rule_for,
+    review_escalation_at,
+    stage_deadline,
+)
 from scheduler.items import Decision, Item, Notify, StageChange
 from scheduler.org import Org, Person
-from scheduler.policy import Policy, ReportRule
+from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
-REVIEW_GRACE_WORKING_DAYS = 5
 
 # Audit actions.
 A_REMINDER = "reminder_queued"
 A_ESCALATION = "escalation_queued"
 A_INFO = "info_queued"
 A_REDIRECTED = "redirected_to_manager"
-
-
-# --- dates -------------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """Calendar months later, clamped to the month's end (31 May + 9 months = 28/29 Feb)."""
-    years, month0 = divmod(day.month - 1 + months, 12)
-    year = day.year + years
-    last = _calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(day.day, last))
-
-
-def report_due_on(
-    conference_day: date, days_before: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Close of hours N working days before a conference's local day (figures use it too)."""
-    return hours.close_of_day(cal.subtract_working_days(conference_day, days_before), cal)
-
-
-def report_due_at(
-    conference_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Close of hours on the working day N working days before the conference's local date."""
-    return report_due_on(
-        cal.local(conference_at).date(), rule.due_working_days_before, cal, hours
-    )
-
-
-def qa_due_on(
-    raised_day: date, working_days: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Close of hours on the Nth working day after a local day (figures use it too)."""
-    return hours.close_of_day(cal.add_working_days(raised_day, working_days), cal)
-
-
-def qa_due_at(
-    raised_at: datetime, working_days: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Close of hours on the Nth working day after the alert was raised."""
-    return qa_due_on(cal.local(raised_at).date(), working_days, cal, hours)
-
-
-def review_due_at(
-    plan_start: date, months: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Opening of hours on the date `months` after the start, or the next working day."""
-    return hours.opening_of_day(cal.next_working_day(add_months(plan_start, months)), cal)
-
-
-def review_escalation_at(due_at: datetime, cal: WorkingCalendar, hours: WorkingHours) -> datetime:
-    """Close of the 5th working day after a review fell due: then the manager hears."""
-    day = cal.local(due_at).date()
-    return hours.close_of_day(cal.add_working_days(day, REVIEW_GRACE_WORKING_DAYS), cal)
-
-
-def stage_deadline(
-    start: datetime, working_days: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """Close of the Nth working day after a ladder step: each stage gets its own window."""
-    return hours.close_of_day(cal.add_working_days(cal.local(start).date(), working_days), cal)
-
-
-def report_rule_for(kind: str, policy: Policy) -> ReportRule:
-    """The ICPC or RCPC report rule for an obligation kind."""
-    return policy.report_rule("ICPC" if kind == ICPC_REPORT else "RCPC")
-
-
-def report_reminder_times(
-    due_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
-) -> list[tuple[datetime, int]]:
-    """(when, n) for each reminder: opening of hours n working days before the due day."""
-    due_day = cal.local(due_at).date()
-    times = {
-        (hours.opening_of_day(cal.subtract_working_days(due_day, n), cal), n)
-        for n in rule.remind_working_days_before_due
-    }
-    return sorted(t for t in times if t[0] < due_at)
-
-
-def first_action_at(
-    kind: str, due_at: datetime, policy: Policy, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """When a fresh (or moved) obligation first needs the scan to look at it."""
-    if kind in REPORT_KINDS:
-        times = report_reminder_times(due_at, report_rule_for(kind, policy), cal, hours)
-        return min([t for t, _ in times] + [due_at])
-    if kind == QA_RESPONSE:
-        return min(hours.opening_of_day(cal.local(due_at).date(), cal), due_at)
-    return due_at
-
-
-def initial_stage_due_at(
-    kind: str, due_at: datetime, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime | None:
-    """When stage 0 times out: the deadline, or for reviews 5 working days after it."""
-    if kind == PLAN_REVIEW:
-        return review_escalation_at(due_at, cal, hours)
-    if kind == PLAN_FLAG:
-        return None
-    return due_at
-
-
-# --- who gets it ------------------------------------------------------------------------
 
 
 def _key(item: Item, what: str, recipient_id: str) -> str:

@@ -32,8 +32,8 @@ from models.vocabulary import (
     PLAN_REVIEW,
     SUBMITTED,
 )
+from scheduler import deadlines, rules
 from scheduler import messages as msg
-from scheduler import rules
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.derive import ObligationSpec, derive_obligations, reopenable, resets_stage
 from scheduler.items import Item, Notify
@@ -148,8 +148,8 @@ def sync_obligations(
         key = (kind, due)
         if key not in first_cache:
             first_cache[key] = (
-                rules.first_action_at(kind, due, policy, cal, hours),
-                rules.initial_stage_due_at(kind, due, cal, hours),
+                deadlines.first_action_at(kind, due, policy, cal, hours),
+                deadlines.initial_stage_due_at(kind, due, cal, hours),
             )
         return first_cache[key]
 
@@ -281,7 +281,7 @@ def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int
         return 0
     cal, hours = policy.calendar(), policy.hours()
     horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
-    cutoff = rules.add_months(cal.local(horizon).date(), -months[0])
+    cutoff = deadlines.add_months(cal.local(horizon).date(), -months[0])
     pt, ot = table_of(Plan), table_of(Obligation)
     candidates = session.execute(
         select(pt.c.case_ref, pt.c.plan_start)
@@ -301,7 +301,8 @@ def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int
         case_ref
         for case_ref, start in candidates
         for m in months
-        if f"{case_ref}:{m}" not in have and rules.review_due_at(start, m, cal, hours) <= horizon
+        if f"{case_ref}:{m}" not in have
+        and deadlines.review_due_at(start, m, cal, hours) <= horizon
     }
     if not missing:
         return 0

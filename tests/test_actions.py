@@ -22,6 +22,7 @@ from models.tables import (
     Staff,
 )
 from models.vocabulary import Action
+from scheduler.deadlines import late_days
 from tests.auxil.chat import (
     NOW,
     domain_state,
@@ -153,7 +154,7 @@ def test_will_be_late_asks_reason_then_date_and_records_both(ctx: AppContext) ->
     assert asked.code == actions.ASK_DATE and asked.reason == "illness"
     due_at = fresh_ob(ctx, item_id).due_at
     assert ctx.calendar.local(due_at).date() == date(2026, 12, 4)
-    days = actions.late_days(ctx.policy, NOW, due_at)  # late means after the deadline
+    days = late_days(ctx.calendar, NOW, due_at)  # late means after the deadline
     assert days == [date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9), date(2026, 12, 10),
                     date(2026, 12, 11)]  # fmt: skip
     result = press(ctx, "SW1", Action.LATE_DATE, item_id, arg="illness.20261209")

@@ -15,6 +15,7 @@ PURE = [
     "scheduler/rules.py",
     "scheduler/messages.py",
     "scheduler/derive.py",
+    "scheduler/deadlines.py",
     "scheduler/items.py",
     "models/vocabulary.py",
     "models/buttons.py",

@@ -18,8 +18,8 @@ from models.vocabulary import (
     QA_RESPONSE,
     RCPC_REPORT,
 )
+from scheduler import deadlines
 from scheduler import messages as msg
-from scheduler import rules
 from scheduler.items import Item
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
@@ -36,7 +36,7 @@ CHRISTMAS_CLOSURE = Policy(
 
 def _report_due(conference: datetime, kind: str = "RCPC", policy: Policy = POLICY) -> datetime:
     cal, hours = policy.calendar(), policy.hours()
-    return rules.report_due_at(conference, policy.report_rule(kind), cal, hours)
+    return deadlines.report_due_at(conference, policy.report_rule(kind), cal, hours)
 
 
 WORKED = [
@@ -83,7 +83,7 @@ def test_deadlines_either_side_of_the_clock_change_are_6pm_local_but_different_u
 def test_review_dates_move_to_the_next_working_day(
     plan_start: date, months: int, due_day: date
 ) -> None:
-    due = rules.review_due_at(plan_start, months, CAL, HOURS)
+    due = deadlines.review_due_at(plan_start, months, CAL, HOURS)
     assert local_day_time(due) == (due_day, time(8))
 
 
@@ -98,7 +98,7 @@ def test_review_dates_move_to_the_next_working_day(
 def test_qa_responses_are_due_at_close_of_the_fifth_working_day(
     raised: datetime, due_day: date
 ) -> None:
-    due = rules.qa_due_at(raised, 5, CAL, HOURS)
+    due = deadlines.qa_due_at(raised, 5, CAL, HOURS)
     assert local_day_time(due) == (due_day, time(18))
 
 
@@ -157,7 +157,7 @@ def test_reminder_keys_change_when_the_deadline_moves() -> None:
 
 
 def _qa_item(**changes: object) -> Item:
-    due = rules.qa_due_at(london(2026, 11, 2, 11), 5, CAL, HOURS)
+    due = deadlines.qa_due_at(london(2026, 11, 2, 11), 5, CAL, HOURS)
     base = Item(
         id=7, kind=QA_RESPONSE, subject_id="A1", case_ref="CP-1042", owner_id="SW1",
         due_at=due, stage_due_at=due, raised_by="IRO1", theme="drift_and_delay",
@@ -223,10 +223,10 @@ def test_the_iro_is_offered_every_higher_stage() -> None:
 
 
 def _review_item(**changes: object) -> Item:
-    due = rules.review_due_at(date(2026, 3, 2), 9, CAL, HOURS)
+    due = deadlines.review_due_at(date(2026, 3, 2), 9, CAL, HOURS)
     base = Item(
         id=9, kind=PLAN_REVIEW, subject_id="CP-1042", case_ref="CP-1042", owner_id="IRO1",
-        due_at=due, stage_due_at=rules.review_escalation_at(due, CAL, HOURS),
+        due_at=due, stage_due_at=deadlines.review_escalation_at(due, CAL, HOURS),
         plan_start=date(2026, 3, 2),
     )  # fmt: skip
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -242,7 +242,7 @@ def test_a_nine_month_review_reminds_the_chair_then_their_safeguarding_manager()
 
 
 def test_plan_flags_send_one_info_and_are_then_listing_only() -> None:
-    due = rules.review_due_at(date(2025, 6, 2), 18, CAL, HOURS)
+    due = deadlines.review_due_at(date(2025, 6, 2), 18, CAL, HOURS)
     item = Item(id=3, kind=PLAN_FLAG, subject_id="CP-1042:18", case_ref="CP-1042",
                 owner_id="IRO1", due_at=due)  # fmt: skip
     decision = decide(item, ORG, POLICY, due)

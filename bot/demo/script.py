@@ -13,6 +13,7 @@ from models import buttons as cb
 from models.tables import Staff
 from models.vocabulary import LATE_REASONS, Action
 from scheduler import messages as msg
+from scheduler.deadlines import late_days
 from scheduler.policy import Policy
 
 # For each button a person might press: how likely a demo person is to press it.
@@ -47,7 +48,7 @@ def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple
 
 def _late_date(policy: Policy, now: datetime, due_at: datetime) -> date:
     """The demo's promised date: the second working day offered."""
-    return actions.late_days(policy, now, due_at)[1]
+    return late_days(policy.calendar(), now, due_at)[1]
 
 
 def answer(
