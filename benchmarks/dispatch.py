@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from bot.settings import Settings
+from handlers.sender import TelegramSender, build_bot
 from models.buttons import Message
 from models.db import make_engine, upgrade
 from models.tables import Notification, Staff
@@ -51,7 +52,6 @@ from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.dispatch import DispatchResult, Pacer, dispatch_pass
 from scheduler.notify import enqueue
 from scheduler.policy import parse_policy
-from scheduler.senders import TelegramSender, build_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

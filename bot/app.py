@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.context import AppContext, CommandError
-from handlers.conversation import Conversation
+from handlers.conversation import Conversation, UseCases
 from handlers.sender import TelegramSender, file_url
 from handlers.telegram import register
 from scheduler.jobs import Jobs
@@ -44,6 +44,7 @@ def build_application(
     ctx: AppContext,
     *,
     clock: Callable[[], datetime] | None = None,
+    use_cases: UseCases | None = None,
     jobs: bool = False,
     concurrent_updates: int = CONCURRENT_UPDATES,
 ) -> TelegramApp:
@@ -75,5 +76,5 @@ def build_application(
         .post_stop(post_stop)
         .build()
     )
-    register(app, Conversation(ctx, clock=clock))
+    register(app, Conversation(ctx, clock=clock, use_cases=use_cases))
     return app

@@ -31,9 +31,8 @@ from models import buttons as cb
 from models.audit import record
 from models.buttons import Message
 from models.outbox import cancel_pending
-from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import (
-    ALERT_KINDS,
     CHALLENGE,
     DONE,
     LATE_REASON_CODES,
@@ -42,7 +41,6 @@ from models.vocabulary import (
     QA_RESPONSE,
     REPORT_KINDS,
     REVIEW_OUTCOMES,
-    THEME_CODES,
     Action,
     is_manager,
 )
@@ -52,7 +50,7 @@ from scheduler.escalation import escalate
 from scheduler.items import Item
 from scheduler.loaders import load_org, person_of
 from scheduler.notify import enqueue
-from scheduler.org import Org, Person
+from scheduler.org import Person
 from scheduler.policy import Policy
 from scheduler.sync import sync_obligations
 
@@ -80,15 +78,6 @@ class ActionResult:
     item: Item | None = None
     reason: str = ""  # the late reason being asked about, for ASK_DATE
     told: str = ""  # the name of whoever was told, when someone was
-
-
-@dataclass(frozen=True)
-class AlertResult:
-    """The outcome of raising a QA alert from chat."""
-
-    ok: bool
-    code: str
-    due_at: datetime | None = None
 
 
 def _rowcount(result: Any) -> int:
@@ -189,7 +178,7 @@ def _sync(session: Session, policy: Policy, ob: Obligation, now: datetime) -> No
     session.refresh(ob)
 
 
-def _tell(
+def tell(
     session: Session,
     policy: Policy,
     *,
@@ -368,7 +357,7 @@ class _Step:
         self, key: str, recipient: Staff | Person | None, message: Message, **kw: Any
     ) -> bool:
         """Enqueue a message to someone else about this item."""
-        return _tell(
+        return tell(
             self.session,
             self.policy,
             key=key,
@@ -672,145 +661,3 @@ def reply(
         step.action = Action.LATE_DATE
         return step.late(arg)
     return press(session, policy, actor=actor, callback=callback, now=now, via="text")
-
-
-def item_for_message(session: Session, chat_id: int, message_id: int) -> int | None:
-    """The obligation a delivered reminder was about, from the outbox's Telegram ids."""
-    return session.exec(
-        select(Notification.obligation_id)
-        .where(Notification.chat_id == chat_id)
-        .where(Notification.telegram_message_id == message_id)
-    ).first()
-
-
-def soonest_first(items: Sequence[Item]) -> list[Item]:
-    """By the deadline each line shows: an escalated item's stage deadline, not its first."""
-    return sorted(items, key=lambda item: (item.deadline, item.id))
-
-
-def open_items(session: Session, staff_id: str) -> list[Item]:
-    """This person's open items, soonest deadline first."""
-    rows = session.exec(
-        select(Obligation)
-        .where(Obligation.owner_id == staff_id)
-        .where(Obligation.status == OPEN)
-    ).all()
-    return soonest_first([view(row) for row in rows])
-
-
-def span_of(session: Session, manager_id: str) -> set[str]:
-    """Everyone below this manager, at any depth (from the hierarchy snapshot)."""
-    people = session.exec(select(Staff)).all()
-    org = Org.of(Person(p.staff_id, p.name, p.role, p.manager_id, p.team, p.active) for p in people)
-    return org.span(manager_id)
-
-
-def team_items(session: Session, manager_id: str, now: datetime) -> list[Item]:
-    """Overdue or escalated open items in a manager's span, plus inactive staff's open items."""
-    span = span_of(session, manager_id)
-    if not span:
-        return []
-    staff = {
-        s.staff_id: s
-        for s in session.exec(select(Staff).where(col(Staff.staff_id).in_(span))).all()
-    }
-    rows = session.exec(
-        select(Obligation)
-        .where(col(Obligation.owner_id).in_(span))
-        .where(Obligation.status == OPEN)
-    ).all()
-    result = []
-    for row in rows:
-        owner = staff.get(row.owner_id)
-        inactive = owner is not None and not owner.active
-        if row.due_at <= now or row.stage >= 1 or inactive:
-            name = owner.name if owner else row.owner_id
-            result.append(view(row, f"{name} (inactive)" if inactive else name))
-    return soonest_first(result)
-
-
-def alert_refusal(
-    session: Session, policy: Policy, *, actor: Staff, case_ref: str, now: datetime
-) -> str | None:
-    """Why this person may not raise an alert on this case now, or None if they may."""
-    if actor.role != "iro" or not actor.active:
-        return "not_iro"
-    plan = session.get(Plan, case_ref) if case_ref else None
-    today = policy.calendar().local(now).date()
-    if plan is None or plan.chair_id != actor.staff_id:
-        return "no_plan"
-    if plan.plan_end is not None and plan.plan_end <= today:
-        return "no_plan"
-    return None
-
-
-def raise_alert(
-    session: Session,
-    policy: Policy,
-    *,
-    actor: Staff,
-    alert_id: str,
-    case_ref: str,
-    kind: str,
-    theme: str,
-    now: datetime,
-) -> AlertResult:
-    """Record a QA alert raised from chat (once per draft) and start its clock."""
-    refusal = alert_refusal(session, policy, actor=actor, case_ref=case_ref, now=now)
-    if refusal:
-        record(session, at=now, actor=actor.staff_id, action="alert_refused", reason=refusal)
-        return AlertResult(False, refusal)
-    if kind not in ALERT_KINDS or theme not in THEME_CODES:
-        return AlertResult(False, "invalid")
-    if session.get(QaAlert, alert_id) is not None:
-        return AlertResult(False, "already")
-    session.add(
-        QaAlert(
-            alert_id=alert_id,
-            case_ref=case_ref,
-            raised_by=actor.staff_id,
-            raised_at=now,
-            kind=kind,
-            theme=theme,
-        )
-    )
-    record(
-        session,
-        at=now,
-        actor=actor.staff_id,
-        action="alert_raised",
-        case_ref=case_ref,
-        alert_id=alert_id,
-        kind=kind,
-        theme=theme,
-        via="chat",
-    )
-    session.flush()
-    sync_obligations(session, policy, now=now, case_refs={case_ref})
-    ob = session.exec(
-        select(Obligation)
-        .where(Obligation.kind == QA_RESPONSE)
-        .where(Obligation.subject_id == alert_id)
-    ).first()
-    if ob is not None:
-        _tell_raised(session, policy, actor, ob, theme, now)
-    return AlertResult(True, "recorded", ob.due_at if ob else None)
-
-
-def _tell_raised(
-    session: Session, policy: Policy, iro: Staff, ob: Obligation, theme: str, now: datetime
-) -> None:
-    """A concern reaches the social worker (with Responded) and their team manager at once."""
-    owner = session.get(Staff, ob.owner_id)
-    manager = team_manager_of(chain_of(session, ob.owner_id))
-    item = view(ob)
-    tz = policy.calendar().tz
-    worker_note = msg.alert_raised_message(item, iro.name, theme, tz, for_owner=True)
-    _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{ob.owner_id}", recipient=owner,
-          message=worker_note, now=now, kind="alert", obligation_id=ob.id)  # fmt: skip
-    if manager is not None:
-        owner_name = owner.name if owner else "the social worker"
-        manager_note = msg.alert_raised_message(item, iro.name, theme, tz, owner=owner_name)
-        _tell(session, policy, key=f"alert:{ob.subject_id}:raised:{manager.staff_id}",
-              recipient=manager, message=manager_note, now=now, kind="alert",
-              obligation_id=ob.id)  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from handlers import actions, render
+from handlers import actions, alerts, lists, render
 from handlers.parse import parse_reply
 from models import buttons as cb
 from models.audit import record
@@ -30,6 +30,7 @@ from models.tables import Obligation, Staff
 from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action, is_manager
 from scheduler.deadlines import late_days
 from scheduler.dispatch import release_held
+from scheduler.items import Item
 from scheduler.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,23 @@ def remember(user_data: MutableMapping[str, Any], message_id: int, item_id: int)
     items[message_id] = item_id
     while len(items) > REMEMBERED:
         items.pop(next(iter(items)))
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """The use cases a chat update may call: production's by default, a fake in a test.
+
+    Passed in through the composition root (`bot.app.build_application`), so a test of the
+    error path hands over a failing use case instead of monkeypatching a module.
+    """
+
+    press: Callable[..., actions.ActionResult] = actions.press
+    reply: Callable[..., actions.ActionResult] = actions.reply
+    open_items: Callable[..., list[Item]] = lists.open_items
+    team_items: Callable[..., list[Item]] = lists.team_items
+    item_for_message: Callable[..., int | None] = lists.item_for_message
+    alert_refusal: Callable[..., str | None] = alerts.alert_refusal
+    raise_alert: Callable[..., alerts.AlertResult] = alerts.raise_alert
 
 
 @dataclass
@@ -79,8 +97,14 @@ def _text(text: str) -> Reply:
 class Conversation:
     """Turns chat input into checked actions; holds only the context and a clock."""
 
-    def __init__(self, ctx: Runtime, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Runtime,
+        clock: Callable[[], datetime] | None = None,
+        use_cases: UseCases | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.use = use_cases or UseCases()
         self.clock = clock or ctx.clock
         self.tz = ctx.policy.calendar().tz
         # SQLite has one writer at a time and its busy handler sleeps in growing steps, so
@@ -122,12 +146,12 @@ class Conversation:
             if name == "help":
                 return _text(render.help_text(staff.role, staff.name))
             if name == "mine":
-                items = actions.open_items(session, staff.staff_id)
+                items = self.use.open_items(session, staff.staff_id)
                 return Reply(send=render.mine_messages(items, self.tz, now))
             if name == "team":
                 if not is_manager(staff.role):
                     return _text("/team is for managers. Send /mine for your own items.")
-                items = actions.team_items(session, staff.staff_id, now)
+                items = self.use.team_items(session, staff.staff_id, now)
                 return Reply(send=render.team_messages(items, self.tz, now))
             if name == "alert":
                 return self._alert_start(session, staff, args, user_data, now)
@@ -177,7 +201,7 @@ class Conversation:
         if not args or len(args[0]) > MAX_CASE_REF:
             return _text(render.alert_refusal("usage"))
         case_ref = args[0].strip()
-        refusal = actions.alert_refusal(
+        refusal = self.use.alert_refusal(
             session, self.ctx.policy, actor=staff, case_ref=case_ref, now=now
         )
         if refusal:
@@ -223,7 +247,7 @@ class Conversation:
             message = render.alert_confirm_message(case_ref, draft["kind"], arg[2:], press.item_id)
             return Reply(edit=message, edit_message_id=message_id)
         if arg == "ok" and draft.get("kind") and draft.get("theme"):
-            result = actions.raise_alert(
+            result = self.use.raise_alert(
                 session,
                 self.ctx.policy,
                 actor=staff,
@@ -282,7 +306,9 @@ class Conversation:
                 return Reply(answer=render.REFUSALS[code])
             if decoded.action == Action.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
-            result = actions.press(session, self.ctx.policy, actor=staff, callback=decoded, now=now)
+            result = self.use.press(
+                session, self.ctx.policy, actor=staff, callback=decoded, now=now
+            )
             if result.ok and result.item is not None and message_id:
                 remember(user_data, message_id, result.item.id)
             return self._result_reply(result, message_id, now)
@@ -351,16 +377,19 @@ class Conversation:
             intent = parse_reply(text)
             if intent is None:
                 return self._again(session, staff, item_id, now)
-            result = actions.reply(
+            result = self.use.reply(
                 session, self.ctx.policy, actor=staff, obligation_id=item_id, intent=intent, now=now
             )
             if not result.ok and result.code == actions.UNRECOGNISED:
                 return self._again(session, staff, item_id, now)
             return self._text_result(result, quoted.message_id, now)
 
-    @staticmethod
     def _quoted_item(
-        session: Session, chat_id: int, quoted: Quoted | None, user_data: MutableMapping[str, Any]
+        self,
+        session: Session,
+        chat_id: int,
+        quoted: Quoted | None,
+        user_data: MutableMapping[str, Any],
     ) -> int | None:
         """Which item the replied-to message is about.
 
@@ -369,7 +398,7 @@ class Conversation:
         """
         if quoted is None:
             return None
-        found = actions.item_for_message(session, chat_id, quoted.message_id)
+        found = self.use.item_for_message(session, chat_id, quoted.message_id)
         if found is not None or not quoted.from_bot:
             return found
         for data in quoted.callback_data:

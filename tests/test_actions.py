@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import actions, render
+from handlers import actions, alerts, lists, render
 from handlers.parse import ReplyIntent
 from models import buttons as cb
 from models.tables import (
@@ -353,7 +353,7 @@ def test_an_iro_raises_an_alert_on_a_plan_they_chair_and_its_clock_starts(ctx: A
     with ctx.session() as session:
         iro = session.get(Staff, "IRO1")
         assert iro is not None
-        result = actions.raise_alert(
+        result = alerts.raise_alert(
             session, ctx.policy, actor=iro, alert_id="TG-1", case_ref="CR-100",
             kind="concern", theme="plan_quality", now=NOW,
         )  # fmt: skip
@@ -362,7 +362,7 @@ def test_an_iro_raises_an_alert_on_a_plan_they_chair_and_its_clock_starts(ctx: A
     with ctx.session() as session:
         other = session.get(Staff, "IRO2")
         assert other is not None
-        refused = actions.raise_alert(
+        refused = alerts.raise_alert(
             session, ctx.policy, actor=other, alert_id="TG-2", case_ref="CR-100",
             kind="concern", theme="other", now=NOW,
         )  # fmt: skip
@@ -384,14 +384,14 @@ def test_an_inactive_person_is_refused_even_on_their_own_item(ctx: AppContext) -
 def test_team_items_list_overdue_escalated_and_inactive_owners_items(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
     with ctx.session() as session:
-        assert actions.team_items(session, "TM1", NOW) == []
+        assert lists.team_items(session, "TM1", NOW) == []
         sw = session.get(Staff, "SW1")
         assert sw is not None
         sw.active = False
     with ctx.session() as session:
-        [listed] = actions.team_items(session, "TM1", NOW)
+        [listed] = lists.team_items(session, "TM1", NOW)
         assert listed.id == item_id and listed.owner_name == "Sally Webb (inactive)"
-        assert actions.team_items(session, "TM2", NOW) == []
+        assert lists.team_items(session, "TM2", NOW) == []
 
 
 def test_a_stage_holder_recording_the_response_asks_the_iro_for_the_outcome(
@@ -422,9 +422,9 @@ def test_mine_and_team_list_an_escalated_item_by_the_stage_deadline_they_show(
                         actor="test")  # fmt: skip
     tz = ctx.policy.calendar().tz
     with ctx.session() as session:
-        mine = actions.open_items(session, "SW1")
+        mine = lists.open_items(session, "SW1")
         later = london(2026, 12, 7, 9)  # the CR-100 report is overdue now
-        team = actions.team_items(session, "TM1", later)
+        team = lists.team_items(session, "TM1", later)
     shown = [render.item_line(item, tz, NOW).split(" · ")[1] for item in mine]
     assert shown == ["due Fri 4 Dec, 6pm", "due Tue 8 Dec, 6pm", "due Fri 11 Dec, 6pm"]
     assert [item.case_ref for item in mine] == ["CR-100", "CR-100", "CR-200"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import actions, render
-from models.tables import AuditEvent, Obligation, Plan
+from handlers import render
+from handlers.conversation import UseCases
+from models.tables import AuditEvent, Plan
 from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
@@ -140,30 +142,29 @@ async def test_plan_ended_at_review_ends_the_plan(chat: ChatHarness) -> None:
         assert plan is not None and plan.plan_end == date(2026, 12, 1)
 
 
-async def test_an_unexpected_error_gets_a_brief_apology_and_no_internals(
-    chat: ChatHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(*_args: object, **_kwargs: object) -> list[Obligation]:
-        raise RuntimeError("database exploded at obligation 42 SELECT * FROM secret")
-
-    monkeypatch.setattr(actions, "open_items", broken)
-    [apology] = await chat.send(SW1, "/mine")
-    assert apology.text == render.ERROR
-    [still_works] = await chat.send(SW1, "/help")
-    assert "Sally Webb" in (still_works.text or "")
+def broken(*_args: object, **_kwargs: object) -> Any:
+    """A use case that fails unexpectedly, with internals in its message."""
+    raise RuntimeError("database exploded at obligation 42 SELECT * FROM secret")
 
 
-async def test_a_press_that_fails_unexpectedly_is_answered_briefly(
-    chat: ChatHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, first, _ = await chat.send(SW1, "/mine", expect=3)
+async def test_an_unexpected_error_gets_a_brief_apology_and_no_internals(ctx: AppContext) -> None:
+    with ctx.session() as session:
+        seed_org(session)
+    async with running_bot(ctx, use_cases=UseCases(open_items=broken)) as chat:
+        [apology] = await chat.send(SW1, "/mine")
+        assert apology.text == render.ERROR
+        [still_works] = await chat.send(SW1, "/help")
+        assert "Sally Webb" in (still_works.text or "")
 
-    def broken(*_args: object, **_kwargs: object) -> actions.ActionResult:
-        raise RuntimeError("internal id 42 leaked?")
 
-    monkeypatch.setattr(actions, "press", broken)
-    answer = await chat.press(SW1, first.message_id, button(first, "Submitted"), edits=False)
-    assert answer.text == render.ERROR
+async def test_a_press_that_fails_unexpectedly_is_answered_briefly(ctx: AppContext) -> None:
+    with ctx.session() as session:
+        seed_org(session)
+        seed_case(session, ctx, "CR-100")
+    async with running_bot(ctx, use_cases=UseCases(press=broken)) as chat:
+        _, first = await chat.send(SW1, "/mine", expect=2)
+        answer = await chat.press(SW1, first.message_id, button(first, "Submitted"), edits=False)
+        assert answer.text == render.ERROR
 
 
 @pytest.mark.parametrize("data", ["v1:sub:²:0", "v1:sub:1:³", "v1:sub:१:0", "v1:sub:1:0:x\n"])

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from bot.app import TelegramApp, build_application
 from bot.context import AppContext
+from handlers.conversation import UseCases
 from handlers.pacing import ChatPacer
 from handlers.telegram import PACER_KEY
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
@@ -303,7 +304,11 @@ def with_api(ctx: AppContext, api: BotApiStandIn) -> AppContext:
 
 @asynccontextmanager
 async def running_bot(
-    ctx: AppContext, *, clock: Clock | None = None, limits: bool = False
+    ctx: AppContext,
+    *,
+    clock: Clock | None = None,
+    limits: bool = False,
+    use_cases: UseCases | None = None,
 ) -> AsyncIterator[ChatHarness]:
     """The stand-in and the real application long-polling it, stopped cleanly afterwards.
 
@@ -314,7 +319,7 @@ async def running_bot(
     clock = clock or Clock()
     async with BotApiStandIn(token=TOKEN, limits=limits) as api:
         bot_ctx = with_api(ctx, api)
-        app = build_application(bot_ctx, clock=clock)
+        app = build_application(bot_ctx, clock=clock, use_cases=use_cases)
         if not limits:
             app.bot_data[PACER_KEY] = ChatPacer.unpaced()
         async with app:
