@@ -738,8 +738,9 @@ def import_csv(
     now: datetime,
     skip_invalid: bool = False,
     dry_run: bool = False,
+    sync: Callable[..., SyncResult] = sync_obligations,
 ) -> ImportReport:
-    """Validate a whole CSV file, then upsert it and resync obligations in this transaction.
+    """Validate a whole CSV file, then upsert it and resync (`sync`) in this transaction.
 
     Raises ImportRejected (and writes nothing) for a whole-file problem, or for bad rows
     unless `skip_invalid`. The caller commits; on a dry run nothing is ever written.
@@ -795,7 +796,7 @@ def import_csv(
         session.connection().execute(statement, updates)
     record(session, at=now, actor=SYSTEM, action="import", kind=kind, created=report.created,
            updated=report.updated, unchanged=report.unchanged, skipped=report.skipped)
-    report.sync = sync_obligations(
+    report.sync = sync(
         session, policy, now=now, case_refs=None if kind == "staff" else report.case_refs
     )
     logger.info("%s", report.summary())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,9 @@ from models.tables import Obligation
 from models.vocabulary import MISSED, OPEN
 from scheduler import rules
 from scheduler.escalation import apply_decision
+from scheduler.items import Decision, Item
 from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
+from scheduler.org import Org
 from scheduler.policy import Policy
 from scheduler.sync import close_missed_report, ensure_milestones
 
@@ -48,7 +51,14 @@ def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[objec
     return [tuple(row) for row in session.execute(stmt)]
 
 
-def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5000) -> ScanResult:
+def scan_pass(
+    session: Session,
+    policy: Policy,
+    *,
+    now: datetime,
+    limit: int = 5000,
+    decide: Callable[[Item, Org, Policy, datetime], Decision] = rules.decide,
+) -> ScanResult:
     """Apply every due decision once (guarded), inside the caller's transaction."""
     result = ScanResult()
     result.milestones = ensure_milestones(session, policy, now=now)
@@ -62,7 +72,7 @@ def scan_pass(session: Session, policy: Policy, *, now: datetime, limit: int = 5
     org = load_org(session, wanted)
     for item in items:
         try:
-            decision = rules.decide(item, org, policy, now)
+            decision = decide(item, org, policy, now)
         except Exception:  # a bad row must not hold up everyone else's reminders
             logger.exception("no decision for obligation %s (%s); left for the next pass",
                              item.id, item.kind)  # fmt: skip

@@ -647,29 +647,27 @@ class RecordingSync:
 
 
 def test_sync_runs_in_the_same_transaction_with_the_cases_that_changed(
-    session: Session, policy: Policy, org: None, monkeypatch: pytest.MonkeyPatch
+    session: Session, policy: Policy, org: None
 ) -> None:
     sync = RecordingSync()
-    monkeypatch.setattr(importer, "sync_obligations", sync)
-    load(session, "staff", STAFF_CSV.replace("Sam Worker", "Samuel Worker"), policy)
-    load(session, "plans", PLANS_CSV, policy)
-    load(session, "plans", PLANS_CSV, policy)  # unchanged: nothing to sync
+    load(session, "staff", STAFF_CSV.replace("Sam Worker", "Samuel Worker"), policy, sync=sync)
+    load(session, "plans", PLANS_CSV, policy, sync=sync)
+    load(session, "plans", PLANS_CSV, policy, sync=sync)  # unchanged: nothing to sync
     load(session, "conferences", csv_of("conference_id,case_ref,kind,scheduled_for",
-                                        "C1,CP-1,RCPC,2026-12-03 10:00"), policy)
+                                        "C1,CP-1,RCPC,2026-12-03 10:00"), policy, sync=sync)
     load(session, "conferences", csv_of("conference_id,case_ref,kind,scheduled_for",
-                                        "C1,CP-2,RCPC,2026-12-03 10:00"), policy)
+                                        "C1,CP-2,RCPC,2026-12-03 10:00"), policy, sync=sync)
     assert sync.calls == [None, {"CP-1", "CP-2"}, {"CP-1"}, {"CP-1", "CP-2"}]
     assert sync.plans_visible[1] == 2
 
 
 def test_sync_is_not_called_on_a_dry_run_or_a_rejected_file(
-    session: Session, policy: Policy, org: None, monkeypatch: pytest.MonkeyPatch
+    session: Session, policy: Policy, org: None
 ) -> None:
     sync = RecordingSync()
-    monkeypatch.setattr(importer, "sync_obligations", sync)
-    load(session, "plans", PLANS_CSV, policy, dry_run=True)
+    load(session, "plans", PLANS_CSV, policy, dry_run=True, sync=sync)
     with pytest.raises(ImportRejected):
-        import_csv(session, "plans", PLANS_CSV + "CP-3,,,,\n", policy, now=NOW)
+        import_csv(session, "plans", PLANS_CSV + "CP-3,,,,\n", policy, now=NOW, sync=sync)
     assert sync.calls == []
 
 

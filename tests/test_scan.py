@@ -192,16 +192,12 @@ def test_a_row_the_rules_cannot_decide_does_not_hold_up_the_others(
     database: Database,
     policy: Policy,
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = rules.decide
-
     def choking_on_c1(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         if item.subject_id == "C1":
             raise ValueError("corrupt row")
-        return real(item, org, policy, now)
+        return rules.decide(item, org, policy, now)
 
-    monkeypatch.setattr(rules, "decide", choking_on_c1)
     with Session(database.engine, expire_on_commit=False) as session:
         _caseload(session, policy)
         add_plan(session, "CP-2", plan_start=date(2026, 6, 1), social_worker_id="SW2")
@@ -209,7 +205,9 @@ def test_a_row_the_rules_cannot_decide_does_not_hold_up_the_others(
         session.flush()
         sync_obligations(session, policy, now=SYNC_AT)
         with caplog.at_level("ERROR"):
-            result = scan_pass(session, policy, now=london(2026, 12, 3, 8))
+            result = scan_pass(
+                session, policy, now=london(2026, 12, 3, 8), decide=choking_on_c1
+            )
         session.commit()
         sent = [n.recipient_id for n in notifications(session)]
         stuck = obligation(session, RCPC_REPORT, "C1")
