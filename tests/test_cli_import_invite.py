@@ -162,7 +162,7 @@ def test_a_file_over_the_size_limit_is_refused_in_one_line(
         f"irobot: {path}: rejected, file is over the 200 MB import limit: split it into "
         "smaller files; nothing written"
     ]
-    monkeypatch.setattr("handlers.importing.MAX_FILE_BYTES", 10)
+    monkeypatch.setattr("handlers.csvfile.MAX_FILE_BYTES", 10)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(PLANS.read_bytes())))
     code, _, err = run(capsys, "import", "plans", "-")
     assert code == 1 and err[0].startswith("irobot: -: rejected, file is over the 200 MB")

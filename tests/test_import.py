@@ -13,17 +13,14 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
 import handlers.importing as importer
-from handlers.importing import (
-    ImportRejected,
-    Refs,
-    StaffRef,
-    import_csv,
-    parse_datetime,
-    parse_file,
-    validate,
-)
+from handlers import csvfile
+from handlers.csvcells import parse_datetime
+from handlers.csvfile import ImportRejected, parse_file
+from handlers.importing import Refs, import_csv, validate
 from models.records import PlanRecord, StaffRecord
 from models.tables import AuditEvent, Conference, Plan, QaAlert, Staff
+from scheduler.calendar import LONDON
+from scheduler.org import Person
 from scheduler.policy import Policy
 from scheduler.sync import SyncResult
 from tests.conftest import Database
@@ -52,12 +49,12 @@ PLANS_CSV = (
 # A stored organisation for the pure reference checks.
 REFS = Refs(
     staff={
-        "AD1": StaffRef("assistant_director", None, True),
-        "TM1": StaffRef("team_manager", "AD1", True),
-        "SW1": StaffRef("social_worker", "TM1", True),
-        "SWX": StaffRef("social_worker", "TM1", False),
-        "IRO1": StaffRef("iro", "AD1", True),
-        "IROX": StaffRef("iro", "AD1", False),
+        "AD1": Person("AD1", "AD1", "assistant_director", None, ""),
+        "TM1": Person("TM1", "TM1", "team_manager", "AD1", ""),
+        "SW1": Person("SW1", "SW1", "social_worker", "TM1", ""),
+        "SWX": Person("SWX", "SWX", "social_worker", "TM1", "", active=False),
+        "IRO1": Person("IRO1", "IRO1", "iro", "AD1", ""),
+        "IROX": Person("IROX", "IROX", "iro", "AD1", "", active=False),
     },
     plans=frozenset({"CP-1"}),
 )
@@ -144,13 +141,13 @@ def test_an_over_long_cell_in_a_kept_column_is_a_row_error_not_a_whole_file_one(
 def test_a_file_over_the_size_limit_is_refused_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert importer.MAX_FILE_BYTES == 200 * 1024 * 1024  # as the README says
-    monkeypatch.setattr(importer, "MAX_FILE_BYTES", len(STAFF_CSV) - 1)
+    assert csvfile.MAX_FILE_BYTES == 200 * 1024 * 1024  # as the README says
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", len(STAFF_CSV) - 1)
     for data in (STAFF_CSV, STAFF_CSV.encode()):
         assert file_error_of("staff", data) == (
             "file is over the 200 MB import limit: split it into smaller files"
         )
-    monkeypatch.setattr(importer, "MAX_FILE_BYTES", len(STAFF_CSV))
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", len(STAFF_CSV))
     assert len(parse_file("staff", STAFF_CSV).records) == len(STAFF_ROWS)
 
 
@@ -297,9 +294,9 @@ def test_line_numbers_count_physical_lines_including_blank_ones_and_quoted_break
 
 def test_a_manager_cycle_through_stored_rows_is_found() -> None:
     refs = Refs(staff={
-        "A": StaffRef("team_manager", "B", True),
-        "B": StaffRef("service_manager", "C", True),
-        "C": StaffRef("head_of_service", None, True),
+        "A": Person("A", "A", "team_manager", "B", ""),
+        "B": Person("B", "B", "service_manager", "C", ""),
+        "C": Person("C", "C", "head_of_service", None, ""),
     })
     data = csv_of(STAFF_HEADER, "C,Cy,head_of_service,A,x")
     assert errors_of("staff", data, refs) == ["line 2: manager cycle: C -> A -> B -> C"]
@@ -385,7 +382,7 @@ _INSTANTS = st.datetimes(
 
 @given(_INSTANTS)
 def test_any_instant_written_with_its_offset_reads_back_as_itself(instant: datetime) -> None:
-    local = instant.astimezone(importer.LONDON)
+    local = instant.astimezone(LONDON)
     assert parse_datetime(local.isoformat()) == instant
 
 
@@ -393,7 +390,7 @@ def test_any_instant_written_with_its_offset_reads_back_as_itself(instant: datet
 def test_any_london_wall_time_reads_back_as_its_instant_unless_the_clock_repeats_it(
     instant: datetime,
 ) -> None:
-    local = instant.astimezone(importer.LONDON)
+    local = instant.astimezone(LONDON)
     wall = local.strftime("%Y-%m-%dT%H:%M:%S")
     other_fold = local.replace(fold=1 - local.fold)
     if other_fold.utcoffset() != local.utcoffset():
@@ -418,12 +415,12 @@ def _never_raises_anything_but_a_rejection(kind: str, data: str | bytes) -> None
     )
 
 
-@given(kind=st.sampled_from(importer.KINDS), data=st.text())
+@given(kind=st.sampled_from(csvfile.KINDS), data=st.text())
 def test_arbitrary_text_gives_records_or_clean_errors(kind: str, data: str) -> None:
     _never_raises_anything_but_a_rejection(kind, data)
 
 
-@given(kind=st.sampled_from(importer.KINDS), data=st.binary())
+@given(kind=st.sampled_from(csvfile.KINDS), data=st.binary())
 def test_arbitrary_bytes_give_records_or_clean_errors(kind: str, data: bytes) -> None:
     _never_raises_anything_but_a_rejection(kind, data)
 
@@ -436,12 +433,12 @@ _CELL = st.one_of(
 )
 
 
-@given(kind=st.sampled_from(importer.KINDS), cells=st.lists(st.lists(_CELL, max_size=10),
+@given(kind=st.sampled_from(csvfile.KINDS), cells=st.lists(st.lists(_CELL, max_size=10),
                                                              max_size=6))
 def test_a_good_header_with_arbitrary_cells_gives_records_or_clean_errors(
     kind: str, cells: list[list[str]]
 ) -> None:
-    spec = importer.spec_for(kind)
+    spec = csvfile.spec_for(kind)
     lines = [",".join(spec.columns)] + [",".join(row) for row in cells]
     _never_raises_anything_but_a_rejection(kind, "\n".join(lines))
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.context import AppContext, CommandError
-from handlers import importing as importer
-from handlers.importing import KINDS, ImportRejected, import_csv
+from handlers import csvfile
+from handlers.csvfile import KINDS, ImportRejected
+from handlers.importing import import_csv
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _too_big(name: str) -> CommandError:
     """Found by size or by reading one byte too many: a huge mistake must not fill the memory."""
-    return CommandError(f"{name}: rejected, {importer.TOO_BIG}; nothing written")
+    return CommandError(f"{name}: rejected, {csvfile.TOO_BIG}; nothing written")
 
 
 def _read(name: str) -> bytes:
     """Bytes as they are on disk: the importer decides about encodings and BOMs."""
-    limit = importer.MAX_FILE_BYTES
+    limit = csvfile.MAX_FILE_BYTES
     try:
         if name == "-":
             data = sys.stdin.buffer.read(limit + 1)
