@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from handlers.actions import chain_of, team_manager_of, tell, view
+from handlers.effects import chain_of, team_manager_of, tell, view
 from models.audit import record
 from models.tables import Obligation, Plan, QaAlert, Staff
 from models.vocabulary import ALERT_KINDS, QA_RESPONSE, THEME_CODES

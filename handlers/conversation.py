@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from handlers import actions, alerts, lists, render
+from handlers import actions, alerts, effects, lists, render
 from handlers.parse import parse_reply
 from models import buttons as cb
 from models.audit import record
@@ -61,8 +61,8 @@ class UseCases:
     error path hands over a failing use case instead of monkeypatching a module.
     """
 
-    press: Callable[..., actions.ActionResult] = actions.press
-    reply: Callable[..., actions.ActionResult] = actions.reply
+    press: Callable[..., effects.ActionResult] = actions.press
+    reply: Callable[..., effects.ActionResult] = actions.reply
     open_items: Callable[..., list[Item]] = lists.open_items
     team_items: Callable[..., list[Item]] = lists.team_items
     item_for_message: Callable[..., int | None] = lists.item_for_message
@@ -283,7 +283,7 @@ class Conversation:
             return Reply(answer=render.PRIVATE_ONLY)
         try:
             return self._press(user_id, message_id, data, user_data)
-        except actions.ActionConflict:
+        except effects.ActionConflict:
             logger.warning("press lost a race after changing the record; rolled back")
             return Reply(answer=render.REFUSALS["stale"])
 
@@ -302,7 +302,7 @@ class Conversation:
             actor = staff.staff_id if staff else f"tg:{user_id}"
             if decoded is None or staff is None:
                 code = "invalid" if staff is not None else "not_linked"
-                actions.refuse(session, actor=actor, code=code, now=now, button="press")
+                effects.refuse(session, actor=actor, code=code, now=now, button="press")
                 return Reply(answer=render.REFUSALS[code])
             if decoded.action == Action.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
@@ -314,15 +314,15 @@ class Conversation:
             return self._result_reply(result, message_id, now)
 
     def _result_reply(
-        self, result: actions.ActionResult, message_id: int | None, now: datetime
+        self, result: effects.ActionResult, message_id: int | None, now: datetime
     ) -> Reply:
         """Render an action's result as an edit of the pressed message plus a short answer."""
         if not result.ok or result.item is None:
             return Reply(answer=render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
         item = result.item
-        if result.code == actions.ASK_REASON:
+        if result.code == effects.ASK_REASON:
             return Reply(edit=render.late_reason_message(item, self.tz), edit_message_id=message_id)
-        if result.code == actions.ASK_DATE:
+        if result.code == effects.ASK_DATE:
             days = late_days(self.ctx.calendar, now, item.due_at)
             message = render.late_date_message(item, result.reason, days, self.tz)
             return Reply(edit=message, edit_message_id=message_id)
@@ -351,7 +351,7 @@ class Conversation:
             return Reply()
         try:
             return self._text(user_id, chat_id, text, quoted, user_data)
-        except actions.ActionConflict:
+        except effects.ActionConflict:
             logger.warning("reply lost a race after changing the record; rolled back")
             return _text(render.REFUSALS["stale"])
 
@@ -380,7 +380,7 @@ class Conversation:
             result = self.use.reply(
                 session, self.ctx.policy, actor=staff, obligation_id=item_id, intent=intent, now=now
             )
-            if not result.ok and result.code == actions.UNRECOGNISED:
+            if not result.ok and result.code == effects.UNRECOGNISED:
                 return self._again(session, staff, item_id, now)
             return self._text_result(result, quoted.message_id, now)
 
@@ -414,18 +414,18 @@ class Conversation:
         ob = session.get(Obligation, item_id)
         if ob is None or ob.owner_id != staff.staff_id or ob.status != OPEN:
             return _text(render.TEXT_HINT)
-        item = actions.view(ob)
+        item = effects.view(ob)
         keyboard = render.owner_keyboard(item)
         return Reply(send=[Message(f"{hint}\n{render.item_line(item, self.tz, now)}", keyboard)])
 
-    def _text_result(self, result: actions.ActionResult, quoted_id: int, now: datetime) -> Reply:
+    def _text_result(self, result: effects.ActionResult, quoted_id: int, now: datetime) -> Reply:
         """A text reply's result: edit the reminder to its new state and confirm below it."""
         if not result.ok or result.item is None:
             return _text(render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
         item = result.item
-        if result.code == actions.ASK_REASON:
+        if result.code == effects.ASK_REASON:
             return Reply(send=[render.late_reason_message(item, self.tz)])
-        if result.code == actions.ASK_DATE:
+        if result.code == effects.ASK_DATE:
             days = late_days(self.ctx.calendar, now, item.due_at)
             state = Message(render.result_text(item, "late", self.tz))
             return Reply(

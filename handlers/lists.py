@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from handlers.actions import view
+from handlers.effects import view
 from models.tables import Notification, Obligation, Staff
 from models.vocabulary import OPEN
 from scheduler.items import Item

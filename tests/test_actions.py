@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.context import AppContext
-from handlers import actions, alerts, lists, render
+from handlers import actions, alerts, effects, lists, render
 from handlers.parse import ReplyIntent
 from models import buttons as cb
 from models.tables import (
@@ -106,7 +106,7 @@ def test_a_double_tap_records_once(ctx: AppContext) -> None:
 
 def test_two_simultaneous_presses_record_exactly_once(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    results: list[actions.ActionResult] = []
+    results: list[effects.ActionResult] = []
     barrier = threading.Barrier(2)
 
     def tap() -> None:
@@ -114,7 +114,7 @@ def test_two_simultaneous_presses_record_exactly_once(ctx: AppContext) -> None:
         try:
             results.append(press(ctx, "SW1", Action.NEED_HELP, item_id))
         except Exception as exc:  # a lock timeout would be a failure of its own
-            results.append(actions.ActionResult(False, f"error {exc}"))
+            results.append(effects.ActionResult(False, f"error {exc}"))
 
     threads = [threading.Thread(target=tap) for _ in range(2)]
     for thread in threads:
@@ -149,9 +149,9 @@ def test_a_button_from_an_earlier_stage_is_stale(ctx: AppContext) -> None:
 
 def test_will_be_late_asks_reason_then_date_and_records_both(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
-    assert press(ctx, "SW1", Action.WILL_BE_LATE, item_id).code == actions.ASK_REASON
+    assert press(ctx, "SW1", Action.WILL_BE_LATE, item_id).code == effects.ASK_REASON
     asked = press(ctx, "SW1", Action.LATE_REASON, item_id, arg="illness")
-    assert asked.code == actions.ASK_DATE and asked.reason == "illness"
+    assert asked.code == effects.ASK_DATE and asked.reason == "illness"
     due_at = fresh_ob(ctx, item_id).due_at
     assert ctx.calendar.local(due_at).date() == date(2026, 12, 4)
     days = late_days(ctx.calendar, NOW, due_at)  # late means after the deadline
@@ -196,8 +196,8 @@ def test_a_typed_late_reason_is_recorded_and_the_date_asked(ctx: AppContext) -> 
             session, ctx.policy, actor=actor, obligation_id=item_id,
             intent=ReplyIntent("late", "workload"), now=NOW,
         )  # fmt: skip
-    assert result.ok and result.code == actions.ASK_DATE and result.reason == "workload"
-    assert actions.ASK_DATE and fresh_ob(ctx, item_id).late_reason == "workload"
+    assert result.ok and result.code == effects.ASK_DATE and result.reason == "workload"
+    assert effects.ASK_DATE and fresh_ob(ctx, item_id).late_reason == "workload"
 
 
 def fresh_ob(ctx: AppContext, item_id: int) -> Obligation:

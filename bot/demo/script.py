@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from bot.demo.transcript import Delivered
-from handlers import actions, render
+from handlers import actions, effects, render
 from models import buttons as cb
 from models.tables import Staff
 from models.vocabulary import LATE_REASONS, Action
@@ -70,12 +70,12 @@ def answer(
     if not label:
         return None
     result = actions.press(session, policy, actor=person, callback=callback, now=now)
-    if result.ok and result.code == actions.ASK_REASON:
+    if result.ok and result.code == effects.ASK_REASON:
         reason_press = cb.Callback(
             Action.LATE_REASON, callback.item_id, callback.stage, LATE_REASON
         )
         result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
-        if result.ok and result.code == actions.ASK_DATE:
+        if result.ok and result.code == effects.ASK_DATE:
             assert result.item is not None
             day = _late_date(policy, now, result.item.due_at)
             arg = f"{LATE_REASON}.{day:%Y%m%d}"

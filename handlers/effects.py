@@ -1,0 +1,193 @@
+"""What every chat action shares: its result, its refusals, and the guarded way it changes things.
+
+A change is a compare-and-set on the obligation's `version` (`claim`), then a resync of the
+case, an audit row, and messages queued for whoever else needs to hear (`tell`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
+
+from models.audit import record
+from models.buttons import Message
+from models.tables import Conference, Obligation, Plan, Staff
+from models.vocabulary import (
+    is_manager,
+)
+from scheduler.items import Item
+from scheduler.loaders import load_org
+from scheduler.notify import enqueue
+from scheduler.org import Person
+from scheduler.policy import Policy
+from scheduler.sync import sync_obligations
+
+logger = logging.getLogger(__name__)
+
+ASK_REASON = "ask_reason"
+ASK_DATE = "ask_date"
+UNRECOGNISED = "unrecognised"
+
+
+
+class ActionConflict(RuntimeError):
+    """A guarded step failed after the record changed: the caller must roll back."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What happened: `ok` with a code for the renderer, or a refusal code."""
+
+    ok: bool
+    code: str
+    item: Item | None = None
+    reason: str = ""  # the late reason being asked about, for ASK_DATE
+    told: str = ""  # the name of whoever was told, when someone was
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE touched, for the guarded compare-and-set."""
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def view(ob: Obligation, owner_name: str = "") -> Item:
+    """The renderable snapshot of an obligation."""
+    assert ob.id is not None
+    return Item(
+        id=ob.id,
+        kind=ob.kind,
+        subject_id=ob.subject_id,
+        case_ref=ob.case_ref,
+        owner_id=ob.owner_id,
+        due_at=ob.due_at,
+        stage=ob.stage,
+        status=ob.status,
+        outcome=ob.outcome,
+        late_reason=ob.late_reason,
+        expected_on=ob.expected_on,
+        owner_name=owner_name,
+        stage_due_at=ob.stage_due_at,
+    )
+
+
+def chain_of(session: Session, staff_id: str) -> list[Person]:
+    """The managers above `staff_id`, nearest first (cycle-safe)."""
+    return load_org(session, [staff_id]).chain(staff_id)
+
+
+def team_manager_of(chain: Sequence[Person]) -> Person | None:
+    """The first active team manager above the owner: who hears a Need help."""
+    for person in chain:
+        if person.role == "team_manager" and person.active:
+            return person
+    for person in chain:  # no team manager on record: the nearest active manager
+        if is_manager(person.role) and person.active:
+            return person
+    return None
+
+
+def audit_item(
+    session: Session, now: datetime, actor: str, action: str, ob: Obligation | None, **detail: Any
+) -> None:
+    """One audit row tied to the obligation and its case."""
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action=action,
+        obligation_id=ob.id if ob else None,
+        case_ref=ob.case_ref if ob else None,
+        **detail,
+    )
+
+
+def refuse(
+    session: Session,
+    *,
+    actor: str,
+    code: str,
+    now: datetime,
+    ob: Obligation | None = None,
+    **detail: Any,
+) -> ActionResult:
+    """Audit a refused press or reply; nothing else changes."""
+    logger.info("refused %s for %s: %s", detail.get("button", "?"), actor, code)
+    audit_item(session, now, actor, "press_refused", ob, reason=code, **detail)
+    return ActionResult(False, code)
+
+
+def claim(session: Session, ob: Obligation, now: datetime, **values: Any) -> bool:
+    """Compare-and-set on `version`: exactly one of two simultaneous presses wins."""
+    result = session.execute(
+        update(Obligation)
+        .where(col(Obligation.id) == ob.id)
+        .where(col(Obligation.version) == ob.version)
+        .values(version=Obligation.version + 1, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(result) != 1:
+        return False
+    # Mirror the row without another SELECT (and without marking the object dirty).
+    set_committed_value(ob, "version", ob.version + 1)
+    set_committed_value(ob, "updated_at", now)
+    for name, value in values.items():
+        set_committed_value(ob, name, value)
+    return True
+
+
+def resync(session: Session, policy: Policy, ob: Obligation, now: datetime) -> None:
+    """Let the engine move or close this case's obligations, then re-read ours."""
+    session.flush()
+    sync_obligations(session, policy, now=now, case_refs={ob.case_ref})
+    session.flush()
+    session.refresh(ob)
+
+
+def tell(
+    session: Session,
+    policy: Policy,
+    *,
+    key: str,
+    recipient: Staff | Person | None,
+    message: Message,
+    now: datetime,
+    kind: str = "info",
+    obligation_id: int | None = None,
+) -> bool:
+    """Enqueue one message to one person (once per key); False when nobody or already told."""
+    if recipient is None or not recipient.active:
+        return False
+    return enqueue(
+        session,
+        key=key,
+        recipient_id=recipient.staff_id,
+        kind=kind,
+        message=message,
+        at=now,
+        cal=policy.calendar(),
+        hours=policy.hours(),
+        obligation_id=obligation_id,
+    )
+
+
+def chair_of(session: Session, ob: Obligation) -> Staff | None:
+    """Who chairs the conference a report is for (the conference's, else the plan's chair)."""
+    conference = session.get(Conference, ob.subject_id)
+    chair_id = conference.chair_id if conference and conference.chair_id else None
+    if chair_id is None:
+        plan = session.get(Plan, ob.case_ref)
+        chair_id = plan.chair_id if plan else None
+    return session.get(Staff, chair_id) if chair_id else None
+
+
+def staff_name(session: Session, staff_id: str | None, fallback: str) -> str:
+    """A staff name for a message (names of staff are fine; children's never appear)."""
+    person = session.get(Staff, staff_id) if staff_id else None
+    return person.name if person else fallback

@@ -1,0 +1,388 @@
+"""One checked action on one obligation: Submitted, Will be late, Chased, Responded, Resolved...
+
+`Step` runs after `handlers.actions.press` has decided who is pressing, in which capacity and
+that the item still accepts it; each method changes the record once, guarded, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from handlers.access import (
+    Role,
+)
+from handlers.effects import (
+    ASK_DATE,
+    ASK_REASON,
+    ActionConflict,
+    ActionResult,
+    audit_item,
+    chain_of,
+    chair_of,
+    claim,
+    refuse,
+    resync,
+    rowcount,
+    team_manager_of,
+    tell,
+    view,
+)
+from models.buttons import Message
+from models.outbox import cancel_pending
+from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert, Staff
+from models.vocabulary import (
+    CHALLENGE,
+    DONE,
+    NOT_RESOLVED,
+    REVIEW_OUTCOMES,
+    Action,
+)
+from scheduler import messages as msg
+from scheduler.deadlines import late_day
+from scheduler.escalation import escalate
+from scheduler.org import Person
+from scheduler.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class Step:
+    """One checked action on one obligation, with everything the handlers below need."""
+
+    session: Session
+    policy: Policy
+    actor: Staff
+    ob: Obligation
+    alert: QaAlert | None
+    known_chain: list[Person] | None
+    role: Role
+    now: datetime
+    via: str
+
+    @property
+    def chain(self) -> list[Person]:
+        """The owner's managers, loaded on first use."""
+        if self.known_chain is None:
+            self.known_chain = chain_of(self.session, self.ob.owner_id)
+        return self.known_chain
+
+    def run(self, action: str, arg: str) -> ActionResult:
+        """Route to the action's handler."""
+        handlers: dict[str, Callable[[str], ActionResult]] = {
+            Action.SUBMITTED: self.report_in,
+            Action.REPORT_IN: self.report_in,
+            Action.WILL_BE_LATE: lambda _a: self.ok(ASK_REASON),
+            Action.LATE_REASON: lambda a: self.ok(ASK_DATE, reason=a),
+            Action.LATE_DATE: self.late,
+            Action.NEED_HELP: self.need_help,
+            Action.RESPONDED: self.responded,
+            Action.RESOLVED: self.resolved,
+            Action.NOT_RESOLVED: self.escalate,
+            Action.ESCALATE: self.escalate,
+            Action.ACKNOWLEDGE: self.acknowledge,
+            Action.CHASED: self.chased,
+            Action.REARRANGE: self.rearrange,
+            Action.REVIEW_CONTINUES: self.reviewed,
+            Action.REVIEW_EXIT: self.reviewed,
+            Action.REVIEW_ENDED: self.reviewed,
+        }
+        self.action = action
+        return handlers[action](arg)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def ok(self, code: str, *, reason: str = "", told: str = "") -> ActionResult:
+        """A success (or the next question) with the item as it now stands."""
+        return ActionResult(True, code, view(self.ob), reason=reason, told=told)
+
+    def no(self, code: str) -> ActionResult:
+        """A refusal found while applying (e.g. lost a race): audited, nothing changed."""
+        return refuse(
+            self.session,
+            actor=self.actor.staff_id,
+            code=code,
+            now=self.now,
+            ob=self.ob,
+            button=self.action,
+            item_id=self.ob.id,
+            via=self.via,
+        )
+
+    def audit(self, action: str, **detail: Any) -> None:
+        """Record the reply against the item (who, how, in which capacity)."""
+        audit_item(
+            self.session,
+            self.now,
+            self.actor.staff_id,
+            action,
+            self.ob,
+            via=self.via,
+            capacity=self.role,
+            stage=self.ob.stage,
+            **detail,
+        )
+
+    def tell(
+        self, key: str, recipient: Staff | Person | None, message: Message, **kw: Any
+    ) -> bool:
+        """Enqueue a message to someone else about this item."""
+        return tell(
+            self.session,
+            self.policy,
+            key=key,
+            recipient=recipient,
+            message=message,
+            now=self.now,
+            **kw,
+        )
+
+    # -- reports ---------------------------------------------------------------------
+
+    def report_in(self, _arg: str) -> ActionResult:
+        """Submitted (worker) or Report in (manager): the conference record gets the report."""
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        self.session.execute(
+            update(Conference)
+            .where(col(Conference.conference_id) == self.ob.subject_id)
+            .where(col(Conference.report_received_at).is_(None))
+            .values(report_received_at=self.now)
+            .execution_options(synchronize_session=False)
+        )
+        code = "submitted" if self.action == Action.SUBMITTED else "report_in"
+        self.audit("report_submitted" if code == "submitted" else "report_marked_in")
+        resync(self.session, self.policy, self.ob, self.now)
+        if code == "report_in":
+            item = view(self.ob)
+            self.tell(
+                f"ob:{self.ob.id}:rin:chair",
+                chair_of(self.session, self.ob),
+                msg.report_notice_message(
+                    item, "report_in", self.actor.name, self.policy.calendar().tz
+                ),
+            )
+        return self.ok(code)
+
+    def late(self, arg: str) -> ActionResult:
+        """Will be late, with reason and (from the date buttons) a promised date."""
+        reason, _, day_text = arg.partition(".")
+        cal = self.policy.calendar()
+        day = late_day(day_text, cal, self.now, self.ob.due_at) if day_text else None
+        if self.ob.late_reason == reason and self.ob.expected_on == day:
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now, late_reason=reason, expected_on=day):
+            return self.no("already")
+        self.audit("report_late", reason=reason, expected_on=day)
+        resync(self.session, self.policy, self.ob, self.now)
+        if day is None:
+            return self.ok(ASK_DATE, reason=reason)
+        owner = self.session.get(Staff, self.ob.owner_id)
+        item = view(self.ob)
+        note = msg.late_notice_message(
+            item, owner.name if owner else "The social worker", self.policy.calendar().tz
+        )
+        stamp = f"{day:%Y%m%d}"
+        chair = chair_of(self.session, self.ob)
+        manager = team_manager_of(self.chain)
+        self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, note, obligation_id=self.ob.id)
+        self.tell(f"ob:{self.ob.id}:late:{stamp}:tm", manager, note, obligation_id=self.ob.id)
+        return self.ok("late")
+
+    def need_help(self, _arg: str) -> ActionResult:
+        """Need help: the team manager hears, once per item."""
+        if self.ob.help_requested_at is not None:
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now, help_requested_at=self.now):
+            return self.no("already")
+        manager = team_manager_of(self.chain)
+        item = view(self.ob)
+        told = self.tell(
+            f"ob:{self.ob.id}:help",
+            manager,
+            msg.help_request_message(item, self.actor.name, self.policy.calendar().tz),
+            kind="help",
+            obligation_id=self.ob.id,
+        )
+        self.audit("help_requested", told=manager.staff_id if manager and told else None)
+        return self.ok("help", told=manager.name if manager and told else "")
+
+    def chased(self, _arg: str) -> ActionResult:
+        """Chased: recorded once per stage, so a double tap counts once."""
+        if not self._first_time("report_chased"):
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        self.audit("report_chased")
+        return self.ok("chased")
+
+    def rearrange(self, _arg: str) -> ActionResult:
+        """Conference to be rearranged: the chair hears; the new date comes by import."""
+        if not self._first_time("conference_rearrange"):
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        self.audit("conference_rearrange")
+        item = view(self.ob)
+        self.tell(
+            f"ob:{self.ob.id}:rar:chair",
+            chair_of(self.session, self.ob),
+            msg.report_notice_message(
+                item, "rearrange", self.actor.name, self.policy.calendar().tz
+            ),
+        )
+        return self.ok("rearrange")
+
+    def _first_time(self, action: str) -> bool:
+        """No earlier audit row of this action on this item at this stage."""
+        rows = self.session.exec(
+            select(AuditEvent.detail)
+            .where(AuditEvent.obligation_id == self.ob.id)
+            .where(AuditEvent.action == action)
+        ).all()
+        marker = f'"stage": {self.ob.stage}'
+        return not any(marker in row for row in rows)
+
+    # -- QA alerts ---------------------------------------------------------------------
+
+    def responded(self, _arg: str) -> ActionResult:
+        """Responded (worker or stage holder): the alert records it; the IRO logs the outcome."""
+        assert self.alert is not None
+        reopened = self.alert.outcome == NOT_RESOLVED
+        answered = self.alert.responded_at is not None and not reopened
+        if answered and self.role == "owner" and self.ob.stage == 0:
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        if self.alert.responded_at is None:
+            self.alert.responded_at = self.now  # the first response is what the figures count
+        self.alert.outcome = None
+        self.session.add(self.alert)
+        self.audit("qa_responded", alert_id=self.alert.alert_id)
+        resync(self.session, self.policy, self.ob, self.now)
+        iro = self.session.get(Staff, self.alert.raised_by)
+        item = view(self.ob)
+        self.tell(
+            f"alert:{self.alert.alert_id}:responded:{self.ob.stage}",
+            iro,
+            msg.outcome_request_message(item, self.actor.name),
+            kind="outcome_request",
+            obligation_id=self.ob.id,
+        )
+        return self.ok("responded")
+
+    def resolved(self, _arg: str) -> ActionResult:
+        """Resolved (the IRO, or a stage holder): the alert closes with that outcome."""
+        assert self.alert is not None
+        result = self.session.execute(
+            update(QaAlert)
+            .where(col(QaAlert.alert_id) == self.alert.alert_id)
+            .where(col(QaAlert.closed_at).is_(None))
+            .values(closed_at=self.now, outcome="resolved")
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(result) != 1:
+            return self.no("already")
+        self.session.refresh(self.alert)
+        self.audit("qa_resolved", alert_id=self.alert.alert_id)
+        # Anything still queued about this alert (an outcome request, a stage message) is moot.
+        cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
+        resync(self.session, self.policy, self.ob, self.now)
+        if self.role != "raiser":
+            iro = self.session.get(Staff, self.alert.raised_by)
+            self.tell(
+                f"alert:{self.alert.alert_id}:resolved",
+                iro,
+                msg.alert_update_message(view(self.ob), "resolved", self.actor.name),
+            )
+        return self.ok("resolved")
+
+    def escalate(self, arg: str) -> ActionResult:
+        """Not resolved / Escalate to stage n (the IRO): reopen if answered, then climb, guarded.
+
+        "Not resolved" after a response means the response did not settle the concern: the
+        alert's outcome becomes `not_resolved`, which reopens the item at its stage before it
+        climbs, while `responded_at` keeps the first response for the timeliness figures.
+        Past the last stage the engine lists the alert for the challenge meeting.
+        """
+        assert self.alert is not None
+
+        ladder = self.policy.qa_alert.ladder
+        to_stage = int(arg) if arg else self.ob.stage + 1
+        if to_stage > len(ladder) + 1 or self.ob.outcome == CHALLENGE:
+            return self.no("already")
+        from_stage = self.ob.stage
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        self.audit(
+            "qa_not_resolved" if self.action == Action.NOT_RESOLVED else "qa_escalate_requested",
+            alert_id=self.alert.alert_id,
+            to_stage=to_stage,
+            responded_at=self.alert.responded_at,
+        )
+        if self.alert.responded_at is not None and self.alert.outcome != NOT_RESOLVED:
+            self.alert.outcome = NOT_RESOLVED
+            self.session.add(self.alert)
+            resync(self.session, self.policy, self.ob, self.now)
+        self.session.flush()
+        assert self.ob.id is not None
+        if not escalate(
+            self.session,
+            self.policy,
+            self.ob.id,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            now=self.now,
+            actor=self.actor.staff_id,
+        ):
+            # We hold the row since the claim, so this is a logic error: undo everything.
+            raise ActionConflict(f"escalation of {self.ob.id} to {to_stage} refused")
+        self.session.refresh(self.ob)
+        return self.ok("escalated")
+
+    def acknowledge(self, _arg: str) -> ActionResult:
+        """Acknowledge (stage holder): the IRO hears, once per stage."""
+        assert self.alert is not None
+        if not self._first_time("qa_acknowledged"):
+            return self.no("already")
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        self.audit("qa_acknowledged", alert_id=self.alert.alert_id)
+        iro = self.session.get(Staff, self.alert.raised_by)
+        self.tell(
+            f"ob:{self.ob.id}:ack:{self.ob.stage}",
+            iro,
+            msg.alert_update_message(view(self.ob), "acknowledged", self.actor.name),
+        )
+        return self.ok("acknowledged")
+
+    # -- 9-month reviews -------------------------------------------------------------
+
+    def reviewed(self, _arg: str) -> ActionResult:
+        """The chair logs the 9-month review; Plan ended also ends the plan."""
+        outcome = REVIEW_OUTCOMES[self.action]
+        if not claim(
+            self.session,
+            self.ob,
+            self.now,
+            status=DONE,
+            outcome=outcome,
+            done_at=self.now,
+            next_action_at=None,
+        ):
+            return self.no("already")
+        cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
+        self.audit("plan_reviewed", outcome=outcome)
+        if self.action == Action.REVIEW_ENDED:
+            plan = self.session.get(Plan, self.ob.case_ref)
+            if plan is not None and plan.plan_end is None:
+                plan.plan_end = self.policy.calendar().local(self.now).date()
+                self.session.add(plan)
+        resync(self.session, self.policy, self.ob, self.now)
+        return self.ok(outcome)
