@@ -384,8 +384,9 @@ def build_charts(
     Stops after `budget_seconds` of work so a Monday pass never holds up the day's digests
     for long; the rest are rendered by the next pass (keys skip the ones already queued).
     """
+    from scheduler.caseload import load_caseload
     from scheduler.chart import render_chart  # matplotlib only on chart days
-    from scheduler.figures import Rules, day_start, load_caseload, week_start, weekly_series
+    from scheduler.figures import Rules, day_start, week_start, weekly_series
 
     cal = policy.calendar()
     iso = cal.local(now).isocalendar()

@@ -1,8 +1,8 @@
-"""Timeliness figures managers already report (DOMAIN.md): pure computation plus one loader.
+"""Timeliness figures managers already report (DOMAIN.md): pure computation over plain rows.
 
-The pure part takes plain rows and `now`; `load_caseload` is the only function that reads
-the database. Each measure is attributed to the team of the case's social worker (the team
-holding the child's case); the service figure counts every row once.
+The rows come from `scheduler.caseload` (the only part that reads the database) and `now`.
+Each measure is attributed to the team of the case's social worker (the team holding the
+child's case); the service figure counts every row once.
 
 * RCPC / ICPC reports: conferences scheduled in [start, end) whose report deadline has
   passed by `now`; in time when received by the close of working hours on the working day
@@ -19,129 +19,22 @@ holding the child's case); the service figure counts every row once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Connection, select
-from sqlmodel import Session, col
-
-from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
-from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
+from models.vocabulary import FAILED
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.caseload import AlertRow, Caseload, ConferenceRow
 from scheduler.deadlines import add_months, qa_due_on, report_due_on
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "Service"
-NO_TEAM = "(no team)"
-ESCALATED_ACTION = "escalated"
-
-
-@dataclass(frozen=True)
-class ConferenceRow:
-    """One conference as the figures see it: when, report in when, whose case."""
-
-    conference_id: str
-    kind: str
-    scheduled_for: datetime
-    report_received_at: datetime | None
-    worker_id: str = ""
-    chair_id: str = ""
-    team: str = NO_TEAM
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    """One QA concern: raised, first answered (response or closure), highest stage reached."""
-
-    alert_id: str
-    raised_at: datetime
-    answered_at: datetime | None
-    max_stage: int = 0
-    worker_id: str = ""
-    raised_by: str = ""
-    team: str = NO_TEAM
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    """One plan: its dates and the day its 9-month review was logged, if it was."""
-
-    case_ref: str
-    plan_start: date
-    plan_end: date | None
-    reviewed_on: date | None = None
-    worker_id: str = ""
-    chair_id: str = ""
-    team: str = NO_TEAM
-
-
-@dataclass(frozen=True)
-class NotificationRow:
-    """A failed or held notification, counted against its recipient's team."""
-
-    recipient_id: str
-    status: str
-    created_at: datetime
-    held: bool = False
-    team: str = NO_TEAM
-
-
-@dataclass(frozen=True)
-class Caseload:
-    """Everything the figures need, as plain rows; filtered by team or span in memory."""
-
-    conferences: tuple[ConferenceRow, ...] = ()
-    alerts: tuple[AlertRow, ...] = ()
-    plans: tuple[PlanRow, ...] = ()
-    notifications: tuple[NotificationRow, ...] = ()
-
-    def for_team(self, team: str) -> Caseload:
-        """Only rows attributed to `team`."""
-        return self.by_team().get(team, Caseload())
-
-    def by_team(self) -> dict[str, Caseload]:
-        """Rows split by team in one sweep (not one sweep per team: authorities have 100s)."""
-        parts: dict[str, tuple[list[ConferenceRow], list[AlertRow], list[PlanRow],
-                               list[NotificationRow]]] = defaultdict(
-            lambda: ([], [], [], [])
-        )  # fmt: skip
-        for c in self.conferences:
-            parts[c.team][0].append(c)
-        for a in self.alerts:
-            parts[a.team][1].append(a)
-        for p in self.plans:
-            parts[p.team][2].append(p)
-        for n in self.notifications:
-            parts[n.team][3].append(n)
-        return {
-            team: Caseload(tuple(c), tuple(a), tuple(p), tuple(n))
-            for team, (c, a, p, n) in parts.items()
-        }
-
-    def for_span(self, staff_ids: Collection[str]) -> Caseload:
-        """Rows whose worker, chair or raising IRO is in a manager's span."""
-        ids = set(staff_ids)
-        return Caseload(
-            tuple(r for r in self.conferences if r.worker_id in ids or r.chair_id in ids),
-            tuple(r for r in self.alerts if r.worker_id in ids or r.raised_by in ids),
-            tuple(r for r in self.plans if r.worker_id in ids or r.chair_id in ids),
-            tuple(r for r in self.notifications if r.recipient_id in ids),
-        )
-
-    def teams(self) -> list[str]:
-        """Every team that has at least one row, sorted."""
-        found = {r.team for r in self.conferences}
-        found |= {r.team for r in self.alerts}
-        found |= {r.team for r in self.plans}
-        found |= {r.team for r in self.notifications}
-        return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -422,156 +315,3 @@ def day_start(day: date, cal: WorkingCalendar) -> datetime:
 # ---------------------------------------------------------------- loader (the only I/O)
 
 
-def _first(*moments: datetime | None) -> datetime | None:
-    present = [m for m in moments if m is not None]
-    return min(present) if present else None
-
-
-def _stage_history(conn: Connection, obligation_ids: Collection[int]) -> dict[int, int]:
-    """Highest `to_stage` recorded per obligation by escalation audit events."""
-    if not obligation_ids:
-        return {}
-    highest: dict[int, int] = {}
-    stmt = select(col(AuditEvent.obligation_id), col(AuditEvent.detail)).where(
-        col(AuditEvent.action) == ESCALATED_ACTION,
-        col(AuditEvent.obligation_id).in_(list(obligation_ids)),
-    )
-    for obligation_id, detail in conn.execute(stmt):
-        if obligation_id is None:
-            continue
-        try:
-            to_stage = int(json.loads(detail or "{}").get("to_stage", 0))
-        except (ValueError, TypeError, AttributeError):
-            continue
-        highest[obligation_id] = max(highest.get(obligation_id, 0), to_stage)
-    return highest
-
-
-def load_caseload(
-    session: Session,
-    policy: Policy,
-    *,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> Caseload:
-    """Read the rows for [start, end) in a handful of queries, attributed to teams."""
-    conn = session.connection()  # Core rows: no ORM bookkeeping for ~50,000 tuples
-    staff = {
-        s_id: team or NO_TEAM
-        for s_id, team in conn.execute(select(col(Staff.staff_id), col(Staff.team)))
-    }
-
-    def team_of(staff_id: str) -> str:
-        return staff.get(staff_id, NO_TEAM)
-
-    plans = {
-        case_ref: (worker, chair, p_start, p_end)
-        for case_ref, worker, chair, p_start, p_end in conn.execute(
-            select(
-                col(Plan.case_ref),
-                col(Plan.social_worker_id),
-                col(Plan.chair_id),
-                col(Plan.plan_start),
-                col(Plan.plan_end),
-            )
-        )
-    }
-    conferences = []
-    for conf_id, case_ref, kind, when, received, conf_chair in conn.execute(
-        select(
-            col(Conference.conference_id),
-            col(Conference.case_ref),
-            col(Conference.kind),
-            col(Conference.scheduled_for),
-            col(Conference.report_received_at),
-            col(Conference.chair_id),
-        ).where(col(Conference.scheduled_for) >= start, col(Conference.scheduled_for) < end)
-    ):
-        worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
-        conferences.append(
-            ConferenceRow(
-                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker)
-            )
-        )
-    raw_alerts = list(
-        conn.execute(
-            select(
-                col(QaAlert.alert_id),
-                col(QaAlert.case_ref),
-                col(QaAlert.raised_by),
-                col(QaAlert.raised_at),
-                col(QaAlert.responded_at),
-                col(QaAlert.closed_at),
-            ).where(
-                col(QaAlert.kind) == "concern",
-                col(QaAlert.raised_at) >= start,
-                col(QaAlert.raised_at) < end,
-            )
-        )
-    )
-    stage_of: dict[str, tuple[int, int]] = {}
-    if raw_alerts:
-        for ob_id, subject, stage in conn.execute(
-            select(col(Obligation.id), col(Obligation.subject_id), col(Obligation.stage)).where(
-                col(Obligation.kind) == QA_RESPONSE,
-                col(Obligation.subject_id).in_([a[0] for a in raw_alerts]),
-            )
-        ):
-            if ob_id is not None:
-                stage_of[subject] = (ob_id, stage)
-    history = _stage_history(conn, [ob_id for ob_id, _ in stage_of.values()])
-    alerts = []
-    for alert_id, case_ref, raised_by, raised_at, responded, closed in raw_alerts:
-        worker = plans[case_ref][0] if case_ref in plans else ""
-        ob_id, stage = stage_of.get(alert_id, (0, 0))
-        alerts.append(
-            AlertRow(
-                alert_id,
-                raised_at,
-                _first(responded, closed),
-                max(stage, history.get(ob_id, 0)),
-                worker,
-                raised_by,
-                team_of(worker),
-            )
-        )
-    reviewed: dict[str, date] = {}
-    for subject, done_at in conn.execute(
-        select(col(Obligation.subject_id), col(Obligation.done_at)).where(
-            col(Obligation.kind) == PLAN_REVIEW, col(Obligation.status) == DONE
-        )
-    ):
-        if done_at is not None:
-            reviewed[subject] = policy.calendar().local(done_at).date()
-    period_start = policy.calendar().local(start).date()
-    plan_rows = [
-        PlanRow(case_ref, p_start, p_end, reviewed.get(case_ref), worker, chair, team_of(worker))
-        for case_ref, (worker, chair, p_start, p_end) in plans.items()
-        if p_end is None or p_end >= period_start
-    ]
-    notifications = [
-        NotificationRow(recipient, FAILED, created_at, False, team_of(recipient))
-        for recipient, created_at in conn.execute(
-            select(col(Notification.recipient_id), col(Notification.created_at)).where(
-                col(Notification.status) == FAILED,
-                col(Notification.created_at) >= start,
-                col(Notification.created_at) < end,
-            )
-        )
-    ]
-    notifications += [
-        NotificationRow(recipient, PENDING, created_at, True, team_of(recipient))
-        for recipient, created_at in conn.execute(
-            select(col(Notification.recipient_id), col(Notification.created_at))
-            .join(Staff, col(Staff.staff_id) == col(Notification.recipient_id))
-            .where(col(Notification.status) == PENDING, col(Staff.chat_id).is_(None))
-        )
-    ]
-    logger.debug(
-        "loaded %d conferences, %d concerns, %d plans",
-        len(conferences),
-        len(alerts),
-        len(plan_rows),
-    )
-    return Caseload(tuple(conferences), tuple(alerts), tuple(plan_rows), tuple(notifications))

@@ -16,20 +16,22 @@ from sqlmodel import Session
 
 from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import CANCELLED, DONE, FAILED, OPEN, PENDING, PLAN_REVIEW, QA_RESPONSE, SENT
-from scheduler.figures import (
-    SERVICE,
+from scheduler.caseload import (
     AlertRow,
     Caseload,
     ConferenceRow,
-    Figures,
     NotificationRow,
     PlanRow,
+    load_caseload,
+)
+from scheduler.figures import (
+    SERVICE,
+    Figures,
     Rate,
     Rules,
     add_months,
     day_start,
     figures_by_team,
-    load_caseload,
     qa_deadline,
     report_deadline,
     report_rate,

@@ -21,15 +21,14 @@ from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
 from models.tables import QaAlert, Staff
+from scheduler.caseload import Caseload, load_caseload
 from scheduler.figures import (
     SERVICE,
-    Caseload,
     Figures,
     Rules,
     add_months,
     day_start,
     figures_by_team,
-    load_caseload,
     week_start,
     weekly_series,
 )
