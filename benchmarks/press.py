@@ -55,11 +55,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
+from telegram import Bot
 
 from bot.app import build_application
 from bot.context import AppContext
 from bot.settings import Settings
-from handlers.telegram import markup
+from handlers.sender import build_markup
 from models import buttons as cb
 from models.db import make_engine, upgrade
 from models.tables import AuditEvent, Conference, Obligation, Plan, Staff
@@ -183,14 +184,15 @@ async def run(args: argparse.Namespace) -> int:
                                 IROBOT_TELEGRAM_API_URL=api.base_url)  # fmt: skip
             ctx = AppContext(settings=settings, policy=policy, engine=engine)
             app = build_application(ctx, clock=lambda: NOW)
-            async with app:
-                # Each reminder on the phones first (not timed).
+            async with app, Bot(TOKEN, base_url=api.base_url) as unpaced:
+                # Each reminder on the phones first (not timed), past the bot's rate limiter:
+                # the stand-in runs without limits and only the presses are measured.
                 presses: list[tuple[int, int, str]] = []
                 for user, item_id, case in chosen:
                     data = cb.encode(Action.SUBMITTED, item_id, 0)
-                    keyboard = markup([[("Submitted", data)]])
+                    keyboard = build_markup([[("Submitted", data)]])
                     text = f"⏰ {case}: RCPC report due"
-                    sent = await app.bot.send_message(user, text, reply_markup=keyboard)
+                    sent = await unpaced.send_message(user, text, reply_markup=keyboard)
                     presses.append((user, sent.message_id, data))
                 log_start = len(api.log())
                 await app.start()

@@ -13,8 +13,9 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.context import AppContext, CommandError
 from handlers.conversation import Conversation, UseCases
-from handlers.sender import TelegramSender, file_url
-from handlers.telegram import register
+from handlers.ratelimit import RateLimiter
+from handlers.sender import file_url
+from handlers.telegram import SENDER_KEY, register
 from scheduler.jobs import Jobs
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,13 @@ def build_application(
     use_cases: UseCases | None = None,
     jobs: bool = False,
     concurrent_updates: int = CONCURRENT_UPDATES,
+    rate_limiter: RateLimiter | None = None,
 ) -> TelegramApp:
-    """The bot: token and Bot API base from the settings, our handlers, optional jobs."""
+    """The bot: token and Bot API base from the settings, our handlers, optional jobs.
+
+    Every request of the bot, replies and the dispatch job's alike, passes one rate limiter
+    (`rate_limiter`, by default a fresh one on the real clock; tests pass a simulated one).
+    """
     token = ctx.settings.telegram_bot_token
     if not token:
         raise CommandError("TELEGRAM_BOT_TOKEN is not set")
@@ -58,7 +64,7 @@ def build_application(
     async def post_init(app: TelegramApp) -> None:
         await set_commands(app)
         if jobs:
-            running.append(ctx.jobs(TelegramSender(app.bot)).start())
+            running.append(ctx.jobs(app.bot_data[SENDER_KEY]).start())
             logger.info("scheduler jobs started")
 
     async def post_stop(app: TelegramApp) -> None:
@@ -72,6 +78,7 @@ def build_application(
         .base_url(ctx.settings.telegram_api_url)
         .base_file_url(file_url(ctx.settings.telegram_api_url))
         .concurrent_updates(concurrent_updates)
+        .rate_limiter(rate_limiter if rate_limiter is not None else RateLimiter())
         .post_init(post_init)
         .post_stop(post_stop)
         .build()

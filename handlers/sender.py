@@ -1,10 +1,15 @@
-"""The one Telegram sender: every message the bot sends goes through here, errors mapped once."""
+"""The one Telegram sender: every message the bot sends or edits goes through here, one error map.
+
+Dispatch sends through it as the `scheduler.senders.Sender` port (`send`, in the limiter's
+outbox lane); the chat handlers reply, edit and answer taps through it (`reply`, `edit`,
+`answer`). Every call goes through the bot's one rate limiter (`handlers.ratelimit`) when
+the bot has it, and every failure comes back as one of the port's `SendError` cases.
+"""
 
 from __future__ import annotations
 
 import logging
-import warnings
-from datetime import timedelta
+from typing import Any
 
 import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -18,8 +23,12 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
+from handlers.ratelimit import RateLimiter, retry_seconds
+from models.buttons import Message
+from scheduler.pacing import OUTBOX, REPLY, Lane, Pacing
 from scheduler.senders import (
     Keyboard,
     SendBadRequest,
@@ -84,7 +93,7 @@ def translate(exc: Exception) -> SendError:
     if isinstance(exc, SendError):
         return exc
     if isinstance(exc, RetryAfter):
-        return SendRetryAfter(_retry_seconds(exc))
+        return SendRetryAfter(retry_seconds(exc))
     if isinstance(exc, Forbidden):
         return SendForbidden(str(exc))
     if isinstance(exc, InvalidToken):
@@ -104,21 +113,21 @@ def translate(exc: Exception) -> SendError:
     return SendUnknown(f"{type(exc).__name__}: {exc}")  # unreadable reply or a surprise
 
 
-def _retry_seconds(exc: RetryAfter) -> float:
-    """PTB 22 returns int or timedelta depending on an opt-in; accept both quietly."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)
-
-
 class TelegramSender:
-    """The production sender: one PTB `Bot`, errors mapped onto the dispatcher's cases."""
+    """The production sender: one PTB `Bot`, errors mapped onto the dispatcher's cases.
+
+    `pacing` is the bot's rate limiter's, for the dispatcher to plan with; None for a bot
+    without our limiter (a plain `Bot` in a test), which then sends unpaced.
+    """
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        limiter = bot.rate_limiter if isinstance(bot, ExtBot) else None
+        self.pacing: Pacing | None = limiter.pacing if isinstance(limiter, RateLimiter) else None
+
+    def _lane(self, lane: Lane) -> dict[str, Any]:
+        """The limiter's lane for one call (PTB refuses `rate_limit_args` without a limiter)."""
+        return {"rate_limit_args": lane} if self.pacing is not None else {}
 
     async def send(
         self,
@@ -127,21 +136,52 @@ class TelegramSender:
         keyboard: Keyboard | None,
         photo: bytes | None = None,
     ) -> int:
-        """Send text (or a photo captioned with it) with inline buttons; return the message id."""
+        """Send an outbox message (or a photo captioned with it); return the message id."""
+        return await self._send(chat_id, text, keyboard, photo, OUTBOX)
+
+    async def reply(self, chat_id: int, message: Message) -> int:
+        """Send a chat reply: the chat's burst allowed, a flood wait waited out."""
+        return await self._send(chat_id, message.text, message.keyboard, None, REPLY)
+
+    async def _send(
+        self, chat_id: int, text: str, keyboard: Keyboard | None, photo: bytes | None, lane: Lane
+    ) -> int:
+        """One sendMessage or sendPhoto in a lane, its failure translated."""
         markup = build_markup(keyboard)
         try:
             if photo is not None:
                 message = await self.bot.send_photo(
-                    chat_id=chat_id, photo=photo, caption=text, reply_markup=markup
-                )
+                    chat_id=chat_id, photo=photo, caption=text, reply_markup=markup,
+                    **self._lane(lane),
+                )  # fmt: skip
             else:
                 message = await self.bot.send_message(
-                    chat_id=chat_id, text=text, reply_markup=markup
+                    chat_id=chat_id, text=text, reply_markup=markup, **self._lane(lane)
                 )
             message_id = int(message.message_id)
         except Exception as exc:
             raise translate(exc) from exc
         return message_id
+
+    async def edit(self, chat_id: int, message_id: int, message: Message) -> None:
+        """Replace a message's text and buttons in place."""
+        try:
+            await self.bot.edit_message_text(
+                message.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=build_markup(message.keyboard),
+                **self._lane(REPLY),
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def answer(self, query_id: str, text: str | None) -> None:
+        """Answer a tap (stops the button's spinner), with a short notice when there is one."""
+        try:
+            await self.bot.answer_callback_query(query_id, text or None, **self._lane(REPLY))
+        except Exception as exc:
+            raise translate(exc) from exc
 
     async def close(self) -> None:
         """Release the HTTP connection pool when the sender is done for good."""
@@ -155,9 +195,18 @@ def file_url(api_url: str) -> str:
 
 
 def build_bot(
-    *, token: str | None, api_url: str, pool_size: int = 32, timeout: float = 10.0
-) -> Bot:
-    """A PTB `Bot` for this token and Bot API base URL (the stand-in in tests)."""
+    *,
+    token: str | None,
+    api_url: str,
+    pool_size: int = 32,
+    timeout: float = 10.0,
+    rate_limiter: RateLimiter | None = None,
+) -> ExtBot[Lane]:
+    """A PTB bot for this token and Bot API base URL (the stand-in in tests), rate limited.
+
+    Every request passes `rate_limiter` (a fresh one on the real clock by default): tick
+    and worker get the same limits as `irobot run`.
+    """
     if not token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     request = HTTPXRequest(
@@ -167,4 +216,10 @@ def build_bot(
         write_timeout=timeout,
         pool_timeout=timeout,
     )
-    return Bot(token=token, base_url=api_url, base_file_url=file_url(api_url), request=request)
+    return ExtBot(
+        token=token,
+        base_url=api_url,
+        base_file_url=file_url(api_url),
+        request=request,
+        rate_limiter=rate_limiter if rate_limiter is not None else RateLimiter(),
+    )

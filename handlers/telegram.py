@@ -2,55 +2,37 @@
 
 Each handler translates an update into one `Conversation` call (run in a worker thread,
 because the database is synchronous) and the returned `Reply` into answerCallbackQuery,
-editMessageText and sendMessage calls. Replies of several messages (/mine, /team) are paced
-per chat as Telegram demands: what the chat's allowance permits goes at once from the
-handler, the rest from a background task (`Application.create_task`), so nobody else's
-update waits for the pauses. Expected Telegram errors are handled where they occur (a flood
-wait is waited out and that one send retried); anything else reaches the one global error
-handler.
+editMessageText and sendMessage calls, all through the one `TelegramSender` (its error map)
+and so through the bot's one rate limiter, which paces each chat and the bot as Telegram
+demands and waits out a flood wait. A reply's messages go from a background task
+(`Application.create_task`), in order and behind any earlier reply to the same chat, so the
+handler and nobody else's update waits for the pauses. Expected Telegram errors are handled
+where they occur; anything else reaches the one global error handler.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from telegram import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Update,
-)
-from telegram import (
-    Message as TgMessage,
-)
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram import Message as TgMessage
+from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from handlers import render
 from handlers.conversation import Conversation, Quoted, Reply
-from handlers.pacing import ChatPacer, retry_seconds
-from models.buttons import Button, Message
+from handlers.sender import TelegramSender
+from models.buttons import Message
+from scheduler.pacing import Lines
+from scheduler.senders import SendBadRequest, SendError, SendForbidden
 
 logger = logging.getLogger(__name__)
 
 CONVERSATION_KEY = "conversation"
-PACER_KEY = "chat_pacer"
-SEND_ATTEMPTS = 3  # one send waits out at most this many flood waits before giving up
-
-
-def markup(keyboard: Sequence[Sequence[Button]] | None) -> InlineKeyboardMarkup | None:
-    """Rows of (label, callback data) as Telegram's inline keyboard."""
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
-            for row in keyboard
-        ]
-    )
+SENDER_KEY = "telegram_sender"
+LINES_KEY = "reply_lines"
 
 
 def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
@@ -80,133 +62,75 @@ def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[Any, Any]:
     return data if data is not None else {}
 
 
-def _pacer(context: ContextTypes.DEFAULT_TYPE) -> ChatPacer:
-    """The per-chat pacer shared by every handler of this application."""
-    pacer: ChatPacer = context.application.bot_data[PACER_KEY]
-    return pacer
+def _sender(context: ContextTypes.DEFAULT_TYPE) -> TelegramSender:
+    """The one Telegram sender, on this application's (rate limited) bot."""
+    sender: TelegramSender = context.application.bot_data[SENDER_KEY]
+    return sender
 
 
-async def _send(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, message: Message, *, wait: bool = True
+async def _send_in_line(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, messages: Sequence[Message]
 ) -> None:
-    """Send one message (already counted by the pacer); a blocked chat is logged, not an error.
+    """Background: one reply's messages in order, after the chat's earlier replies.
 
-    A flood wait (429) is waited out and this one send retried, unless `wait` is off (the
-    handler then hands the message to the background instead of sleeping).
+    A blocked chat is logged, not an error; any other failure does not stop the rest, and
+    the first is raised at the end for the error handler.
     """
-    pacer = _pacer(context)
-    for attempt in range(1, SEND_ATTEMPTS + 1):
-        started = pacer.clock()
-        try:
-            await context.bot.send_message(
-                chat_id, message.text, reply_markup=markup(message.keyboard)
-            )
-        except RetryAfter as exc:
-            seconds = retry_seconds(exc)
-            pacer.hold(chat_id, seconds)
-            if not wait or attempt == SEND_ATTEMPTS:
-                raise
-            logger.info("flood control in chat %s: retrying in %.1fs", chat_id, seconds)
-            await asyncio.sleep(seconds)
-            pacer.take(chat_id)
-            continue
-        except Forbidden:
-            logger.info("chat %s has blocked the bot; reply not delivered", chat_id)
-        else:
-            pacer.settle(chat_id, started)
-        return
-
-
-async def _drain(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-    """Background: send a chat's queued messages in order, one per allowance, then stop."""
-    pacer = _pacer(context)
-    failure: TelegramError | None = None
-    try:
-        while queue := pacer.queues.get(chat_id):
-            delay = pacer.wait(chat_id)
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            message = queue.popleft()
-            pacer.take(chat_id)
+    lines: Lines = context.application.bot_data[LINES_KEY]
+    sender = _sender(context)
+    failure: SendError | None = None
+    async with lines.turn(chat_id):
+        for message in messages:
             try:
-                await _send(context, chat_id, message)
-            except TelegramError as exc:  # the rest still go; the first failure is reported
-                logger.warning("queued message to chat %s failed: %s", chat_id, exc)
+                await sender.reply(chat_id, message)
+            except SendForbidden:
+                logger.info("chat %s has blocked the bot; reply not delivered", chat_id)
+            except SendError as exc:
+                logger.warning("reply to chat %s failed: %s", chat_id, exc)
                 failure = failure or exc
-    finally:
-        pacer.draining.discard(chat_id)
-        left = pacer.queues.pop(chat_id, None)
-        if left:
-            logger.warning("%d queued message(s) to chat %s not sent", len(left), chat_id)
     if failure is not None:
         raise failure
 
 
-def _start_drain(context: ContextTypes.DEFAULT_TYPE, chat_id: int, update: object) -> None:
-    """One background sender per chat with queued messages."""
-    pacer = _pacer(context)
-    if pacer.busy(chat_id) and chat_id not in pacer.draining:
-        pacer.draining.add(chat_id)
-        context.application.create_task(
-            _drain(context, chat_id), update=update, name=f"paced-replies-{chat_id}"
-        )
-
-
-async def _send_all(
+def _send_all(
     context: ContextTypes.DEFAULT_TYPE, chat_id: int, messages: Sequence[Message], update: object
 ) -> None:
-    """Send in order at Telegram's pace without making this handler sleep.
-
-    The chat's burst allowance goes now; the rest (and anything behind an earlier reply
-    still queued) is sent by a background task, so the person gets every message and
-    other people's updates are not held up by the pauses.
-    """
-    if not messages:
-        return
-    pacer = _pacer(context)
-    now = pacer.split(chat_id, list(messages))
-    try:
-        for i, message in enumerate(now):
-            try:
-                await _send(context, chat_id, message, wait=False)
-            except RetryAfter:
-                pacer.requeue(chat_id, now[i:])
-                break
-    finally:
-        _start_drain(context, chat_id, update)
+    """Hand a reply to the background, so this handler does not wait for Telegram's pace."""
+    if messages:
+        context.application.create_task(
+            _send_in_line(context, chat_id, list(messages)),
+            update=update,
+            name=f"reply-{chat_id}",
+        )
 
 
 async def _edit(
     context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int, message: Message
-) -> None:
-    """Edit a message in place; "not modified" (a double tap) and vanished messages are fine."""
+) -> bool:
+    """Edit a message in place; False when it can no longer be edited (send it anew instead).
+
+    "Not modified" (a double tap) is fine, and so is a chat that blocked the bot.
+    """
     try:
-        await context.bot.edit_message_text(
-            message.text,
-            chat_id=chat_id,
-            message_id=message_id,
-            reply_markup=markup(message.keyboard),
-        )
-    except BadRequest as exc:
+        await _sender(context).edit(chat_id, message_id, message)
+    except SendBadRequest as exc:
         text = str(exc).lower()
         if "not modified" in text:
-            return
+            return True
         if "not found" in text or "can't be edited" in text:
             logger.info("message %s in chat %s can no longer be edited", message_id, chat_id)
-            _pacer(context).take(chat_id)
-            await _send(context, chat_id, message)
-            return
+            return False
         raise
-    except Forbidden:
+    except SendForbidden:
         logger.info("chat %s has blocked the bot; edit not delivered", chat_id)
+    return True
 
 
-async def _answer(query: CallbackQuery, text: str | None) -> None:
+async def _answer(context: ContextTypes.DEFAULT_TYPE, query_id: str, text: str | None) -> None:
     """Stop the button's spinner; an expired query is not worth an error."""
     try:
-        await query.answer(text or None)
-    except BadRequest as exc:
+        await _sender(context).answer(query_id, text)
+    except (SendBadRequest, SendForbidden) as exc:
         logger.info("callback answer failed: %s", exc)
 
 
@@ -215,17 +139,23 @@ async def _apply(
     update: Update,
     chat_id: int,
     reply: Reply,
-    query: CallbackQuery | None,
+    query_id: str | None,
 ) -> None:
-    """Carry out a Reply: answer the press and edit at the same time, then send, paced."""
-    jobs = []
-    if query is not None:
-        jobs.append(_answer(query, reply.answer))
-    if reply.edit is not None and reply.edit_message_id:
-        jobs.append(_edit(context, chat_id, reply.edit_message_id, reply.edit))
-    if jobs:
-        await asyncio.gather(*jobs)
-    await _send_all(context, chat_id, reply.send, update)
+    """Carry out a Reply: answer the press and edit at the same time, then send, paced.
+
+    A message that can no longer be edited goes as a new one, first in the reply's line.
+    """
+    edit, message_id = reply.edit, reply.edit_message_id
+    jobs: list[Awaitable[bool | None]] = []
+    if query_id is not None:
+        jobs.append(_answer(context, query_id, reply.answer))
+    if edit is not None and message_id:
+        jobs.append(_edit(context, chat_id, message_id, edit))
+    done = await asyncio.gather(*jobs)
+    messages = list(reply.send)
+    if edit is not None and message_id and done[-1] is False:  # the edit is the last job
+        messages.insert(0, edit)
+    _send_all(context, chat_id, messages, update)
 
 
 def _quoted(message: TgMessage, bot_id: int) -> Quoted | None:
@@ -308,7 +238,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         data=query.data if isinstance(query.data, str) else None,
         user_data=_user_data(context),
     )
-    await _apply(context, update, chat_id, reply, query)
+    await _apply(context, update, chat_id, reply, query.id)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -316,19 +246,21 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     logger.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update):
         return
+    sender = _sender(context)
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(render.ERROR)
+            await sender.answer(update.callback_query.id, render.ERROR)
         elif update.effective_chat is not None and update.effective_chat.type == "private":
-            await context.bot.send_message(update.effective_chat.id, render.ERROR)
-    except TelegramError:
+            await sender.reply(update.effective_chat.id, Message(render.ERROR))
+    except SendError:
         logger.warning("could not tell the person about the error", exc_info=True)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any], conversation: Conversation) -> None:
     """Attach the conversation's handlers and the global error handler to an application."""
     app.bot_data[CONVERSATION_KEY] = conversation
-    app.bot_data.setdefault(PACER_KEY, ChatPacer())
+    app.bot_data[SENDER_KEY] = TelegramSender(app.bot)
+    app.bot_data[LINES_KEY] = Lines()  # replies to one chat in order, one after another
     new = filters.UpdateType.MESSAGE
     app.add_handler(MessageHandler(new & filters.COMMAND, on_command))
     app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))

@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session
 
 from scheduler.digest import digest_pass
-from scheduler.dispatch import LEASE_SECONDS, DispatchResult, Pacer, dispatch_pass
+from scheduler.dispatch import LEASE_SECONDS, DispatchResult, dispatch_pass
 from scheduler.policy import Policy
 from scheduler.runtime import Runtime
 from scheduler.scan import ScanResult, scan_pass
@@ -92,7 +92,6 @@ async def run_once(
     *,
     now: datetime,
     worker_id: str | None = None,
-    pacer: Pacer | None = None,
     digest: bool = True,
     **dispatch_options: Any,
 ) -> tuple[ScanResult, DispatchResult]:
@@ -106,7 +105,6 @@ async def run_once(
         ctx.policy,
         now=now,
         worker_id=worker_id or make_worker_id(),
-        pacer=pacer,
         **dispatch_options,
     )
     return scanned, sent
@@ -128,7 +126,6 @@ class Jobs:
         dispatch_interval: float = DISPATCH_INTERVAL_SECONDS,
         digest_interval: float = DIGEST_INTERVAL_SECONDS,
         lease_seconds: float = LEASE_SECONDS,
-        pacer: Pacer | None = None,
         worker_id: str | None = None,
         scheduler: AsyncIOScheduler | None = None,
     ) -> None:
@@ -138,7 +135,6 @@ class Jobs:
         self.dispatch_interval = dispatch_interval
         self.digest_interval = digest_interval
         self.lease_seconds = lease_seconds
-        self.pacer = pacer if pacer is not None else Pacer()
         self.worker_id = worker_id or make_worker_id()
         self.scheduler = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[Any]] = set()
@@ -161,14 +157,13 @@ class Jobs:
             logger.info("digest job enqueued %d message(s)", made)
 
     async def dispatch(self) -> None:
-        """Scheduled dispatch on the event loop; one long-lived pacer keeps limits across passes."""
+        """Scheduled dispatch on the event loop; the sender's limiter keeps limits across passes."""
         result = await dispatch_pass(
             self.ctx.engine,
             self.sender,
             self.ctx.policy,
             now=self.clock(),
             worker_id=self.worker_id,
-            pacer=self.pacer,
             lease_seconds=self.lease_seconds,
         )
         if result.claimed or result.reclaimed:

@@ -118,7 +118,9 @@ class Outcomes:
             record_row(session, row, "message_held", at=self.now, reason=reason)
         self.result.held += 1
 
-    def fail(self, session: Session, row: OutboxRow, error: str, reason: str, *, held: bool) -> bool:
+    def fail(
+        self, session: Session, row: OutboxRow, error: str, reason: str, *, held: bool
+    ) -> bool:
         """Give up on one row for good; it stays in the table for `irobot report`.
 
         `held` says this worker claimed the row; otherwise it must still be pending and due.

@@ -75,6 +75,37 @@ class VirtualClock:
         self.now += max(seconds, 0.0)
 
 
+class Lines:
+    """One line per chat: whoever comes first goes first, each waiting for the one before.
+
+    asyncio's locks are first come, first served; a chat's lock is dropped once nobody is in
+    its line, so memory stays bounded (and no lock outlives the event loop it was made on).
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[Chat, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        """How many chats have someone in their line."""
+        return len(self._lines)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat: Chat) -> AsyncIterator[None]:
+        """Wait for the chat's earlier holders, then hold its line."""
+        entry = self._lines.get(chat)
+        lock = entry[0] if entry is not None else asyncio.Lock()
+        self._lines[chat] = (lock, (entry[1] if entry is not None else 0) + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._lines[chat]
+            if users <= 1:
+                del self._lines[chat]
+            else:
+                self._lines[chat] = (lock, users - 1)
+
+
 class Pacing:
     """Per chat and overall spacing, and the flood pause; one per bot so limits hold across uses.
 
@@ -105,7 +136,7 @@ class Pacing:
         self.global_next = -math.inf
         self.paused_until = -math.inf
         self.tat: dict[Chat, float] = {}
-        self._lines: dict[Chat, tuple[asyncio.Lock, int]] = {}
+        self.lines = Lines()
 
     @classmethod
     def virtual(cls, **kwargs: Any) -> Pacing:
@@ -189,27 +220,6 @@ class Pacing:
 
     # -- one request --------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def line(self, chat: Chat | None) -> AsyncIterator[None]:
-        """Requests to one chat one after another, in the order they came (asyncio's locks
-        are first come, first served); the lock is dropped once nobody is queued."""
-        if chat is None:
-            yield
-            return
-        lock, users = self._lines.get(chat, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._lines[chat] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._lines[chat]
-            if users <= 1:
-                del self._lines[chat]
-            else:
-                self._lines[chat] = (lock, users - 1)
-
     async def wait_turn(self, chat: Chat | None, lane: Lane) -> None:
         """Sleep until this request's slot, then count it."""
         while (wait := self.slot(chat, lane) - self.now()) > 0:
@@ -231,7 +241,7 @@ class Pacing:
         holds it); `flood_wait` reads the seconds from the caller's 429 error, None for any
         other error, which goes back to the caller untouched.
         """
-        async with self.line(chat):
+        async with self.lines.turn(chat) if chat is not None else contextlib.nullcontext():
             attempt = 0
             while True:
                 await self.wait_turn(chat, lane)

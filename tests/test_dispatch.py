@@ -1,4 +1,8 @@
-"""Dispatch: claim, pace, send, record; holds, retries, blocks and crashes never lose a row."""
+"""Dispatch: claim, pace, send, record; holds, retries, blocks and crashes never lose a row.
+
+The fake phones sit behind `PacedSender`, the same pacing rule the bot's rate limiter puts
+Telegram behind, on a simulated clock; the HTTP tests give the real bot's limiter one too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -16,21 +20,23 @@ from sqlmodel import Session, select
 
 from bot.context import AppContext
 from bot.settings import Settings
+from handlers.ratelimit import RateLimiter
 from handlers.sender import TelegramSender, build_bot
 from models.audit import SYSTEM
 from models.buttons import Keyboard, Message
 from models.tables import AuditEvent, Notification, Staff
 from models.vocabulary import FAILED, PENDING, SENDING, SENT
+from scheduler.caseload import load_caseload
 from scheduler.dispatch import (
     MAX_ATTEMPTS,
     DispatchResult,
-    Pacer,
     backoff_seconds,
     dispatch_pass,
     release_held,
 )
-from scheduler.figures import Rules, figures_by_team, load_caseload
+from scheduler.figures import Rules, figures_by_team
 from scheduler.notify import enqueue
+from scheduler.pacing import PacedSender, Pacing
 from scheduler.senders import (
     SendBadRequest,
     SendForbidden,
@@ -60,15 +66,32 @@ class Sent:
 
 @dataclass
 class FakeSender:
-    """In-memory Sender: records deliveries at pacer time and raises scripted failures."""
+    """In-memory phones: records deliveries at pacing time and raises scripted failures.
 
-    pacer: Pacer
+    `paced` is these phones behind the one pacing rule (what dispatch sends through);
+    `clock` is that pacing's, so `at` is when each message went.
+    """
+
+    clock: Callable[[], float]
+    paced: PacedSender = field(init=False)
     delivered: list[Sent] = field(default_factory=list)
     failures: dict[int, list[Exception]] = field(default_factory=dict)
     stalls: dict[int, asyncio.Event] = field(default_factory=dict)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     calls: int = 0
     _next: int = 100
+
+    @classmethod
+    def on(cls, pacing: Pacing) -> FakeSender:
+        """Phones behind this pacing, on its clock."""
+        fake = cls(clock=pacing.now)
+        fake.repace(pacing)
+        return fake
+
+    def repace(self, pacing: Pacing) -> None:
+        """Put the phones behind another pacing (a fresh clock, say)."""
+        self.clock = pacing.now
+        self.paced = PacedSender(self, pacing)
 
     def fail(self, chat_id: int, *errors: Exception) -> None:
         """The next sends to this chat raise these, in order."""
@@ -84,7 +107,7 @@ class FakeSender:
     ) -> int:
         """Fail as scripted, else accept the message."""
         self.calls += 1
-        at = self.pacer.clock()
+        at = self.clock()
         self.started.set()
         stall = self.stalls.pop(chat_id, None)
         if stall is not None:
@@ -177,14 +200,13 @@ def reported_failures(ctx: AppContext) -> int:
 async def run(
     ctx: AppContext, sender: FakeSender, *, now: datetime = MONDAY_10, **kwargs: object
 ) -> DispatchResult:
-    """One pass with the fake sender's virtual pacer."""
+    """One pass through the fake phones' simulated pacing."""
     return await dispatch_pass(
         ctx.engine,
-        sender,
+        sender.paced,
         ctx.policy,
         now=now,
         worker_id="w1",
-        pacer=sender.pacer,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -192,7 +214,7 @@ async def run(
 @pytest.fixture
 def sender() -> FakeSender:
     """A fake network on a simulated clock: pacing is exercised without real sleeping."""
-    return FakeSender(pacer=Pacer.virtual())
+    return FakeSender.on(Pacing.virtual())
 
 
 async def test_a_due_message_to_a_linked_person_is_sent_recorded_and_audited(
@@ -382,7 +404,7 @@ async def test_a_transient_failure_backs_off_exponentially_and_finally_fails_vis
     now = MONDAY_10
     delays = []
     for _ in range(MAX_ATTEMPTS - 1):
-        sender.pacer = Pacer.virtual()  # a fresh clock each pass: no pacing wait skews the stamps
+        sender.repace(Pacing.virtual())  # a fresh clock each pass: no pacing wait skews the stamps
         result = await run(ctx, sender, now=now)
         assert result.retried == 1
         row = outbox(ctx)["k1"]
@@ -529,7 +551,7 @@ async def test_pacing_keeps_one_message_per_second_per_chat_and_under_28_per_sec
         assert sender.texts(1000 + n) == [f"text of s{n}-{k}" for k in range(3)]  # in order
 
 
-async def test_pacing_holds_across_passes_sharing_a_pacer(
+async def test_pacing_holds_across_passes_through_one_sender(
     ctx: AppContext, sender: FakeSender
 ) -> None:
     add_staff(ctx, "sw1", chat_id=501)
@@ -577,12 +599,8 @@ async def test_two_passes_at_once_send_each_message_once(
         queue(ctx, f"sw{n}", f"k{n}")
 
     results = await asyncio.gather(
-        dispatch_pass(
-            ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=sender.pacer
-        ),
-        dispatch_pass(
-            ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="b", pacer=sender.pacer
-        ),
+        dispatch_pass(ctx.engine, sender.paced, ctx.policy, now=MONDAY_10, worker_id="a"),
+        dispatch_pass(ctx.engine, sender.paced, ctx.policy, now=MONDAY_10, worker_id="b"),
     )
 
     assert sum(r.sent for r in results) == 30
@@ -629,15 +647,13 @@ async def test_a_backlog_longer_than_a_lease_is_never_sent_twice_by_a_second_wor
         clock["now"] += seconds
         if clock["now"] >= 3.0 and not others:
             b = await dispatch_pass(
-                ctx.engine, sender, ctx.policy, now=MONDAY_10 + timedelta(seconds=3),
-                worker_id="b", pacer=Pacer.virtual(), lease_seconds=2,
+                ctx.engine, PacedSender(sender, Pacing.virtual()), ctx.policy,
+                now=MONDAY_10 + timedelta(seconds=3), worker_id="b", lease_seconds=2,
             )  # fmt: skip
             others.append(b)
 
-    tick_like = Pacer(clock=lambda: clock["now"], sleep=sleep)
-    first = await dispatch_pass(
-        ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=tick_like
-    )
+    tick_like = PacedSender(sender, Pacing(clock=lambda: clock["now"], sleep=sleep))
+    first = await dispatch_pass(ctx.engine, tick_like, ctx.policy, now=MONDAY_10, worker_id="a")
 
     [second] = others
     assert sorted(sender.texts(501)) == [f"text of k{k}" for k in range(5)]  # each once
@@ -654,16 +670,17 @@ async def test_a_slow_reply_keeps_its_claim_so_a_short_lease_elsewhere_does_not_
     queue(ctx, "sw1", "k1")
     reply = sender.stall(501)
     began = time.monotonic()
+    real_time = PacedSender(sender, Pacing())
     slow = asyncio.create_task(
-        dispatch_pass(ctx.engine, sender, ctx.policy, now=MONDAY_10, worker_id="a", pacer=Pacer())
+        dispatch_pass(ctx.engine, real_time, ctx.policy, now=MONDAY_10, worker_id="a")
     )
     await asyncio.wait_for(sender.started.wait(), 5)
     await asyncio.sleep(1.5)  # the reply is still outstanding after more than b's lease
 
     elapsed = timedelta(seconds=time.monotonic() - began)
     other = await dispatch_pass(
-        ctx.engine, sender, ctx.policy, now=MONDAY_10 + elapsed, worker_id="b",
-        pacer=Pacer.virtual(), lease_seconds=1,
+        ctx.engine, PacedSender(sender, Pacing.virtual()), ctx.policy, now=MONDAY_10 + elapsed,
+        worker_id="b", lease_seconds=1,
     )  # fmt: skip
     reply.set()
     first = await slow
@@ -773,7 +790,7 @@ async def test_a_transient_failure_between_two_unknown_outcomes_buys_no_third_co
     )  # fmt: skip
 
     for _ in range(3):
-        sender.pacer = Pacer.virtual()
+        sender.repace(Pacing.virtual())
         await run(ctx, sender, now=outbox(ctx)["k1"].next_attempt_at)
 
     row = outbox(ctx)["k1"]
@@ -791,22 +808,27 @@ async def api() -> AsyncIterator[BotApiStandIn]:
         yield server
 
 
+def telegram_sender(api: BotApiStandIn, pacing: Pacing, **options: float) -> TelegramSender:
+    """The production sender pointed at the stand-in, its bot's limiter on this pacing."""
+    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
+    return TelegramSender(
+        build_bot(**settings.telegram(), rate_limiter=RateLimiter(pacing), **options)
+    )
+
+
 @pytest.fixture
 async def telegram(api: BotApiStandIn) -> AsyncIterator[TelegramSender]:
-    """The production sender pointed at the stand-in."""
-    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    sender = TelegramSender(build_bot(**settings.telegram()))
+    """The production sender pointed at the stand-in, paced on a simulated clock."""
+    sender = telegram_sender(api, Pacing.virtual())
     yield sender
     await sender.close()
 
 
 async def http_pass(
-    ctx: AppContext, telegram: TelegramSender, pacer: Pacer, now: datetime = MONDAY_10
+    ctx: AppContext, telegram: TelegramSender, now: datetime = MONDAY_10
 ) -> DispatchResult:
-    """One pass through the real sender."""
-    return await dispatch_pass(
-        ctx.engine, telegram, ctx.policy, now=now, worker_id="w1", pacer=pacer
-    )
+    """One pass through the real sender (its bot's limiter paces)."""
+    return await dispatch_pass(ctx.engine, telegram, ctx.policy, now=now, worker_id="w1")
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -816,9 +838,12 @@ async def test_over_http_a_flood_429_is_waited_out_and_nothing_is_lost_or_double
     add_staff(ctx, "sw1", chat_id=501)
     for k in range(5):
         queue(ctx, "sw1", f"k{k}")
-    greedy = Pacer.virtual(chat_interval=0.0)  # pretend there were no pacing: provoke a 429
-
-    first = await http_pass(ctx, telegram, greedy)
+    # pretend there were no pacing per chat: provoke a 429
+    greedy = telegram_sender(api, Pacing.virtual(chat_interval=0.0, margin=0.0))
+    try:
+        first = await http_pass(ctx, greedy)
+    finally:
+        await greedy.close()
 
     assert first.sent == api.chat_burst and first.rate_limited >= 1
     waiting = [r for r in outbox(ctx).values() if r.status == PENDING]
@@ -827,7 +852,7 @@ async def test_over_http_a_flood_429_is_waited_out_and_nothing_is_lost_or_double
     api.set_limits(False)
     later = MONDAY_10 + timedelta(minutes=1)
     while any(r.status == PENDING for r in outbox(ctx).values()):
-        await http_pass(ctx, telegram, Pacer.virtual(), now=later)
+        await http_pass(ctx, telegram, now=later)
         later += timedelta(minutes=1)
     texts = [m.text for m in api.messages(501)]
     assert sorted(texts) == [f"text of k{k}" for k in range(5)]
@@ -840,8 +865,8 @@ async def test_over_http_a_502_is_retried_and_delivered_once(
     queue(ctx, "sw1", "k1")
     api.fail_next(1, 502)
 
-    first = await http_pass(ctx, telegram, Pacer.virtual())
-    second = await http_pass(ctx, telegram, Pacer.virtual(), now=outbox(ctx)["k1"].next_attempt_at)
+    first = await http_pass(ctx, telegram)
+    second = await http_pass(ctx, telegram, now=outbox(ctx)["k1"].next_attempt_at)
 
     assert first.retried == 1 and second.sent == 1
     [arrived] = api.messages(501)
@@ -858,8 +883,8 @@ async def test_over_http_a_blocked_person_is_marked_and_their_manager_told(
     queue(ctx, "sw1", "k1")
     api.block(501)
 
-    first = await http_pass(ctx, telegram, Pacer.virtual())
-    second = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=1))
+    first = await http_pass(ctx, telegram)
+    second = await http_pass(ctx, telegram, now=MONDAY_10 + timedelta(minutes=1))
 
     assert first.blocked == 1 and second.sent == 1
     assert outbox(ctx)["k1"].status == FAILED
@@ -872,15 +897,12 @@ async def test_over_http_a_read_timeout_is_sent_once_more_then_fails_as_outcome_
 ) -> None:
     add_staff(ctx, "sw1", chat_id=501)
     queue(ctx, "sw1", "k1")
-    settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    impatient = TelegramSender(build_bot(**settings.telegram(), timeout=0.3))
+    impatient = telegram_sender(api, Pacing.virtual(), timeout=0.3)
     api.delay(1.0)  # every reply comes after the client gave up; each send still took effect
     try:
-        first = await http_pass(ctx, impatient, Pacer.virtual())
-        second = await http_pass(
-            ctx, impatient, Pacer.virtual(), now=outbox(ctx)["k1"].next_attempt_at
-        )
-        third = await http_pass(ctx, impatient, Pacer.virtual(), now=MONDAY_10 + timedelta(hours=1))
+        first = await http_pass(ctx, impatient)
+        second = await http_pass(ctx, impatient, now=outbox(ctx)["k1"].next_attempt_at)
+        third = await http_pass(ctx, impatient, now=MONDAY_10 + timedelta(hours=1))
     finally:
         await impatient.close()
 
@@ -903,10 +925,10 @@ async def test_over_http_chat_not_found_marks_the_person_unreachable_and_tells_t
     queue(ctx, "sw1", "k2")
     api.fail_next(1, 400, "Bad Request: chat not found")
 
-    first = await http_pass(ctx, telegram, Pacer.virtual())
-    second = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=1))
+    first = await http_pass(ctx, telegram)
+    second = await http_pass(ctx, telegram, now=MONDAY_10 + timedelta(minutes=1))
     queue(ctx, "sw1", "k3", at=MONDAY_10 + timedelta(minutes=2))
-    third = await http_pass(ctx, telegram, Pacer.virtual(), now=MONDAY_10 + timedelta(minutes=2))
+    third = await http_pass(ctx, telegram, now=MONDAY_10 + timedelta(minutes=2))
 
     assert first.blocked == 2 and second.sent == 1 and third.blocked == 1 and third.sent == 0
     assert len(api.calls("sendMessage")) == 2  # k1's answer, then the manager: k2, k3 unsent

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from bot.context import AppContext
 from handlers import render
 from handlers.conversation import UseCases
+from handlers.ratelimit import RateLimiter
 from models.tables import AuditEvent, Plan
 from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
@@ -210,14 +211,27 @@ async def test_a_person_who_blocked_the_bot_is_not_an_error(chat: ChatHarness) -
     assert "Sally Webb" in (answer.text or "")
 
 
-@pytest.fixture
-async def busy(ctx: AppContext) -> AsyncIterator[ChatHarness]:
-    """Sally (SW1) has five cases; the stand-in enforces Telegram's flood limits."""
+def five_cases(ctx: AppContext) -> None:
+    """Sally (SW1) has five cases, so /mine answers in six messages."""
     with ctx.session() as session:
         seed_org(session)
         for n, day in enumerate((9, 10, 11, 14, 15), start=1):
             seed_case(session, ctx, f"CR-10{n}", conference_at=london(2026, 12, day, 10))
+
+
+@pytest.fixture
+async def busy(ctx: AppContext) -> AsyncIterator[ChatHarness]:
+    """Sally (SW1) has five cases; the stand-in enforces Telegram's flood limits."""
+    five_cases(ctx)
     async with running_bot(ctx, limits=True) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def flooded(ctx: AppContext) -> AsyncIterator[ChatHarness]:
+    """Sally (SW1) has five cases; the bot's limiter on a simulated clock, so waits are instant."""
+    five_cases(ctx)
+    async with running_bot(ctx) as harness:
         yield harness
 
 
@@ -245,13 +259,18 @@ async def test_mine_with_five_items_arrives_whole_and_in_order_within_flood_limi
     assert (stats.sent, stats.rejected_429) == (7, 0)
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_a_flood_wait_from_telegram_is_waited_out_and_the_message_still_arrives(
-    busy: ChatHarness,
+    flooded: ChatHarness,
 ) -> None:
-    busy.api.fail_next(2, 429)  # "retry after 1", twice: the burst and its first retry
-    busy.api.user_sends(SW1, "/mine")
-    await busy.api.wait_for(lambda: len(busy.bot_messages(SW1)) >= 6, timeout=15)
-    header, *items = busy.bot_messages(SW1)
+    limiter = flooded.app.bot.rate_limiter
+    assert isinstance(limiter, RateLimiter)
+    began = limiter.pacing.now()
+    flooded.api.fail_next(2, 429)  # "retry after 1", twice: the burst and its first retry
+    flooded.api.user_sends(SW1, "/mine")
+    await flooded.api.wait_for(lambda: len(flooded.bot_messages(SW1)) >= 6, timeout=15)
+    header, *items = flooded.bot_messages(SW1)
     assert header.text == "Your open items, soonest first (5):" and len(items) == 5
-    assert all(m.text != render.ERROR for m in busy.bot_messages(SW1))
-    assert busy.api.stats.injected_failures == 2
+    assert all(m.text != render.ERROR for m in flooded.bot_messages(SW1))
+    assert flooded.api.stats.injected_failures == 2
+    assert limiter.pacing.now() - began >= 2.0  # both waits of 1 s, on the simulated clock

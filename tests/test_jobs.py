@@ -18,9 +18,9 @@ from models.buttons import Keyboard, Message
 from models.tables import Conference, Notification, Plan, Staff
 from models.vocabulary import SENT
 from scheduler.calendar import WorkingHours
-from scheduler.dispatch import Pacer
 from scheduler.jobs import JOB_IDS, run_once, scan_once, start_jobs
 from scheduler.notify import enqueue
+from scheduler.pacing import PacedSender, Pacing
 from scheduler.sync import sync_obligations
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.records import add_conference, add_plan, london, org_chart
@@ -99,13 +99,13 @@ async def test_run_once_scans_then_sends_what_fell_due(ctx: AppContext) -> None:
     phone = Phone()
     reminder_day = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # 2 working days before Mon 7 Dec
 
-    scanned, sent = await run_once(ctx, phone, now=reminder_day, pacer=Pacer.virtual())
+    scanned, sent = await run_once(ctx, PacedSender(phone, Pacing.virtual()), now=reminder_day)
 
     assert scanned is not None and scanned.queued == 1
     assert sent.sent == 1
     [(chat, text)] = phone.delivered
     assert chat == 501 and "CP-7" in text
-    _, again = await run_once(ctx, phone, now=reminder_day, pacer=Pacer.virtual())
+    _, again = await run_once(ctx, PacedSender(phone, Pacing.virtual()), now=reminder_day)
     assert again.sent == 0 and len(phone.delivered) == 1
 
 

@@ -1,4 +1,8 @@
-"""TelegramSender over real HTTP: buttons and photos arrive, each failure maps to its case."""
+"""TelegramSender over real HTTP: buttons and photos arrive, each failure maps to its case.
+
+The same sender replies, edits and answers taps for the chat handlers, through the bot's one
+rate limiter (`handlers.ratelimit.RateLimiter`), which every bot `build_bot` makes carries.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from bot.settings import Settings
+from handlers.ratelimit import RateLimiter
 from handlers.sender import TelegramSender, build_bot, translate
+from models.buttons import Message
+from scheduler.pacing import Pacing
 from scheduler.senders import (
     SendBadRequest,
     SendError,
@@ -206,14 +213,86 @@ def test_what_ptb_raised_maps_on_whether_the_message_may_have_gone(
 
 
 async def test_flood_control_raises_retry_after_with_the_servers_seconds(
-    api: BotApiStandIn, sender: TelegramSender
+    api: BotApiStandIn,
 ) -> None:
-    with pytest.raises(SendRetryAfter) as caught:
-        for _ in range(api.chat_burst + 1):
-            await sender.send(42, "burst", None)
+    greedy = RateLimiter(Pacing.unpaced())  # nothing paces: provoke Telegram's 429
+    sender = TelegramSender(build_bot(**settings_for(api).telegram(), rate_limiter=greedy))
+    try:
+        with pytest.raises(SendRetryAfter) as caught:
+            for _ in range(api.chat_burst + 1):
+                await sender.send(42, "burst", None)
+    finally:
+        await sender.close()
 
     assert caught.value.seconds >= 1
     assert len(api.messages(42)) == api.chat_burst
+    assert greedy.pacing.paused_until > greedy.pacing.now()  # and the whole bot waits
+
+
+def paced(api: BotApiStandIn) -> tuple[TelegramSender, Pacing]:
+    """The production sender whose bot's limiter runs on a simulated clock, and that pacing."""
+    pacing = Pacing.virtual()
+    bot = build_bot(**settings_for(api).telegram(), rate_limiter=RateLimiter(pacing))
+    return TelegramSender(bot), pacing
+
+
+def test_every_bot_build_bot_makes_passes_the_one_rate_limiter(api: BotApiStandIn) -> None:
+    sender = TelegramSender(build_bot(**settings_for(api).telegram()))
+
+    assert isinstance(sender.pacing, Pacing) and sender.pacing.per_second == 28
+
+
+async def test_a_reply_is_edited_and_a_tap_answered_through_the_same_sender(
+    api: BotApiStandIn, sender: TelegramSender
+) -> None:
+    message_id = await sender.reply(42, Message("Due Friday", [[("Submitted", "sub:1:0:")]]))
+    query = api.user_presses(42, message_id, "sub:1:0:")
+
+    await sender.edit(42, message_id, Message("Submitted, thank you"))
+    await sender.answer(query, "Recorded.")
+
+    [arrived] = api.messages(42)
+    assert (arrived.text, arrived.buttons, arrived.edit_count) == ("Submitted, thank you", [], 1)
+    assert api.callback_answers[query].text == "Recorded."
+    with pytest.raises(SendBadRequest, match="not modified"):
+        await sender.edit(42, message_id, Message("Submitted, thank you"))
+
+
+async def test_replies_use_the_chats_burst_and_an_outbox_message_then_waits_its_turn(
+    api: BotApiStandIn,
+) -> None:
+    api.set_limits(False)
+    sender, pacing = paced(api)
+    try:
+        for n in range(3):
+            await sender.reply(42, Message(f"reply {n}"))
+        burst_took = pacing.now()
+        await sender.send(42, "reminder", None)
+    finally:
+        await sender.close()
+
+    assert burst_took < 0.1  # three replies at once (only the overall spacing between them)
+    assert pacing.now() >= 3.1  # the reminder waited for the whole burst, plus its margin
+    assert [m.text for m in api.messages(42)] == ["reply 0", "reply 1", "reply 2", "reminder"]
+
+
+async def test_a_flood_wait_on_a_reply_is_waited_out_but_an_outbox_message_hands_it_back(
+    api: BotApiStandIn,
+) -> None:
+    sender, pacing = paced(api)
+    api.fail_next(1, 429)
+    try:
+        await sender.reply(42, Message("reply"))
+        waited = pacing.now()
+        api.fail_next(1, 429)
+        with pytest.raises(SendRetryAfter):
+            await sender.send(43, "reminder", None)
+    finally:
+        await sender.close()
+
+    assert waited >= 1.0  # "retry after 1", on the simulated clock
+    assert [m.text for m in api.messages(42)] == ["reply"] and api.messages(43) == []
+    assert pacing.paused_until > pacing.now()  # the outbox's 429 still pauses the whole bot
 
 
 async def test_a_wrong_token_is_unauthorized_not_a_message_failure(api: BotApiStandIn) -> None:

@@ -21,7 +21,8 @@ from models import buttons as cb
 from models.db import session_scope
 from models.tables import Obligation, Staff
 from models.vocabulary import OPEN, PLAN_REVIEW, Action
-from scheduler.dispatch import Pacer, dispatch_pass
+from scheduler.dispatch import dispatch_pass
+from scheduler.pacing import PacedSender, Pacing
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
 
@@ -136,9 +137,10 @@ def run_simulation(
     _log_past_reviews(engine, policy, before=setup_at - timedelta(days=REVIEWED_BEFORE_DAYS))
     people = _link_everyone(engine, setup_at)
     clock = SimClock(setup_at)
-    sender = TranscriptSender(clock=clock)
+    transcript = TranscriptSender(clock=clock)
+    # Paced as the bot's limiter paces Telegram, on a clock that jumps instead of sleeping.
+    sender = PacedSender(transcript, Pacing.virtual())
     rng = random.Random(seed)
-    pacer = Pacer.virtual()  # Telegram's spacing, on a clock that jumps instead of sleeping
     result_days: list[DemoDay] = []
     day = cal.next_working_day(start)
     for _ in range(days):
@@ -150,11 +152,9 @@ def run_simulation(
                 scan_pass(session, policy, now=clock.now)
                 if digest is not None:
                     digest(session, policy, clock.now)
-            before = len(sender.delivered)
-            asyncio.run(
-                dispatch_pass(engine, sender, policy, now=clock.now, worker_id="demo", pacer=pacer)
-            )
-            fresh = sender.delivered[before:]
+            before = len(transcript.delivered)
+            asyncio.run(dispatch_pass(engine, sender, policy, now=clock.now, worker_id="demo"))
+            fresh = transcript.delivered[before:]
             demo_day.delivered.extend(fresh)
             # People answer a few minutes later, and their taps land in the order they make them.
             taps = sorted(

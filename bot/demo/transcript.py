@@ -25,7 +25,11 @@ class Delivered:
 
 @dataclass
 class TranscriptSender:
-    """Same `send` contract as TelegramSender, but the phone is a list in memory."""
+    """Same `send` contract as TelegramSender, but the phone is a list in memory.
+
+    Unpaced itself: the demo puts it behind `scheduler.pacing.PacedSender`, the same rule the
+    bot's rate limiter applies to Telegram.
+    """
 
     clock: Callable[[], datetime]
     delivered: list[Delivered] = field(default_factory=list)

@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 from bot.app import TelegramApp, build_application
 from bot.context import AppContext
 from handlers.conversation import UseCases
-from handlers.pacing import ChatPacer
-from handlers.telegram import PACER_KEY
+from handlers.ratelimit import RateLimiter
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
+from scheduler.pacing import Pacing
 from scheduler.sync import sync_obligations
 from tests.auxil.botapi import BotApiStandIn, BotMessage, CallbackAnswer
 
@@ -270,13 +270,12 @@ class ChatHarness:
     async def deliver(self) -> int:
         """Run the engine once at the clock's time: scan, then dispatch through this bot."""
         from handlers.sender import TelegramSender
-        from scheduler.dispatch import Pacer
         from scheduler.jobs import run_once
 
         self.worker += 1
         _, result = await run_once(
             self.ctx, TelegramSender(self.app.bot), now=self.clock(),
-            worker_id=f"test-{self.worker}", digest=False, pacer=Pacer.virtual(),
+            worker_id=f"test-{self.worker}", digest=False,
         )  # fmt: skip
         return int(result.sent)
 
@@ -312,16 +311,16 @@ async def running_bot(
 ) -> AsyncIterator[ChatHarness]:
     """The stand-in and the real application long-polling it, stopped cleanly afterwards.
 
-    With `limits` the stand-in enforces Telegram's flood limits and the bot paces its replies
-    as in production; without, neither does (like `Pacer.virtual()` for the dispatcher), so
-    tests about other things do not wait out one-message-a-second pauses.
+    With `limits` the stand-in enforces Telegram's flood limits and the bot's rate limiter
+    paces on the real clock, as in production; without, the stand-in has no limits and the
+    limiter paces on a simulated clock (`Pacing.virtual()`), so tests about other things do
+    not wait out one-message-a-second pauses.
     """
     clock = clock or Clock()
     async with BotApiStandIn(token=TOKEN, limits=limits) as api:
         bot_ctx = with_api(ctx, api)
-        app = build_application(bot_ctx, clock=clock, use_cases=use_cases)
-        if not limits:
-            app.bot_data[PACER_KEY] = ChatPacer.unpaced()
+        limiter = None if limits else RateLimiter(Pacing.virtual())
+        app = build_application(bot_ctx, clock=clock, use_cases=use_cases, rate_limiter=limiter)
         async with app:
             await app.start()
             assert app.updater is not None
