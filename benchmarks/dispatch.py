@@ -2,14 +2,17 @@
 
 Why: issue 3 sets the bar: >= 25 messages/s with zero 429 responses, zero losses and zero
 duplicates, against a local server that enforces Telegram's limits (per chat 1/s with a burst
-of 3, at most 30 sends in any one-second window). The dispatcher paces itself (28/s overall,
-one message per chat every 1.1 s) rather than bursting and backing off.
+of 3, at most 30 sends in any one-second window). The bot's one rate limiter
+(`handlers.ratelimit.RateLimiter`, which `build_bot` installs) paces every send (28/s overall,
+outbox messages one per chat every 1.1 s) rather than bursting and backing off; dispatch only
+asks it when each chat is next free.
 
 Run:  python benchmarks/dispatch.py [--messages 3000] [--chats 1000]
                                     [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 The stand-in runs as its own process (`python -m tests.auxil.botapi`); the dispatcher runs
-the production code path (`dispatch_pass` with a `TelegramSender` over real HTTP, default
-`max_in_flight=1`) in passes until the outbox is empty. Exit status 1 when the bar is missed.
+the production code path (`dispatch_pass` with a `TelegramSender` on a `build_bot` bot over
+real HTTP, default `max_in_flight=1`) in passes until the outbox is empty. Exit status 1 when
+the bar is missed.
 
 Measured 2026-12-01 on the shared 2-core box (Python 3.11.7), 3,000 messages to 1,000 chats,
 with each row claimed just before its send (one more short transaction per message):
@@ -49,7 +52,7 @@ from models.db import make_engine, upgrade
 from models.tables import Notification, Staff
 from models.vocabulary import SENT
 from scheduler.calendar import WorkingCalendar, WorkingHours
-from scheduler.dispatch import DispatchResult, Pacer, dispatch_pass
+from scheduler.dispatch import DispatchResult, dispatch_pass
 from scheduler.notify import enqueue
 from scheduler.policy import parse_policy
 
@@ -122,15 +125,14 @@ async def drain(engine: Engine, api: ControlClient, messages: int) -> tuple[floa
     """Run dispatch passes until every row is sent; returns (seconds, passes)."""
     policy = parse_policy({"delivery": {"working_hours": "always"}})
     settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_TELEGRAM_API_URL=api.base_url)
-    sender = TelegramSender(build_bot(**settings.telegram()))
-    pacer = Pacer()
+    sender = TelegramSender(build_bot(**settings.telegram()))  # one limiter for every pass
     total = DispatchResult()
     passes = 0
     started = time.perf_counter()
     try:
         while total.sent < messages and passes < 1000:
             result = await dispatch_pass(
-                engine, sender, policy, now=datetime.now(UTC), worker_id="bench", pacer=pacer
+                engine, sender, policy, now=datetime.now(UTC), worker_id="bench"
             )
             passes += 1
             total.sent += result.sent

@@ -59,7 +59,10 @@ class AppContext:
             yield session
 
     def bot(self, **options: Any) -> Bot:
-        """A PTB `Bot` for the configured token and Bot API (the stand-in in tests)."""
+        """A PTB `Bot` for the configured token and Bot API (the stand-in in tests).
+
+        Built by `build_bot`, so every request passes the one rate limiter, as in `irobot run`.
+        """
         return build_bot(**self.settings.telegram(), **options)
 
     def sender(self, **options: Any) -> TelegramSender:
