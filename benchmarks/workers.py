@@ -25,6 +25,8 @@ Measured 2026-12-01 on the shared 2-core box (Python 3.11.7), 2,000 messages to 
   lease 1 s, no kill     0 / 0 / 24.9      0 / 0 / 26.3
   lease 1 s, 6 kills     2 / 0 / 26.0      0 / 0 / 24.4   (2 and 1 audited as such)
   100 messages to 50 chats, lease 1 s, every reply 1.5 s late: 0 / 0 / 2.2 on both.
+  With each process's bot behind its one rate limiter (2026-12-01, SQLite, lease 5 s, no
+  kill): 0 / 0 / 25.5, 26 429s (25.3 and 26 429s on the same tree without it).
 Before claims were taken per send and renewed (commit 7210f8f), the same command gave 439
 duplicates on SQLite without a kill and 488 on PostgreSQL with 6 kills (lease 5 s), and 40
 of 100 with slow replies (lease 1 s, SQLite). Nothing was lost or failed in any run; the

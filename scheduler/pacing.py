@@ -234,8 +234,7 @@ class Pacing:
         lane: Lane,
         flood_wait: Callable[[Exception], float | None],
     ) -> T:
-        """Make one request in its turn; a flood wait pauses everything and, in a lane that
-        allows it, is waited out and the request made again.
+        """Make one request in its turn; a 429 pauses everything, and is retried if the lane says.
 
         `chat` is where the request puts a message (None: it puts none, so only a pause
         holds it); `flood_wait` reads the seconds from the caller's 429 error, None for any
