@@ -30,7 +30,7 @@ from tests.conftest import Database
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TOKEN = "123456:TEST"
 SAM = 6_123_456_005  # Sam's Telegram user id (past 2**31, as real ids are)
 STAFF = (

@@ -20,7 +20,7 @@ from scheduler.notify import enqueue
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.chat import USERS, seed_org
 from tests.conftest import Database
-from tests.test_run import env_for, stop
+from tests.e2e.test_run import env_for, stop
 
 # Shaped like a real token (bot id, colon, 35 characters) and found nowhere else.
 TOKEN = "6123456789:AAH-redactMe_q7Zx9Lk2Vb8Nc4Tf6Yp1Ws3"

@@ -20,7 +20,7 @@ from bot.context import AppContext, CommandError
 from models.tables import Obligation, QaAlert, Staff
 from models.vocabulary import DONE, OPEN, QA_RESPONSE
 from tests.conftest import Database
-from tests.test_figures import NOW, seed
+from tests.integration.test_figures import NOW, seed
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -24,7 +24,7 @@ from models.tables import Conference, Plan, Staff
 from scheduler.policy import Policy, load_policy
 from tests.conftest import Database
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = ("irobot.service", "irobot-worker.service", "irobot-import.service", "irobot-import.timer")
 BIN = "/opt/irobot/bin/"
 IROBOT = Path(sys.executable).with_name("irobot")
