@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.context import AppContext
 from models import audit
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
         where = ctx.engine.url.render_as_string(hide_password=True)
         print(f"database is up to date at revision {head} ({change}): {where}")
         return 0
-    now = now or datetime.now(UTC)
+    now = now or ctx.clock()
     with ctx.session() as session:
         result = sync_obligations(session, ctx.policy, now=now)
         audit.record(session, at=now, actor=audit.SYSTEM, action="resync",

@@ -7,13 +7,13 @@ import logging
 import sys
 import tempfile
 import time as wallclock
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
 from sqlmodel import Session
 
-from bot.context import CommandError
+from bot.context import CommandError, utcnow
 from bot.demo.render import render_day, render_summary
 from bot.demo.runner import run_simulation
 from bot.demo.script import answer
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     policy = load_policy(settings.policy_path)
     cal = policy.calendar()
     start = args.start or cal.next_working_day(
-        datetime.now(UTC).astimezone(cal.tz).date(), inclusive=False
+        utcnow().astimezone(cal.tz).date(), inclusive=False
     )
     folder = Path(tempfile.mkdtemp(prefix="irobot-demo-")) if args.db is None else None
     db_path = args.db if args.db is not None else folder / "irobot-demo.db"  # type: ignore[operator]

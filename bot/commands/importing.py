@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.context import AppContext, CommandError
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
     Dropped columns are logged by the importer (visible with `irobot -v`).
     """
     data = _read(args.file)
-    now = datetime.now(UTC)
+    now = ctx.clock()
     try:
         with ctx.session() as session:
             report = import_csv(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot import identity
@@ -24,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     """Create the code and print how to use it; scripts read the code from the last line."""
-    now = datetime.now(UTC)
+    now = ctx.clock()
     try:
         with ctx.session() as session:
             invite = create_invite(session, staff_id=args.staff_id, now=now, days=args.days)

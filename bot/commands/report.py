@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -323,7 +323,7 @@ def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
 
 def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = None) -> int:
     """Compute and print the figures (and write the chart); 0 on success."""
-    now = now or datetime.now(UTC)
+    now = now or ctx.clock()
     cal = ctx.calendar
     rules = Rules.of(ctx.policy)
     if args.chart and not Path(args.chart).parent.is_dir():

@@ -92,7 +92,7 @@ class Planned:
 
 
 @dataclass
-class Person:
+class Recipient:
     """A recipient in the preview."""
 
     name: str
@@ -108,7 +108,7 @@ class Preview:
 
     at: datetime
     send_at: datetime
-    people: list[Person]
+    people: list[Recipient]
 
 
 def preview(ctx: AppContext, *, at: datetime) -> Preview:
@@ -125,11 +125,11 @@ def preview(ctx: AppContext, *, at: datetime) -> Preview:
             .where(col(Notification.not_before) <= send_at)
             .order_by(col(Staff.name), col(Notification.not_before), col(Notification.id))
         ).all()
-        people: dict[str, Person] = {}
+        people: dict[str, Recipient] = {}
         for note, staff in rows:
             person = people.get(note.recipient_id)
             if person is None:
-                person = Person(
+                person = Recipient(
                     name=staff.name if staff else f"unknown recipient {note.recipient_id}",
                     role=role_label(staff.role) if staff else "",
                     linked=bool(staff and staff.chat_id is not None and staff.active),
@@ -150,7 +150,7 @@ def preview(ctx: AppContext, *, at: datetime) -> Preview:
                 continue
             person = people.setdefault(
                 staff.staff_id,
-                Person(name=staff.name, role=role_label(staff.role), linked=False,
+                Recipient(name=staff.name, role=role_label(staff.role), linked=False,
                        reachable=bool(staff.reachable)),
             )  # fmt: skip
             person.messages.append(
