@@ -233,6 +233,20 @@ class Outcomes:
             self.fail(session, row, f"bad request: {error}", "bad_request", held=True)
         self.result.failed += 1
 
+    def back_off(self, session: Session, row: OutboxRow, last_error: str) -> None:
+        """Hand the row back to the queue for another try after the backoff its attempts earn."""
+        update_held(
+            session,
+            [row.id],
+            self.worker_id,
+            status=PENDING,
+            claimed_by=None,
+            claimed_at=None,
+            attempts=row.attempts,
+            next_attempt_at=self.stamp() + timedelta(seconds=backoff_seconds(row.attempts)),
+            last_error=last_error,
+        )
+
     def transient(self, row: OutboxRow, error: str) -> None:
         """Back off exponentially; after MAX_ATTEMPTS the row fails visibly."""
         row.attempts += 1
@@ -241,17 +255,7 @@ class Outcomes:
                 self.fail(session, row, f"gave up: {error}", "gave_up", held=True)
                 self.result.failed += 1
                 return
-            update_held(
-                session,
-                [row.id],
-                self.worker_id,
-                status=PENDING,
-                claimed_by=None,
-                claimed_at=None,
-                attempts=row.attempts,
-                next_attempt_at=self.stamp() + timedelta(seconds=backoff_seconds(row.attempts)),
-                last_error=noted(row, error),
-            )
+            self.back_off(session, row, noted(row, error))
         logger.info("notification %s: transient failure %d (%s)", row.id, row.attempts, error)
         self.result.retried += 1
 
@@ -266,17 +270,7 @@ class Outcomes:
                 self.result.failed += 1
                 logger.warning("notification %s failed: outcome unknown again (%s)", row.id, error)
                 return
-            update_held(
-                session,
-                [row.id],
-                self.worker_id,
-                status=PENDING,
-                claimed_by=None,
-                claimed_at=None,
-                attempts=row.attempts,
-                next_attempt_at=self.stamp() + timedelta(seconds=backoff_seconds(row.attempts)),
-                last_error=f"{UNKNOWN_MARK}{error}"[:500],
-            )
+            self.back_off(session, row, f"{UNKNOWN_MARK}{error}"[:500])
         logger.warning("notification %s: outcome unknown (%s); sending once more", row.id, error)
         self.result.retried += 1
 
