@@ -32,7 +32,8 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        forms = {form for secret in secrets if secret for form in _forms(secret)}
+        self.secrets = [secret for secret in secrets if secret]
+        forms = {form for secret in self.secrets for form in _forms(secret)}
         # Longest first, so a form never leaves the tail of a longer one behind.
         alternatives = sorted(forms, key=len, reverse=True)
         self._pattern = (
@@ -72,3 +73,13 @@ def configure_logging(*, verbose: bool, secrets: Iterable[str]) -> None:
         for old in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
             handler.removeFilter(old)
         handler.addFilter(redactor)
+
+
+def redact_also(secret: str) -> None:
+    """A secret made after start-up (the webhook's token): kept out of every log line too."""
+    for handler in logging.getLogger().handlers:
+        known = [f for f in handler.filters if isinstance(f, RedactSecrets)]
+        for old in known:
+            handler.removeFilter(old)
+        previous = [s for f in known for s in f.secrets]
+        handler.addFilter(RedactSecrets([*previous, secret]))

@@ -13,6 +13,7 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.context import AppContext, CommandError
+from bot.logs import redact_also
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
     app = build_application(ctx, jobs=True)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if args.webhook_url:
+        secret = secrets.token_urlsafe(32)  # fresh each start; PTB logs it at debug level
+        redact_also(secret)
         logger.info("serving webhook on %s:%s/%s", args.listen, args.port, path)
         app.run_webhook(
             listen=args.listen,
             port=args.port,
             url_path=path,
             webhook_url=args.webhook_url,
-            secret_token=secrets.token_urlsafe(32),
+            secret_token=secret,
             allowed_updates=allowed,
             stop_signals=STOP_SIGNALS,
         )

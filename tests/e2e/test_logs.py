@@ -20,7 +20,7 @@ from scheduler.notify import enqueue
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.chat import USERS, seed_org
 from tests.conftest import Database
-from tests.e2e.test_run import env_for, stop
+from tests.e2e.test_run import env_for, free_port, stop
 
 # Shaped like a real token (bot id, colon, 35 characters) and found nowhere else.
 TOKEN = "6123456789:AAH-redactMe_q7Zx9Lk2Vb8Nc4Tf6Yp1Ws3"
@@ -177,6 +177,32 @@ def test_a_verbose_bot_run_logs_hundreds_of_requests_and_never_the_token(
     assert f"/bot{REDACTED}/getUpdates" in output  # httpx logged the URL, redacted
     assert TOKEN not in output and ENCODED not in output
     assert TOKEN.split(":", 1)[1] not in output  # not even the secret half on its own
+
+
+def test_a_verbose_webhook_run_logs_neither_the_token_nor_the_webhook_secret(
+    api: BotApiStandIn, seeded: Path, database: Database, tmp_path: Path
+) -> None:
+    env = env_for(database, api.base_url, token=TOKEN) | {"IROBOT_POLICY": str(seeded)}
+    port = free_port()
+    out_path, err_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "-v", "run", "--webhook-url",
+             f"http://127.0.0.1:{port}/hook", "--port", str(port), "--listen", "127.0.0.1"],
+            env=env, cwd=tmp_path, stdout=out, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            secret = api.wait_until(lambda: api.webhook.get("secret_token"), timeout=20)
+            api.user_sends(SW1, "/help")
+            api.wait_until(
+                lambda: any("Sally Webb" in (m.text or "") for m in api.messages(SW1)), timeout=20
+            )
+        finally:
+            stop(process)
+    output = out_path.read_text() + err_path.read_text()
+    assert " DEBUG " in output and "setWebhook" in output
+    assert TOKEN not in output and ENCODED not in output
+    assert str(secret) not in output
 
 
 def test_the_scheduler_process_logs_without_the_token_and_still_delivers(
