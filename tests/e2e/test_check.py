@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.cli import main
+from bot.commands.invite import qr_text
 from bot.commands.check import Report, check_first_morning, first_morning
 from bot.commands.tick import format_preview, preview
 from bot.context import AppContext
@@ -317,6 +318,19 @@ def test_an_invite_names_the_bot_from_getme_and_remembers_it_for_the_next(
     assert main(["invite", "SW2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"https://t.me/irobot_test_bot?start={out[-1]}" in out[1]
+
+
+def test_an_invite_with_qr_prints_the_real_link_as_a_code_a_phone_can_scan(
+    ready: AppContext, api: BotApiStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["invite", "SW1", "--qr"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    link = f"https://t.me/irobot_test_bot?start={out[-1]}"
+    assert link in out[1]
+    code = qr_text(link).splitlines()
+    assert out[2 : 2 + len(code)] == code  # the very matrix of this link, in block characters
+    assert "█" in code[0] and len(code) > 15
+    assert qr_text(link) != qr_text(link + "X")
 
 
 def test_an_invite_without_a_token_says_how_to_build_the_link(
