@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import logging
+import sys
 from zoneinfo import ZoneInfo
 
 from bot import identity

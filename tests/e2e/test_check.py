@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.cli import main
-from bot.commands.invite import qr_text
 from bot.commands.check import Report, check_first_morning, first_morning
+from bot.commands.invite import qr_text
 from bot.commands.tick import format_preview, preview
 from bot.context import AppContext
 from models.db import make_engine, upgrade
