@@ -11,15 +11,6 @@ from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
 
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-from telegram.error import TelegramError
-
-from bot.context import CommandError, build_context
-from bot.logs import configure_logging
-from bot.settings import Settings, describe
-from scheduler.policy import PolicyError
-
 logger = logging.getLogger(__name__)
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -86,6 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((word for word in words if word in COMMANDS), "")
     parser = build_parser(only=chosen)
     args = parser.parse_args(words)
+    # Imported once the arguments are known: `irobot --help` needs none of them.
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.context import CommandError, build_context
+    from bot.logs import configure_logging
+    from bot.settings import Settings, describe
+    from scheduler.policy import PolicyError
+
     try:
         settings = Settings()  # first: logging must know the token before anything logs
     except ValidationError as exc:
@@ -110,9 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         logger.debug("database error", exc_info=True)
         return _fail(f"database error: {_one_line(exc.orig if hasattr(exc, 'orig') else exc)}")
-    except TelegramError as exc:
-        logger.debug("Telegram error", exc_info=True)
-        return _fail(f"Telegram Bot API: {type(exc).__name__}: {_one_line(exc)}")
     except BrokenPipeError:
         # `irobot tick --dry-run | head`: the reader left; say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -121,8 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # the CLI promises one line on stderr, never a traceback
+        if _is_telegram_error(exc):
+            logger.debug("Telegram error", exc_info=True)
+            return _fail(f"Telegram Bot API: {type(exc).__name__}: {_one_line(exc)}")
         logger.debug("unexpected error", exc_info=True)
         return _fail(f"unexpected error ({type(exc).__name__}): {_one_line(exc)}; -v for details")
+
+
+def _is_telegram_error(exc: BaseException) -> bool:
+    """A PTB error, checked without importing PTB: a command that never loaded it raised none."""
+    module = sys.modules.get("telegram.error")
+    return module is not None and isinstance(exc, module.TelegramError)
 
 
 def _one_line(exc: object) -> str:

@@ -7,19 +7,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
-from telegram import Bot
 
 from bot.settings import Settings
-from handlers.sender import TelegramSender, build_bot
 from models.db import SchemaNotCurrent, ensure_schema, make_engine, session_scope
 from scheduler.calendar import WorkingCalendar, WorkingHours
-from scheduler.jobs import Jobs
 from scheduler.policy import Policy, load_policy
-from scheduler.senders import Sender
+
+if TYPE_CHECKING:  # Telegram and APScheduler load only for the commands that use them
+    from telegram import Bot
+
+    from handlers.sender import TelegramSender
+    from models.buttons import Keyboard
+    from scheduler.jobs import Jobs
+    from scheduler.pacing import Pacing
+    from scheduler.senders import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +68,59 @@ class AppContext:
 
         Built by `build_bot`, so every request passes the one rate limiter, as in `irobot run`.
         """
+        from handlers.sender import build_bot
+
         return build_bot(**self.settings.telegram(), **options)
 
-    def sender(self, **options: Any) -> TelegramSender:
-        """The Telegram sender the dispatcher uses outside `irobot run` (tick, worker)."""
-        return TelegramSender(self.bot(**options))
+    def sender(self, **options: Any) -> LazySender:
+        """The Telegram sender the dispatcher uses outside `irobot run` (tick, worker).
+
+        Built on its first message, so a tick with nothing to send never loads PTB or httpx.
+        """
+        from scheduler.pacing import Pacing
+
+        def build(pacing: Pacing) -> TelegramSender:
+            from handlers.ratelimit import RateLimiter
+            from handlers.sender import TelegramSender
+
+            return TelegramSender(self.bot(rate_limiter=RateLimiter(pacing), **options))
+
+        return LazySender(build, Pacing())
 
     def jobs(self, sender: Sender, **options: Any) -> Jobs:
         """The three scheduler jobs, paced and leased as the settings say (not started)."""
+        from scheduler.jobs import Jobs
+
         options.setdefault("dispatch_interval", self.settings.dispatch_interval_seconds)
         options.setdefault("lease_seconds", self.settings.dispatch_lease_seconds)
         return Jobs(self, sender, **options)
+
+
+class LazySender:
+    """A `Sender` that builds the real one on the first message; `pacing` is known before."""
+
+    def __init__(self, build: Callable[[Pacing], TelegramSender], pacing: Pacing) -> None:
+        self.pacing = pacing
+        self._build = build
+        self._sender: TelegramSender | None = None
+
+    @property
+    def built(self) -> TelegramSender:
+        """The Telegram sender itself, built now if nothing was sent yet."""
+        if self._sender is None:
+            self._sender = self._build(self.pacing)
+        return self._sender
+
+    async def send(
+        self, chat_id: int, text: str, keyboard: Keyboard | None, photo: bytes | None = None
+    ) -> int:
+        """Send through the Telegram sender, building it the first time."""
+        return await self.built.send(chat_id, text, keyboard, photo)
+
+    async def close(self) -> None:
+        """Release the HTTP pool, if one was ever opened."""
+        if self._sender is not None:
+            await self._sender.close()
 
 
 def build_context(

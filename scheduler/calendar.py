@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +18,19 @@ LONDON = ZoneInfo("Europe/London")
 def _bank_holidays(year: int) -> frozenset[date]:
     """England & Wales bank holidays for one year, cached because the package rebuilds them."""
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+
+
+@lru_cache(maxsize=256)
+def _closed_weekdays(closure_days: frozenset[date], year: int) -> tuple[int, ...]:
+    """Sorted ordinals of one year's Mon-Fri days that are not worked, for a bisect count."""
+    shut = _bank_holidays(year) | {d for d in closure_days if d.year == year}
+    return tuple(sorted(d.toordinal() for d in shut if d.weekday() < 5))
+
+
+def _weekdays_through(ordinal: int) -> int:
+    """Mon-Fri days from 1 Jan of year 1 (a Monday, ordinal 1) through `ordinal`, inclusive."""
+    weeks, rest = divmod(ordinal, 7)
+    return 5 * weeks + min(rest, 5)
 
 
 def bank_holiday_name(day: date) -> str | None:
@@ -77,15 +91,18 @@ class WorkingCalendar:
         return self.add_working_days(day, -n)
 
     def count_working_days(self, start: date, end: date) -> int:
-        """Working days in (start, end]: how many working days later `end` is than `start`."""
+        """Working days in (start, end]: how many working days later `end` is than `start`.
+
+        Arithmetic, not a walk: weekdays by whole weeks, minus the closed weekdays found by
+        bisecting each year's sorted list, so a year-late item costs what a day-late one does.
+        """
         if end <= start:
             return -self.count_working_days(end, start) if end < start else 0
-        count = 0
-        current = start
-        while current < end:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                count += 1
+        first, last = start.toordinal(), end.toordinal()
+        count = _weekdays_through(last) - _weekdays_through(first)
+        for year in range(start.year, end.year + 1):
+            closed = _closed_weekdays(self.closure_days, year)
+            count -= bisect_right(closed, last) - bisect_right(closed, first)
         return count
 
     def local(self, moment: datetime) -> datetime:

@@ -17,9 +17,8 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session
 
 from scheduler.digest import digest_pass
@@ -28,6 +27,9 @@ from scheduler.policy import Policy
 from scheduler.runtime import Runtime
 from scheduler.scan import ScanResult, scan_pass
 from scheduler.senders import Sender
+
+if TYPE_CHECKING:  # APScheduler loads only where the jobs run (run, worker --loop), not in tick
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +138,11 @@ class Jobs:
         self.digest_interval = digest_interval
         self.lease_seconds = lease_seconds
         self.worker_id = worker_id or make_worker_id()
-        self.scheduler = scheduler if scheduler is not None else AsyncIOScheduler(timezone=UTC)
+        if scheduler is None:
+            from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+            scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler = scheduler
         self._running: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
