@@ -177,3 +177,12 @@ class AuditPurgeGate(SQLModel, table=True):
     __tablename__ = "audit_purge_gate"
 
     id: int = Field(primary_key=True)
+
+
+class DailyPass(SQLModel, table=True):
+    """The last local day a once-a-day pass ran, so one process a day does it, not every scan."""
+
+    __tablename__ = "daily_pass"
+
+    name: str = Field(primary_key=True, max_length=32)
+    day: date

@@ -113,7 +113,7 @@ def test_an_it_officer_follows_the_readme_from_an_empty_database_to_a_reminder_o
 
         # 5. Create the schema and import, staff first.
         assert ok(irobot(srv, "db", "upgrade"))[0].startswith(
-            "database is up to date at revision 0003 (created)"
+            "database is up to date at revision 0004 (created)"
         )
         (srv / "import" / "staff.csv").write_text(STAFF, encoding="utf-8")
         (srv / "import" / "plans.csv").write_text(PLANS, encoding="utf-8")
@@ -221,7 +221,7 @@ def behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 BEHIND = (
-    "irobot: the database schema is at revision 0002, this version needs 0003: back up, then "
+    "irobot: the database schema is at revision 0002, this version needs 0004: back up, then "
     "run `irobot db upgrade`"
 )
 
@@ -247,7 +247,7 @@ def test_db_upgrade_migrates_the_live_database_keeping_its_rows(
     code, out, err = run(capsys, "db", "upgrade")
 
     assert (code, err) == (0, [])
-    assert out == [f"database is up to date at revision 0003 (migrated from 0002): {behind}"]
+    assert out == [f"database is up to date at revision 0004 (migrated from 0002): {behind}"]
     assert run(capsys, "invite", "SW1")[0] == 0
 
 
