@@ -111,7 +111,11 @@ class Conversation:
         # concurrent updates queue here instead of backing off inside the driver.
         sqlite = ctx.engine.dialect.name == "sqlite"
         self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
-        self.inline = sqlite  # the PTB layer may call us on the event loop itself
+        # The PTB layer calls us on the event loop itself, on PostgreSQL too: a press is mostly
+        # Python (ORM, rules), so a worker thread buys little and its GIL hand-overs cost the
+        # tail (benchmarks/press.py, 50 presses/s: p95 207 ms in threads, 10 ms inline). More
+        # presses than one process takes go to more processes (README: several webhooks).
+        self.inline = True
 
     # -- lookups -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from bot.commands.check import Report, check_first_morning, first_morning
 from bot.commands.invite import qr_text
 from bot.commands.tick import format_preview, preview
 from bot.context import AppContext
-from models.db import make_engine, upgrade
+from models.db import HEAD_REVISION, make_engine, upgrade
 from tests.auxil.botapi import BotApiStandIn
 from tests.auxil.chat import TOKEN, seed_case, seed_org
 from tests.auxil.records import london
@@ -136,8 +136,8 @@ def test_a_database_behind_this_version_fails_saying_back_up_then_upgrade(
 
     assert code == 1
     assert line(lines, "database").startswith(
-        "FAIL database: the database schema is at revision 0002, this version needs 0003: "
-        "back up, then run `irobot db upgrade`"
+        "FAIL database: the database schema is at revision 0002, this version needs "
+        f"{HEAD_REVISION}: back up, then run `irobot db upgrade`"
     )
 
 
