@@ -92,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(describe(exc))  # `IROBOT_X: what is wrong`, one line
     except Exception as exc:  # e.g. an unreadable .env: still one line, never a traceback
         return _fail(f"invalid settings ({type(exc).__name__}): {_one_line(exc)}")
-    configure_logging(verbose=args.verbose, secrets=[settings.telegram_bot_token or ""])
+    configure_logging(
+        verbose=args.verbose,
+        secrets=[settings.telegram_bot_token or "", settings.webhook_secret or ""],
+    )
     module = _load(args.command)
     try:
         if getattr(module, "BUILDS_OWN_CONTEXT", False):

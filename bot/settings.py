@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     dispatch_lease_seconds: float = Field(
         default=120.0, ge=1, le=3600, alias="IROBOT_DISPATCH_LEASE_SECONDS"
     )
+    # Several `irobot run --webhook-url` processes behind one URL must all accept the secret
+    # the registering one gave Telegram; unset, each start makes a fresh one.
+    webhook_secret: str | None = Field(
+        default=None, alias="IROBOT_WEBHOOK_SECRET", pattern=r"^[A-Za-z0-9_-]{16,256}$"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen", default="0.0.0.0", help="address the webhook server binds (default 0.0.0.0)"
     )
+    parser.add_argument(
+        "--no-set-webhook",
+        action="store_true",
+        help="serve the webhook without registering it with Telegram: another `irobot run` "
+        "behind the same URL does; all of them need the same IROBOT_WEBHOOK_SECRET",
+    )
 
 
 def webhook_path(url: str) -> str:
@@ -79,12 +85,21 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         raise CommandError("--webhook-url needs --port (the local port to listen on)")
     if args.port is not None and not 0 < args.port < 65536:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.no_set_webhook and not args.webhook_url:
+        raise CommandError("--no-set-webhook is only used with --webhook-url")
+    if args.no_set_webhook and not ctx.settings.webhook_secret:
+        raise CommandError(
+            "--no-set-webhook needs IROBOT_WEBHOOK_SECRET: every process behind the webhook must "
+            "accept the secret the registering one gave Telegram; set the same value for all"
+        )
     path = webhook_path(args.webhook_url) if args.webhook_url else ""
     _preflight(ctx)
-    app = build_application(ctx, jobs=True)
+    app = build_application(ctx, jobs=True, register_webhook=not args.no_set_webhook)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if args.webhook_url:
-        secret = secrets.token_urlsafe(32)  # fresh each start; PTB logs it at debug level
+        # Shared by every process behind the URL if set, else fresh each start; PTB logs it
+        # at debug level.
+        secret = ctx.settings.webhook_secret or secrets.token_urlsafe(32)
         redact_also(secret)
         logger.info("serving webhook on %s:%s/%s", args.listen, args.port, path)
         app.run_webhook(
