@@ -28,6 +28,7 @@ BOT_COMMANDS = (
     ("help", "What you can do here"),
     ("alert", "IROs: raise a QA alert, e.g. /alert CR12345"),
     ("team", "Managers: overdue and escalated items in your span"),
+    ("cover", "Managers: someone is away: who covers, until when"),
     ("start", "Link your account with an invite code"),
 )
 

@@ -24,7 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "`db upgrade` creates or migrates the schema (back up first); `db resync` recomputes "
         "deadlines after a policy change",
     ),
-    "import": ("bot.commands.importing", "import staff, plans, conferences or alerts from CSV"),
+    "import": (
+        "bot.commands.importing",
+        "import staff, plans, conferences, alerts or absences from CSV",
+    ),
     "invite": ("bot.commands.invite", "create a one-time link code for a member of staff"),
     "tick": (
         "bot.commands.tick",

@@ -12,8 +12,9 @@
 #
 # Settings (environment; none starts IROBOT_, which irobot would refuse as unknown):
 #   IMPORT_DIR    folder holding staff.csv, plans.csv, conferences.csv, alerts.csv
-#                 (default /srv/irobot/import)
-#   IMPORT_KINDS  which files, in order (default "staff plans conferences alerts")
+#                 (and absences.csv, if listed in IMPORT_KINDS) (default /srv/irobot/import)
+#   IMPORT_KINDS  which files, in order (default "staff plans conferences alerts"; add
+#                 "absences" last if leave is exported too)
 #   IROBOT        the irobot command (default /opt/irobot/bin/irobot)
 set -uo pipefail
 
@@ -23,9 +24,9 @@ irobot="${IROBOT:-/opt/irobot/bin/irobot}"
 
 for kind in $kinds; do
   case "$kind" in
-    staff | plans | conferences | alerts) ;;
+    staff | plans | conferences | alerts | absences) ;;
     *)
-      echo "irobot-import: IMPORT_KINDS names '$kind': use staff, plans, conferences, alerts" >&2
+      echo "irobot-import: IMPORT_KINDS names '$kind': use staff, plans, conferences, alerts, absences" >&2
       exit 1
       ;;
   esac

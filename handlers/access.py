@@ -6,7 +6,7 @@ from the current record, so a forged, forwarded or stale button changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,20 +56,34 @@ class ItemState:
     alert_responded: bool = False
 
 
-def role_of(actor: Person, action: str, item: ItemState, chain: Sequence[Person]) -> Role | None:
+def role_of(
+    actor: Person,
+    action: str,
+    item: ItemState,
+    chain: Sequence[Person],
+    acting_for: Collection[str] = frozenset(),
+) -> Role | None:
     """In which capacity `actor` may take `action` on `item`, or None if in none at all.
 
-    `chain` is the owner's managers, nearest first. The raising IRO outranks the other
-    capacities for Resolved, because only they log the outcome of their own alert.
+    `chain` is the owner's managers, nearest first; `acting_for` the people the actor acts for
+    right now (away, or gone), whose capacities are theirs too: the cover presses the same
+    buttons. The raising IRO outranks the other capacities for Resolved, because only they
+    log the outcome of their own alert.
     """
     if not actor.active:
         return None
-    if item.raiser_id == actor.staff_id and action in RAISER_ACTIONS.get(item.kind, frozenset()):
+
+    def holds(staff_id: str | None) -> bool:
+        return staff_id is not None and (staff_id == actor.staff_id or staff_id in acting_for)
+
+    if holds(item.raiser_id) and action in RAISER_ACTIONS.get(item.kind, frozenset()):
         return "raiser"
-    if actor.staff_id == item.owner_id and action in OWNER_ACTIONS.get(item.kind, frozenset()):
+    if holds(item.owner_id) and action in OWNER_ACTIONS.get(item.kind, frozenset()):
         return "owner"
     if action in MANAGER_ACTIONS.get(item.kind, frozenset()) and any(
-        m.staff_id == actor.staff_id and m.active and is_manager(m.role) for m in chain
+        is_manager(m.role)
+        and ((m.staff_id == actor.staff_id and m.active) or m.staff_id in acting_for)
+        for m in chain
     ):
         return "manager"
     return None

@@ -10,6 +10,7 @@ nothing but the audit trail.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +18,13 @@ from sqlmodel import Session
 
 from handlers.access import (
     ItemState,
+    Role,
     role_of,
     state_allows,
 )
 from handlers.effects import (
     UNRECOGNISED,
     ActionResult,
-    chain_of,
     refuse,
     view,
 )
@@ -31,7 +32,7 @@ from handlers.parse import DONE as INTENT_DONE
 from handlers.parse import ReplyIntent
 from handlers.steps import Step
 from models import buttons as cb
-from models.tables import Obligation, QaAlert, Staff
+from models.tables import Obligation, Plan, QaAlert, Staff
 from models.vocabulary import (
     LATE_REASON_CODES,
     NOT_RESOLVED,
@@ -41,9 +42,10 @@ from models.vocabulary import (
     Action,
 )
 from scheduler.deadlines import late_day
-from scheduler.loaders import person_of
+from scheduler.loaders import load_org, person_of
 from scheduler.org import Person
 from scheduler.policy import Policy
+from scheduler.rules import alert_iro
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +86,14 @@ def press(
         alert_closed=bool(alert and alert.closed_at),
         alert_responded=bool(alert and alert.responded_at and alert.outcome != NOT_RESOLVED),
     )
-    # The owner and the raising IRO need no hierarchy; only manager presses walk the chain.
+    # The owner and the raising IRO need no hierarchy; only manager presses and people acting
+    # for someone away or gone walk the chain and the absences.
     chain: list[Person] | None = None
+    covering: str | None = None
     role = role_of(person_of(actor), callback.action, state, [])
     if role is None:
-        chain = chain_of(session, ob.owner_id)
-        role = role_of(person_of(actor), callback.action, state, chain)
+        chain, state, covering, role = _as_stand_in(session, policy, actor, callback, ob, state,
+                                                    alert, now)  # fmt: skip
     if role is None:
         return refuse(session, actor=actor.staff_id, code="not_allowed", now=now, ob=ob, **detail)
     if not state_allows(role, callback.action, state, callback.stage):
@@ -98,8 +102,48 @@ def press(
         return refuse(session, actor=actor.staff_id, code=code, now=now, ob=ob, **detail)
     if not _valid_arg(callback.action, callback.arg, ob, policy, now):
         return refuse(session, actor=actor.staff_id, code="invalid", now=now, ob=ob, **detail)
-    step = Step(session, policy, actor, ob, alert, chain, role, now, via)
+    step = Step(session, policy, actor, ob, alert, chain, role, now, via, covering)
     return step.run(callback.action, callback.arg)
+
+
+def _as_stand_in(
+    session: Session,
+    policy: Policy,
+    actor: Staff,
+    callback: cb.Callback,
+    ob: Obligation,
+    state: ItemState,
+    alert: QaAlert | None,
+    now: datetime,
+) -> tuple[list[Person], ItemState, str | None, Role | None]:
+    """The owner's chain, the item as a stand-in sees it, whom the actor covers, and in which
+    capacity they may press: the same rule (`Org.stand_in`) that routed the message to them."""
+    chair = _plan_chair(session, ob.case_ref)
+    wanted = [ob.owner_id, actor.staff_id, *(s for s in (state.raiser_id, chair) if s)]
+    org = load_org(session, wanted, now=now)
+    tz = policy.calendar().tz
+    chain = org.chain(ob.owner_id)
+    if alert is not None:
+        state = replace(state, raiser_id=alert_iro(org, alert.raised_by, chair))
+    holders = [ob.owner_id, state.raiser_id, *(m.staff_id for m in chain)]
+    acting_for = {
+        s for s in holders
+        if s and s != actor.staff_id
+        and (stand := org.stand_in(s, now, tz)) is not None and stand.staff_id == actor.staff_id
+    }  # fmt: skip
+    role = role_of(person_of(actor), callback.action, state, chain, acting_for)
+    behalf = {
+        "owner": ob.owner_id,
+        "raiser": state.raiser_id,
+        "manager": next((m.staff_id for m in chain if m.staff_id in acting_for), None),
+    }.get(role or "")
+    return chain, state, behalf if behalf in acting_for else None, role
+
+
+def _plan_chair(session: Session, case_ref: str) -> str | None:
+    """The plan's current chair (who logs an alert's outcome once its IRO has left)."""
+    plan = session.get(Plan, case_ref)
+    return plan.chair_id if plan is not None else None
 
 
 def reply(

@@ -15,12 +15,12 @@ import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
-from handlers import actions, alerts, effects, lists, render
+from handlers import actions, alerts, cover, effects, lists, render
 from handlers.parse import parse_reply
 from models import buttons as cb
 from models.audit import record
@@ -28,18 +28,20 @@ from models.buttons import Message
 from models.invites import RedeemOutcome, redeem_invite
 from models.tables import Obligation, Staff
 from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action, is_manager
-from scheduler.deadlines import late_days
+from scheduler.deadlines import cover_until_days, late_days
 from scheduler.dispatch import release_held
 from scheduler.items import Item
+from scheduler.org import Person
 from scheduler.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 DRAFT_KEY = "alert_draft"
+COVER_KEY = "cover_draft"
 ITEMS_KEY = "edited_items"  # message id -> item id, for replies to messages without buttons
 REMEMBERED = 200
 MAX_CASE_REF = 64
-COMMANDS = ("start", "help", "mine", "alert", "team")
+COMMANDS = ("start", "help", "mine", "alert", "team", "cover")
 
 
 def remember(user_data: MutableMapping[str, Any], message_id: int, item_id: int) -> None:
@@ -68,6 +70,10 @@ class UseCases:
     item_for_message: Callable[..., int | None] = lists.item_for_message
     alert_refusal: Callable[..., str | None] = alerts.alert_refusal
     raise_alert: Callable[..., alerts.AlertResult] = alerts.raise_alert
+    cover_span: Callable[..., list[cover.Covered]] = cover.cover_span
+    cover_candidates: Callable[..., list[Person]] = cover.cover_candidates
+    set_cover: Callable[..., cover.CoverResult] = cover.set_cover
+    end_cover: Callable[..., cover.CoverResult] = cover.end_cover
 
 
 @dataclass
@@ -92,6 +98,14 @@ class Quoted:
 def _text(text: str) -> Reply:
     """A reply that just sends one plain message."""
     return Reply(send=[Message(text)])
+
+
+def _day(text: str) -> date | None:
+    """`20261204` from a /cover button, or None."""
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 class Conversation:
@@ -137,7 +151,7 @@ class Conversation:
         args: Sequence[str],
         user_data: MutableMapping[str, Any],
     ) -> Reply:
-        """`/start`, `/help`, `/mine`, `/alert`, `/team`, or anything else (a hint)."""
+        """`/start`, `/help`, `/mine`, `/alert`, `/team`, `/cover`, or anything else (a hint)."""
         if chat_type != "private":
             return _text(render.PRIVATE_ONLY)
         now = self.clock()
@@ -150,7 +164,7 @@ class Conversation:
             if name == "help":
                 return _text(render.help_text(staff.role, staff.name))
             if name == "mine":
-                items = self.use.open_items(session, staff.staff_id)
+                items = self.use.open_items(session, staff.staff_id, now=now, tz=self.tz)
                 return Reply(send=render.mine_messages(items, self.tz, now))
             if name == "team":
                 if not is_manager(staff.role):
@@ -159,6 +173,8 @@ class Conversation:
                 return Reply(send=render.team_messages(items, self.tz, now))
             if name == "alert":
                 return self._alert_start(session, staff, args, user_data, now)
+            if name == "cover":
+                return self._cover_start(session, staff, args, user_data, now)
             return _text(render.UNKNOWN_COMMAND)
 
     def _start(
@@ -270,6 +286,98 @@ class Conversation:
             return Reply(answer="Recorded.", edit=Message(text), edit_message_id=message_id)
         return Reply(answer=render.REFUSALS["invalid"])
 
+    # -- /cover ------------------------------------------------------------------------
+
+    def _cover_start(
+        self,
+        session: Session,
+        staff: Staff,
+        args: Sequence[str],
+        user_data: MutableMapping[str, Any],
+        now: datetime,
+    ) -> Reply:
+        """A manager's span by name (or those matching the words after /cover), as buttons."""
+        if not is_manager(staff.role):
+            return _text(render.cover_result_text(cover.CoverResult(False, "not_manager")))
+        search = " ".join(args)[:100].strip()
+        people = self.use.cover_span(
+            session, self.ctx.policy, actor=staff, now=now, search=search
+        )[: render.MAX_COVER_BUTTONS]
+        nonce = secrets.randbelow(10**12)
+        user_data[COVER_KEY] = {
+            "nonce": nonce,
+            "people": [entry.person.staff_id for entry in people],
+            "who": None,
+            "until": None,
+            "covers": [],
+        }
+        return Reply(send=[render.cover_people_message(people, nonce, searched=bool(search))])
+
+    def _cover_press(
+        self,
+        session: Session,
+        staff: Staff,
+        press: cb.Callback,
+        message_id: int,
+        user_data: MutableMapping[str, Any],
+        now: datetime,
+    ) -> Reply:
+        """One step of the /cover draft: who, end now, until when, who covers, or cancel."""
+        draft = user_data.get(COVER_KEY)
+        if not isinstance(draft, dict) or draft.get("nonce") != press.item_id:
+            return Reply(answer=render.REFUSALS["expired_cover"])
+        policy = self.ctx.policy
+        kind, _, value = press.arg.partition(".")
+        people, covers = draft.get("people") or [], draft.get("covers") or []
+        who = draft.get("who")
+        if press.arg == "x":
+            user_data.pop(COVER_KEY, None)
+            cancelled = cover.CoverResult(False, "cancelled")
+            return self._edit(message_id, render.cover_result_text(cancelled))
+        if kind == "p" and value.isdigit() and int(value) < len(people):
+            found = self.use.cover_span(session, policy, actor=staff, now=now)
+            entry = next((e for e in found if e.person.staff_id == people[int(value)]), None)
+            if entry is None:
+                refused = cover.CoverResult(False, "not_in_span")
+                return self._edit(message_id, render.cover_result_text(refused))
+            draft.update(who=entry.person.staff_id, name=entry.person.name, until=None, covers=[])
+            if entry.away is not None:
+                edit = render.cover_away_message(entry, press.item_id)
+            else:
+                days = cover_until_days(self.ctx.calendar, self.ctx.calendar.local(now).date())
+                edit = render.cover_until_message(entry.person.name, days, press.item_id)
+            return Reply(edit=edit, edit_message_id=message_id)
+        if press.arg == "e" and who:
+            result = self.use.end_cover(session, policy, actor=staff, staff_id=who, now=now)
+            user_data.pop(COVER_KEY, None)
+            return self._cover_done(message_id, result)
+        if kind == "u" and who:
+            until = _day(value)
+            if until is None or not cover.valid_until(policy, now, until):
+                return Reply(answer=render.REFUSALS["invalid"])
+            candidates = self.use.cover_candidates(
+                session, policy, actor=staff, staff_id=who, now=now
+            )
+            draft.update(until=until.isoformat(), covers=[p.staff_id for p in candidates])
+            edit = render.cover_who_message(str(draft.get("name")), until, candidates,
+                                            press.item_id)  # fmt: skip
+            return Reply(edit=edit, edit_message_id=message_id)
+        chosen = int(value) if kind == "c" and value.isdigit() else len(covers)
+        if who and draft.get("until") and chosen < len(covers):
+            result = self.use.set_cover(
+                session, policy, actor=staff, staff_id=who, now=now,
+                until=date.fromisoformat(str(draft["until"])), cover_id=covers[chosen],
+            )  # fmt: skip
+            user_data.pop(COVER_KEY, None)
+            return self._cover_done(message_id, result)
+        return Reply(answer=render.REFUSALS["invalid"])
+
+    def _cover_done(self, message_id: int, result: cover.CoverResult) -> Reply:
+        """The pressed message becomes the outcome, buttons gone."""
+        text = render.cover_result_text(result)
+        return Reply(answer="Recorded." if result.ok else "", edit=Message(text),
+                     edit_message_id=message_id)  # fmt: skip
+
     # -- button presses ----------------------------------------------------------------
 
     def press(
@@ -310,6 +418,8 @@ class Conversation:
                 return Reply(answer=render.REFUSALS[code])
             if decoded.action == Action.ALERT_DRAFT:
                 return self._alert_press(session, staff, decoded, message_id or 0, user_data, now)
+            if decoded.action == Action.COVER:
+                return self._cover_press(session, staff, decoded, message_id or 0, user_data, now)
             result = self.use.press(
                 session, self.ctx.policy, actor=staff, callback=decoded, now=now
             )

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models.vocabulary import WEEKDAYS
 from scheduler.calendar import LONDON
 
 ID_MAX = 64
@@ -89,6 +90,30 @@ def boolean(value: str) -> bool:
     if folded == "false":
         return False
     raise CellError(f"{show(value)} must be true or false")
+
+
+_DAY_NAMES = {
+    **{name.casefold(): name for name in WEEKDAYS},
+    **{full.casefold(): short for full, short in zip(
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"), WEEKDAYS, strict=True
+    )},
+}  # fmt: skip
+
+
+def weekdays(value: str) -> str | None:
+    """`Mon,Tue,Wed` (any case, full names too) -> `Mon,Tue,Wed`; empty: every working day."""
+    if not value:
+        return None
+    found: set[str] = set()
+    for part in value.split(","):
+        name = _DAY_NAMES.get(part.strip().casefold())
+        if name is None:
+            raise CellError(
+                f"{show(part.strip())} is not a working day (expected e.g. Mon,Tue,Wed; "
+                "Mon to Fri)"
+            )
+        found.add(name)
+    return ",".join(day for day in WEEKDAYS if day in found)
 
 
 _DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")

@@ -27,16 +27,24 @@ from handlers.csvcells import (
     parse_datetime,
     show,
     text,
+    weekdays,
 )
 from models.bulk import table_of
-from models.records import AlertRecord, ConferenceRecord, PlanRecord, Record, StaffRecord
-from models.tables import Conference, Plan, QaAlert, Staff
+from models.records import (
+    AbsenceRecord,
+    AlertRecord,
+    ConferenceRecord,
+    PlanRecord,
+    Record,
+    StaffRecord,
+)
+from models.tables import Absence, Conference, Plan, QaAlert, Staff
 from models.vocabulary import ALERT_KINDS, CONFERENCE_KINDS, PLAN_CATEGORIES, ROLES, THEME_CODES
 from scheduler.calendar import LONDON
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("staff", "plans", "conferences", "alerts")
+KINDS = ("staff", "plans", "conferences", "alerts", "absences")
 MAX_FILE_MB = 200  # a nightly export of a whole authority is a few MB; README says 200 MB
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 SAVE_AS = 'save it from Excel as "CSV UTF-8 (Comma delimited) (*.csv)" and import that'
@@ -94,7 +102,7 @@ SPECS: dict[str, Spec] = {
         kind="staff",
         key="staff_id",
         required=("staff_id", "name", "role", "manager_id", "team"),
-        optional=("active",),
+        optional=("active", "working_days"),
         record=StaffRecord,
         table=table_of(Staff),
         parsers={
@@ -104,6 +112,7 @@ SPECS: dict[str, Spec] = {
             "manager_id": optional_identifier,
             "team": text(100, required=False),
             "active": boolean,
+            "working_days": weekdays,
         },
     ),
     "plans": Spec(
@@ -153,11 +162,26 @@ SPECS: dict[str, Spec] = {
         },
         datetimes=("raised_at", "responded_at", "closed_at"),
     ),
+    "absences": Spec(
+        kind="absences",
+        key="absence_id",
+        required=("absence_id", "staff_id", "starts_on", "ends_on"),
+        optional=("cover_id",),
+        record=AbsenceRecord,
+        table=table_of(Absence),
+        parsers={
+            "absence_id": identifier,
+            "staff_id": identifier,
+            "starts_on": parse_date,
+            "ends_on": parse_date,
+            "cover_id": optional_identifier,
+        },
+    ),
 }
 
 
 def spec_for(kind: str) -> Spec:
-    """The spec for a kind name, or a ValueError naming the four that exist."""
+    """The spec for a kind name, or a ValueError naming the kinds that exist."""
     try:
         return SPECS[kind]
     except KeyError:
@@ -276,6 +300,11 @@ def _row_checks(record: Record) -> list[str]:
             problems.append("closed_at is before raised_at")
     if isinstance(record, StaffRecord) and record.manager_id == record.staff_id:
         problems.append(f"manager cycle: {record.staff_id} -> {record.staff_id}")
+    if isinstance(record, AbsenceRecord):
+        if record.ends_on < record.starts_on:
+            problems.append("ends_on is before starts_on")
+        if record.cover_id == record.staff_id:
+            problems.append("cover_id is the person who is away")
     return problems
 
 

@@ -27,6 +27,7 @@ from scheduler.loaders import load_org
 from scheduler.notify import enqueue
 from scheduler.org import Person
 from scheduler.policy import Policy
+from scheduler.rules import A_INFO, route
 from scheduler.sync import sync_obligations
 
 logger = logging.getLogger(__name__)
@@ -160,21 +161,32 @@ def tell(
     now: datetime,
     kind: str = "info",
     obligation_id: int | None = None,
-) -> bool:
-    """Enqueue one message to one person (once per key); False when nobody or already told."""
-    if recipient is None or not recipient.active:
-        return False
-    return enqueue(
+    actor_id: str | None = None,
+) -> str:
+    """Enqueue one message to one person, or to whoever acts for them while they are away or
+    gone (marked so), once per key; the name of whoever will read it, "" when nobody (or only
+    the actor, who knows already)."""
+    if recipient is None:
+        return ""
+    cal = policy.calendar()
+    org = load_org(session, [recipient.staff_id], now=now)
+    note = route(org, recipient.staff_id, key, kind, message, A_INFO, now=now, tz=cal.tz)
+    if note is None or note.recipient_id == actor_id:
+        return ""
+    queued = enqueue(
         session,
-        key=key,
-        recipient_id=recipient.staff_id,
-        kind=kind,
-        message=message,
+        key=note.key,
+        recipient_id=note.recipient_id,
+        kind=note.kind,
+        message=note.message,
         at=now,
-        cal=policy.calendar(),
+        cal=cal,
         hours=policy.hours(),
         obligation_id=obligation_id,
+        days=note.days,
     )
+    reader = org.get(note.recipient_id)
+    return reader.name if queued and reader is not None else ""
 
 
 def chair_of(session: Session, ob: Obligation) -> Staff | None:

@@ -36,12 +36,20 @@ from handlers.csvcells import show
 from handlers.csvfile import ImportRejected, ParsedFile, RowError, Spec, parse_file, spec_for
 from models.audit import SYSTEM, record
 from models.bulk import chunks, table_of
-from models.records import AlertRecord, ConferenceRecord, PlanRecord, Record, StaffRecord
+from models.golive import mark_golive
+from models.records import (
+    AbsenceRecord,
+    AlertRecord,
+    ConferenceRecord,
+    PlanRecord,
+    Record,
+    StaffRecord,
+)
 from models.tables import Plan
 from scheduler.loaders import load_org
 from scheduler.org import Person
 from scheduler.policy import Policy
-from scheduler.sync import SyncResult, sync_obligations
+from scheduler.sync import SyncResult, look_again, sync_obligations
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +118,20 @@ def _staff_graph_problems(records: Mapping[int, StaffRecord], refs: Refs,
             del valid[line]
 
 
+def _absence_problem(rec: AbsenceRecord, refs: Refs) -> str | None:
+    """Who is away must be known; who covers must be known and still here."""
+    if rec.staff_id not in refs.staff:
+        return f"staff_id {show(rec.staff_id)} is not a known member of staff"
+    if rec.cover_id is None:
+        return None
+    cover = refs.staff.get(rec.cover_id)
+    if cover is None:
+        return f"cover_id {show(rec.cover_id)} is not a known member of staff"
+    if not cover.active:
+        return f"cover_id {show(rec.cover_id)} is inactive"
+    return None
+
+
 def check_references(parsed: ParsedFile, refs: Refs) -> dict[int, list[str]]:
     """Problems that need other records: people, roles, plans, the manager hierarchy."""
     problems: dict[int, list[str]] = {}
@@ -135,6 +157,8 @@ def check_references(parsed: ParsedFile, refs: Refs) -> dict[int, list[str]]:
             if isinstance(rec, AlertRecord):
                 add(line, _person_problem("raised_by", rec.raised_by, "iro", refs,
                                           must_be_active=False))
+        elif isinstance(rec, AbsenceRecord):
+            add(line, _absence_problem(rec, refs))
     staff = {line: rec for line, rec in parsed.records.items() if isinstance(rec, StaffRecord)}
     if staff:
         for line, reasons in _staff_graph_problems(
@@ -269,6 +293,7 @@ def import_csv(
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     case_refs: set[str] = set()
+    new_days: set[str] = set()  # staff whose working days changed: their nudges move
     for rec in verdict.records:
         values = {name: getattr(rec, name) for name in record_fields}
         old = stored.get(values[spec.key])
@@ -279,6 +304,8 @@ def import_csv(
             continue
         else:
             updates.append({f"new_{c}": values[c] for c in present})
+            if "working_days" in present and old["working_days"] != values["working_days"]:
+                new_days.add(values[spec.key])
             if "case_ref" in old and old["case_ref"] != values.get("case_ref"):
                 case_refs.add(old["case_ref"])
         if "case_ref" in values:
@@ -300,8 +327,11 @@ def import_csv(
         session.connection().execute(statement, updates)
     record(session, at=now, actor=SYSTEM, action="import", kind=kind, created=report.created,
            updated=report.updated, unchanged=report.unchanged, skipped=report.skipped)
+    mark_golive(session, now)
     report.sync = sync(
         session, policy, now=now, case_refs=None if kind == "staff" else report.case_refs
     )
+    if new_days:
+        look_again(session, new_days, now=now)
     logger.info("%s", report.summary())
     return report

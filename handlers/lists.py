@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlmodel import Session, col, select
 
 from handlers.effects import view
 from models.tables import Notification, Obligation, Staff
 from models.vocabulary import OPEN
+from scheduler.calendar import LONDON
 from scheduler.items import Item
 from scheduler.loaders import load_org
 
@@ -28,14 +29,24 @@ def soonest_first(items: Sequence[Item]) -> list[Item]:
     return sorted(items, key=lambda item: (item.deadline, item.id))
 
 
-def open_items(session: Session, staff_id: str) -> list[Item]:
-    """This person's open items, soonest deadline first."""
+def open_items(
+    session: Session, staff_id: str, *, now: datetime | None = None, tz: tzinfo = LONDON
+) -> list[Item]:
+    """This person's open items, and (given `now`) those of everyone they act for then
+    (away, or gone), each marked whose it is; soonest deadline first."""
+    names: dict[str, str] = {staff_id: ""}
+    if now is not None:
+        for person in load_org(session, now=now).covered_by(staff_id, now, tz):
+            names[person.staff_id] = (
+                f"covering for {person.name}" if person.active
+                else f"unallocated: {person.name} has left"
+            )  # fmt: skip
     rows = session.exec(
         select(Obligation)
-        .where(Obligation.owner_id == staff_id)
+        .where(col(Obligation.owner_id).in_(list(names)))
         .where(Obligation.status == OPEN)
     ).all()
-    return soonest_first([view(row) for row in rows])
+    return soonest_first([view(row, names[row.owner_id]) for row in rows])
 
 
 def span_of(session: Session, manager_id: str) -> set[str]:

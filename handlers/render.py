@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from models import buttons as cb
@@ -32,6 +33,10 @@ from models.vocabulary import (
 )
 from scheduler import messages as msg
 from scheduler.items import Item
+from scheduler.org import Person
+
+if TYPE_CHECKING:  # the use case's results; rendering needs no database
+    from handlers.cover import Covered, CoverResult
 
 MAX_TEXT = 4096
 MINE_LIMIT = 10
@@ -57,6 +62,7 @@ REFUSALS = {
     "invalid": "Sorry, I couldn't use that button, so nothing was changed.",
     "not_found": "That item is no longer open. Send /mine for current ones.",
     "expired": "That draft has expired. Send /alert CASE_REF to start again.",
+    "expired_cover": "That draft has expired. Send /cover to start again.",
 }
 
 def item_line(item: Item, tz: ZoneInfo, now: datetime | None = None) -> str:
@@ -208,6 +214,7 @@ def help_text(role: str, name: str) -> str:
         "safeguarding_manager",
     ):
         lines.append("• /team: overdue and escalated items in your span.")
+        lines.append("• /cover: someone in your span is away: who covers, until when.")
         lines.append("• Escalations come with buttons: Acknowledge, Responded, Resolved, Chased.")
     lines.append("Messages carry only case references and deadlines: never names or details.")
     return "\n".join(lines)
@@ -285,6 +292,89 @@ def alert_refusal(reason: str) -> str:
         "no_plan": "I can't find an open plan with that reference that you chair.",
         "cancelled": "Alert cancelled. Nothing was recorded.",
     }.get(reason, "Sorry, that didn't work. Nothing was recorded.")
+
+
+# -- /cover ------------------------------------------------------------------------------
+
+MAX_COVER_BUTTONS = 30
+
+
+def _cover_button(label: str, nonce: int, arg: str) -> Button:
+    """One step of the /cover draft (the nonce keeps an old draft's buttons from acting)."""
+    return label, cb.encode(Action.COVER, nonce, 0, arg)
+
+
+def cover_people_message(people: Sequence[Covered], nonce: int, *, searched: bool) -> Message:
+    """/cover step 1: who is away (or back)? People in the manager's span, by name."""
+    if not people:
+        text = (
+            "Nobody in your span matches that. Send /cover to list everyone."
+            if searched else "There is nobody in your span to set cover for."
+        )  # fmt: skip
+        return Message(text)
+    shown = people[:MAX_COVER_BUTTONS]
+    rows: list[list[Button]] = []
+    for n, entry in enumerate(shown):
+        label = entry.person.name
+        if entry.away is not None:
+            label += f" · away until {msg.day_text(entry.away.ends_on)}"
+        rows.append([_cover_button(label, nonce, f"p.{n}")])
+    rows.append([_cover_button(CANCEL, nonce, "x")])
+    text = "Cover: who is away? Tap the person (or someone away, to end it early)."
+    if len(people) > len(shown):
+        text += f" Showing {len(shown)} of {len(people)}: send /cover and part of a name."
+    return Message(text, rows)
+
+
+def cover_away_message(entry: Covered, nonce: int) -> Message:
+    """/cover step 2 for someone away already: end it now?"""
+    assert entry.away is not None
+    who = f"; {entry.cover_name} covers" if entry.cover_name else ""
+    return Message(
+        f"{entry.person.name} is away until {msg.day_text(entry.away.ends_on)}{who}. "
+        "End the absence now? What is still open returns to them.",
+        [[_cover_button("End the absence now", nonce, "e")], [_cover_button(CANCEL, nonce, "x")]],
+    )
+
+
+def cover_until_message(name: str, days: Sequence[date], nonce: int) -> Message:
+    """/cover step 2: the last day away, from today to three weeks ahead."""
+    rows = [[_cover_button(msg.day_text(day), nonce, f"u.{day:%Y%m%d}")] for day in days]
+    rows.append([_cover_button(CANCEL, nonce, "x")])
+    return Message(f"{name}: away until when? Tap the last day away.", rows)
+
+
+def cover_who_message(
+    name: str, until: date, candidates: Sequence[Person], nonce: int
+) -> Message:
+    """/cover step 3: who acts for them (their team manager first)."""
+    rows = [
+        [_cover_button(f"{p.name} ({role_label(p.role)})", nonce, f"c.{n}")]
+        for n, p in enumerate(candidates)
+    ]
+    rows.append([_cover_button(CANCEL, nonce, "x")])
+    return Message(f"{name} away until {msg.day_text(until)}. Who covers?", rows)
+
+
+def cover_result_text(result: CoverResult) -> str:
+    """/cover done, or why nothing changed."""
+    if result.ok and result.code == "ended":
+        return (
+            f"✅ {result.name} is back: their open items are with them again. "
+            "You and they have both been told."
+        )
+    if result.ok and result.until is not None:
+        return (
+            f"✅ Recorded: {result.name} is away until {msg.day_text(result.until)}; "
+            f"{result.cover_name} covers, with the same buttons. Both have been told."
+        )
+    return {
+        "not_manager": "/cover is for managers. Send /mine for your own items.",
+        "not_in_span": "That person is not in your span, so nothing was changed.",
+        "already_away": "They are recorded as away already. Send /cover to end it first.",
+        "not_away": "They are not away now, so nothing was changed.",
+        "cancelled": "Cover unchanged. Nothing was recorded.",
+    }.get(result.code, "Sorry, I couldn't use that, so nothing was changed.")
 
 
 def closed_text(item: Item) -> str:

@@ -65,6 +65,7 @@ class Step:
     role: Role
     now: datetime
     via: str
+    covering_for: str | None = None  # whose capacity the actor acts in (away or gone)
 
     @property
     def chain(self) -> list[Person]:
@@ -126,13 +127,14 @@ class Step:
             via=self.via,
             capacity=self.role,
             stage=self.ob.stage,
+            **({"covering_for": self.covering_for} if self.covering_for else {}),
             **detail,
         )
 
     def tell(
         self, key: str, recipient: Staff | Person | None, message: Message, **kw: Any
-    ) -> bool:
-        """Enqueue a message to someone else about this item."""
+    ) -> str:
+        """Enqueue a message to someone else about this item (or whoever acts for them)."""
         return tell(
             self.session,
             self.policy,
@@ -140,6 +142,7 @@ class Step:
             recipient=recipient,
             message=message,
             now=self.now,
+            actor_id=self.actor.staff_id,
             **kw,
         )
 
@@ -211,7 +214,7 @@ class Step:
             obligation_id=self.ob.id,
         )
         self.audit("help_requested", told=manager.staff_id if manager and told else None)
-        return self.ok("help", told=manager.name if manager and told else "")
+        return self.ok("help", told=told)
 
     def chased(self, _arg: str) -> ActionResult:
         """Chased: recorded once per stage, so a double tap counts once."""

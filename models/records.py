@@ -20,6 +20,7 @@ class StaffRecord:
     manager_id: str | None
     team: str
     active: bool = True
+    working_days: str | None = None  # `Mon,Tue,Wed` for part-time staff; None: every working day
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class PlanRecord:
     plan_start: date
     plan_end: date | None = None
     category: str | None = None
+    reviewed_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,10 @@ class ConferenceRecord:
     scheduled_for: datetime
     chair_id: str | None = None
     report_received_at: datetime | None = None
+    status: str = "scheduled"
+    reason: str | None = None
+    stood_down_for: datetime | None = None  # set in chat, not by the export
+    stood_down_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,4 +67,15 @@ class AlertRecord:
     outcome: str | None = None
 
 
-Record = StaffRecord | PlanRecord | ConferenceRecord | AlertRecord
+@dataclass(frozen=True, slots=True)
+class AbsenceRecord:
+    """Leave or sickness: who is away, from and to which day, and who acts for them."""
+
+    absence_id: str
+    staff_id: str
+    starts_on: date
+    ends_on: date
+    cover_id: str | None = None
+
+
+Record = StaffRecord | PlanRecord | ConferenceRecord | AlertRecord | AbsenceRecord

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
-from models.vocabulary import OPEN, PENDING
+from models.vocabulary import OPEN, PENDING, SCHEDULED
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Column:
@@ -32,6 +32,7 @@ class Staff(SQLModel, table=True):
     telegram_user_id: int | None = Field(default=None, sa_column=_telegram_id(unique=True))
     chat_id: int | None = Field(default=None, sa_column=_telegram_id())
     reachable: bool = Field(default=True)
+    working_days: str | None = Field(default=None, max_length=40)  # `Mon,Tue,Wed`; None: all
     linked_at: datetime | None = Field(default=None, sa_column=_ts())
     unreachable_since: datetime | None = Field(default=None, sa_column=_ts())
 
@@ -45,6 +46,7 @@ class Plan(SQLModel, table=True):
     plan_start: date
     plan_end: date | None = None
     category: str | None = Field(default=None, max_length=32)
+    reviewed_on: date | None = None  # the 9-month review, as the case system recorded it
 
 
 class Conference(SQLModel, table=True):
@@ -56,6 +58,13 @@ class Conference(SQLModel, table=True):
     scheduled_for: datetime = Field(sa_column=_ts(nullable=False))
     chair_id: str | None = Field(default=None, max_length=64)
     report_received_at: datetime | None = Field(default=None, sa_column=_ts())
+    status: str = Field(
+        default=SCHEDULED, max_length=16, sa_column_kwargs={"server_default": SCHEDULED}
+    )
+    reason: str | None = Field(default=None, max_length=32)
+    # Stood down in chat, for this date only: an export that moves the date revives it.
+    stood_down_for: datetime | None = Field(default=None, sa_column=_ts())
+    stood_down_reason: str | None = Field(default=None, max_length=32)
 
 
 class QaAlert(SQLModel, table=True):
@@ -70,6 +79,28 @@ class QaAlert(SQLModel, table=True):
     responded_at: datetime | None = Field(default=None, sa_column=_ts())
     closed_at: datetime | None = Field(default=None, sa_column=_ts())
     outcome: str | None = Field(default=None, max_length=32)
+
+
+class Absence(SQLModel, table=True):
+    """Leave or sickness: while it runs, whatever would go to the person goes to their cover."""
+
+    absence_id: str = Field(primary_key=True, max_length=64)
+    staff_id: str = Field(max_length=64, index=True)
+    starts_on: date
+    ends_on: date = Field(index=True)  # the last day away
+    cover_id: str | None = Field(default=None, max_length=64)  # None: their team manager
+    ended_at: datetime | None = Field(default=None, sa_column=_ts())  # ended early in chat
+    cover_told_at: datetime | None = Field(default=None, sa_column=_ts())
+    return_told_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+
+
+class GoLive(SQLModel, table=True):
+    """When the service first imported: what fell due before it is backlog to confirm."""
+
+    __tablename__ = "golive"
+
+    id: int = Field(default=1, primary_key=True)
+    at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class Invite(SQLModel, table=True):
@@ -118,6 +149,8 @@ class Obligation(SQLModel, table=True):
     late_reason: str | None = Field(default=None, max_length=32)
     expected_on: date | None = None
     help_requested_at: datetime | None = Field(default=None, sa_column=_ts())
+    acknowledged_stage: int | None = None  # the stage holder tapped Acknowledge at this stage
+    backlog: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     version: int = Field(default=0)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     updated_at: datetime = Field(sa_column=_ts(nullable=False))

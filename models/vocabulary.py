@@ -47,8 +47,13 @@ MISSED = "missed"  # the conference took place without the report: nothing left 
 NOT_RESOLVED = "not_resolved"  # the IRO found the response did not settle the concern
 CHALLENGE = "challenge"  # past the last ladder stage: listed for the AD's challenge meeting
 
+REVIEWED = "reviewed"  # the case system's export says the 9-month review was held
+STOOD_DOWN = "stood_down"  # the conference was cancelled or stood down: no report is owed
+
 OUTCOME_LABELS = {
     SUBMITTED: "submitted",
+    REVIEWED: "reviewed (recorded in the case system)",
+    STOOD_DOWN: "conference stood down",
     PLAN_CONTINUES: "reviewed, plan continues",
     EXIT_PLAN: "reviewed, exit plan agreed",
     PLAN_ENDED: "plan ended",
@@ -73,6 +78,8 @@ N_INFO = "info"
 N_DIGEST = "digest"
 N_CHART = "chart"
 N_UNREACHABLE = "unreachable"
+N_COVER = "cover"  # cover starts or ends: the cover and the person away are told once
+N_BACKLOG = "backlog"  # what fell due before go-live, listed once to confirm
 NUDGE_KINDS = (N_REMINDER, N_DUE_TODAY, N_OVERDUE)  # a newer one supersedes an unsent older one
 
 # -- people ----------------------------------------------------------------------------------
@@ -122,6 +129,10 @@ def is_manager(role: str) -> bool:
     return role in MANAGER_ROLES
 
 
+# Part-time staff: the weekdays they work (the staff CSV's `working_days`, e.g. `Mon,Tue,Wed`).
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri")
+
+
 # -- records -----------------------------------------------------------------------------------
 
 ICPC = "ICPC"
@@ -135,6 +146,13 @@ ALERT_KINDS = (CONCERN, POSITIVE)
 ALERT_KIND_LABELS = {CONCERN: "Concern", POSITIVE: "Positive"}
 
 PLAN_CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
+
+# A conference's status in the export; "stood down" is how chat and the figures name a
+# conference that will not go ahead on its date (cancelled in the export, or stood down in chat).
+SCHEDULED = "scheduled"
+HELD = "held"
+CONFERENCE_STATUSES = (SCHEDULED, HELD, CANCELLED)
+STOOD_DOWN_LABEL = "stood down"
 
 
 class Label(NamedTuple):
@@ -164,6 +182,20 @@ LATE_REASONS = {
 }
 LATE_REASON_CODES = tuple(LATE_REASONS)
 
+# Why a conference did not go ahead on its date (seed 004's "out of date log"): the CSV
+# `reason` of a cancelled conference and the buttons after "Stand down conference".
+STAND_DOWN_REASONS = {
+    "not_quorate": Label("Not quorate", "not quorate"),
+    "late_request": Label("Conference requested late", "requested late"),
+    "family_unable": Label("Parent or carer unable to attend", "parent or carer unable to attend"),
+    "worker_absent": Label("Social worker ill or absent", "social worker ill or absent"),
+    "chair_unavailable": Label("No chair or clerk available", "no chair or clerk available"),
+    "no_interpreter": Label("No interpreter", "no interpreter"),
+    "information": Label("Information missing", "information missing"),
+    "other": Label("Other", "other"),
+}
+STAND_DOWN_REASON_CODES = tuple(STAND_DOWN_REASONS)
+
 
 def theme_phrase(theme: str | None, default: str = "other") -> str:
     """A theme inside a sentence ("drift and delay")."""
@@ -173,6 +205,11 @@ def theme_phrase(theme: str | None, default: str = "other") -> str:
 def reason_phrase(reason: str | None) -> str:
     """A late reason inside a sentence ("awaiting information")."""
     return LATE_REASONS[reason].phrase if reason in LATE_REASONS else "other"
+
+
+def stand_down_phrase(reason: str | None) -> str:
+    """Why a conference was stood down, inside a sentence ("not quorate")."""
+    return STAND_DOWN_REASONS[reason].phrase if reason in STAND_DOWN_REASONS else "reason not given"
 
 
 # -- buttons: the action codes inside callback data --------------------------------------------
@@ -197,7 +234,10 @@ class Action(StrEnum):
     CHASED = "chs"
     REPORT_IN = "rin"
     REARRANGE = "rar"
+    STAND_DOWN = "sd"
+    STAND_DOWN_REASON = "sdr"
     ALERT_DRAFT = "al"
+    COVER = "cv"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -216,6 +256,7 @@ BUTTON_LABELS: dict[str, str] = {
     Action.CHASED: "Chased",
     Action.REPORT_IN: "Report in",
     Action.REARRANGE: "Conference to be rearranged",
+    Action.STAND_DOWN: "Stand down conference",
 }
 
 # The /alert draft's own buttons (its kind and theme buttons use the labels above).

@@ -81,26 +81,65 @@ def report_rule_for(kind: str, policy: Policy) -> ReportRule:
 
 
 def report_reminder_times(
-    due_at: datetime, rule: ReportRule, cal: WorkingCalendar, hours: WorkingHours
+    due_at: datetime,
+    rule: ReportRule,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+    days: WorkingDays = None,
 ) -> list[tuple[datetime, int]]:
-    """(when, n) for each reminder: opening of hours n working days before the due day."""
+    """(when, n) for each reminder: opening of hours n working days before the due day.
+
+    For part-time staff (`days`) a reminder on a day off comes on their working day before;
+    two landing on one morning are one reminder (the nearer the deadline).
+    """
     due_day = cal.local(due_at).date()
-    times = {
-        (hours.opening_of_day(cal.subtract_working_days(due_day, n), cal), n)
-        for n in rule.remind_working_days_before_due
-    }
-    return sorted(t for t in times if t[0] < due_at)
+    nearest: dict[datetime, int] = {}
+    for n in rule.remind_working_days_before_due:
+        at = on_their_day(
+            hours.opening_of_day(cal.subtract_working_days(due_day, n), cal), days, cal, hours
+        )
+        nearest[at] = min(n, nearest.get(at, n))
+    return sorted((at, n) for at, n in nearest.items() if at < due_at)
+
+
+def qa_reminder_at(due_at: datetime, cal: WorkingCalendar, hours: WorkingHours,
+                   days: WorkingDays = None) -> datetime:  # fmt: skip
+    """The social worker's morning-of nudge for a QA response (their working day before)."""
+    return on_their_day(hours.opening_of_day(cal.local(due_at).date(), cal), days, cal, hours)
+
+
+def stage_reminder_at(stage_due_at: datetime, cal: WorkingCalendar, hours: WorkingHours,
+                      days: WorkingDays = None) -> datetime:  # fmt: skip
+    """An acknowledged stage's one reminder: opening of the working day before its deadline."""
+    before = cal.previous_working_day(cal.local(stage_due_at).date(), inclusive=False)
+    return on_their_day(hours.opening_of_day(before, cal), days, cal, hours)
+
+
+def promise_times(expected_on: date, cal: WorkingCalendar,
+                  hours: WorkingHours) -> tuple[datetime, datetime]:  # fmt: skip
+    """A promised report: nudge the worker that morning, their manager the working day after."""
+    nudge = hours.opening_of_day(cal.next_working_day(expected_on), cal)
+    manager = hours.opening_of_day(cal.next_working_day(expected_on, inclusive=False), cal)
+    return nudge, manager
 
 
 def first_action_at(
-    kind: str, due_at: datetime, policy: Policy, cal: WorkingCalendar, hours: WorkingHours
+    kind: str,
+    due_at: datetime,
+    policy: Policy,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+    days: WorkingDays = None,
 ) -> datetime:
-    """When a fresh (or moved) obligation first needs the scan to look at it."""
+    """When a fresh (or moved) obligation first needs the scan to look at it (`days`: the
+    owner's, when they work part time, so a nudge moved to their day before is not missed)."""
     if kind in REPORT_KINDS:
-        times = report_reminder_times(due_at, report_rule_for(kind, policy), cal, hours)
+        times = report_reminder_times(due_at, report_rule_for(kind, policy), cal, hours, days)
         return min([t for t, _ in times] + [due_at])
     if kind == QA_RESPONSE:
-        return min(hours.opening_of_day(cal.local(due_at).date(), cal), due_at)
+        return min(qa_reminder_at(due_at, cal, hours, days), due_at)
+    if kind == PLAN_REVIEW:
+        return on_their_day(due_at, days, cal, hours)
     return due_at
 
 
@@ -115,7 +154,45 @@ def initial_stage_due_at(
     return due_at
 
 
-# --- who gets it ------------------------------------------------------------------------
+# --- part-time staff: their own working days ------------------------------------------------
+
+WorkingDays = frozenset[int] | None  # weekday numbers (Mon = 0); None: every working day
+
+
+def works_on(day: date, days: WorkingDays, cal: WorkingCalendar) -> bool:
+    """A working day of the service that this person works."""
+    return cal.is_working_day(day) and (days is None or day.weekday() in days)
+
+
+def their_day_on_or_before(day: date, days: WorkingDays, cal: WorkingCalendar) -> date:
+    """The last day on or before `day` that they work: a due-day nudge comes then."""
+    current = cal.previous_working_day(day)
+    for _ in range(370):
+        if works_on(current, days, cal):
+            return current
+        current = cal.previous_working_day(current, inclusive=False)
+    return cal.previous_working_day(day)  # nobody works no day at all; the service's day
+
+
+def their_opening(moment: datetime, days: WorkingDays, cal: WorkingCalendar,
+                  hours: WorkingHours) -> datetime:  # fmt: skip
+    """When a nudge queued at `moment` may reach them: never on a day they do not work."""
+    opening = hours.next_opening(moment, cal)
+    for _ in range(370):
+        day = cal.local(opening).date()
+        if works_on(day, days, cal):
+            return opening
+        opening = hours.opening_of_day(cal.next_working_day(day, inclusive=False), cal)
+    return hours.next_opening(moment, cal)
+
+
+def on_their_day(moment: datetime, days: WorkingDays, cal: WorkingCalendar,
+                 hours: WorkingHours) -> datetime:  # fmt: skip
+    """A morning nudge on a day off moves to the opening of their working day before."""
+    day = cal.local(moment).date()
+    if days is None or works_on(day, days, cal):
+        return moment
+    return hours.opening_of_day(their_day_on_or_before(day, days, cal), cal)
 
 
 # --- Will be late: the dates a late report may be promised for -----------------------------
@@ -148,3 +225,17 @@ def late_day(text: str, cal: WorkingCalendar, now: datetime, due_at: datetime) -
     if not cal.is_working_day(day) or not start < day <= start + timedelta(days=14):
         return None
     return day
+
+
+# --- /cover: the last days away a manager may choose ------------------------------------
+
+
+def cover_until_days(cal: WorkingCalendar, today: date) -> list[date]:
+    """Today and the next four working days, then the last working day of the next 3 weeks."""
+    days = [cal.next_working_day(today)]
+    while len(days) < 5:
+        days.append(cal.next_working_day(days[-1], inclusive=False))
+    friday = today + timedelta(days=4 - today.weekday())
+    for weeks in (1, 2, 3):
+        days.append(cal.previous_working_day(friday + timedelta(weeks=weeks)))
+    return sorted(set(days))

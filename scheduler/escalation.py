@@ -161,7 +161,8 @@ def escalate(
         return False
     ladder = policy.qa_alert.ladder
     org = load_org(
-        session, [s for s in (item.owner_id, item.chair_id, item.raised_by, actor) if s]
+        session, [s for s in (item.owner_id, item.chair_id, item.raised_by, actor) if s],
+        now=now,
     )
     if item.kind == QA_RESPONSE:
         if to_stage > len(ladder) + 1 or item.outcome == CHALLENGE:

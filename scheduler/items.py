@@ -56,6 +56,7 @@ class Notify:
     message: Message
     audit: str
     redirected_from: str | None = None
+    days: frozenset[int] | None = None  # a part-timer's working days: a nudge waits for one
 
 
 @dataclass(frozen=True, slots=True)

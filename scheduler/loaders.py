@@ -3,34 +3,93 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from models.bulk import chunks, table_of
-from models.tables import Conference, Plan, QaAlert, Staff
+from models.tables import Absence, Conference, Plan, QaAlert, Staff
 from models.vocabulary import QA_RESPONSE, REPORT_KINDS
 from scheduler.items import Item
-from scheduler.org import Org, Person
+from scheduler.org import MAX_COVER_HOPS, Away, Org, Person, parse_working_days
 
 
 def person_of(staff: Staff) -> Person:
     """A stored member of staff as the rules see them."""
     return Person(
         staff.staff_id, staff.name, staff.role, staff.manager_id, staff.team, staff.active,
-        staff.reachable, staff.chat_id,
+        staff.reachable, staff.chat_id, parse_working_days(staff.working_days),
     )  # fmt: skip
 
 
-def load_org(session: Session, staff_ids: Iterable[str] | None = None) -> Org:
-    """The people the rules may need: these ids and everyone up their manager chains."""
-    table = table_of(Staff)
-    cols = ("staff_id", "name", "role", "manager_id", "team", "active", "reachable", "chat_id")
-    stmt = select(*(table.c[c] for c in cols))
+_STAFF_COLUMNS = (
+    "staff_id", "name", "role", "manager_id", "team", "active", "reachable", "chat_id",
+    "working_days",
+)  # fmt: skip
+
+
+def _person(row: Sequence[Any]) -> Person:
+    """A staff row in `_STAFF_COLUMNS` order as the rules see it."""
+    staff_id, name, role, manager_id, team, active, reachable, chat_id, days = row
+    return Person(staff_id, name, role, manager_id, team, active, reachable, chat_id,
+                  parse_working_days(days))  # fmt: skip
+
+
+def load_absences(
+    session: Session, staff_ids: Iterable[str] | None, *, now: datetime
+) -> list[Away]:
+    """The absences that may be running at `now` (a day either side, for local dates)."""
+    table = table_of(Absence)
+    utc_day = now.astimezone(UTC).date()
+    stmt = (
+        select(table.c.absence_id, table.c.staff_id, table.c.starts_on, table.c.ends_on,
+               table.c.cover_id, table.c.ended_at)
+        .where(table.c.ends_on >= utc_day - timedelta(days=1))
+        .where(table.c.starts_on <= utc_day + timedelta(days=1))
+    )  # fmt: skip
     if staff_ids is None:
-        return Org.of(Person(*row) for row in session.execute(stmt))
+        return [Away(*row) for row in session.execute(stmt)]
+    found: list[Away] = []
+    for part in chunks(sorted(set(staff_ids))):
+        found.extend(Away(*row) for row in session.execute(stmt.where(table.c.staff_id.in_(part))))
+    return found
+
+
+def load_org(
+    session: Session, staff_ids: Iterable[str] | None = None, *, now: datetime | None = None
+) -> Org:
+    """The people the rules may need: these ids and everyone up their manager chains.
+
+    Given `now`, also who is away then and their covers (and the covers' chains), so messages
+    and buttons reach whoever acts for them.
+    """
+    table = table_of(Staff)
+    stmt = select(*(table.c[c] for c in _STAFF_COLUMNS))
+    if staff_ids is None:
+        everyone = [_person(row) for row in session.execute(stmt)]
+        return Org.of(everyone, load_absences(session, None, now=now) if now else ())
+    people = _load_people(session, stmt, staff_ids)
+    if now is None:
+        return Org(people)
+    away: list[Away] = []
+    asked: set[str] = set()
+    for _ in range(MAX_COVER_HOPS):  # a cover may be away too, with their own cover
+        fresh = set(people) - asked
+        if not fresh:
+            break
+        asked |= fresh
+        found = load_absences(session, fresh, now=now)
+        away += found
+        covers = {a.cover_id for a in found if a.cover_id and a.cover_id not in people}
+        people.update(_load_people(session, stmt, covers))
+    return Org.of(people.values(), away)
+
+
+def _load_people(session: Session, stmt: Any, staff_ids: Iterable[str]) -> dict[str, Person]:
+    """These people and everyone up their manager chains."""
+    table = table_of(Staff)
     people: dict[str, Person] = {}
     wanted = {s for s in staff_ids if s}
     while wanted:
@@ -38,13 +97,13 @@ def load_org(session: Session, staff_ids: Iterable[str] | None = None) -> Org:
         wanted = set()
         for part in chunks(batch):
             for row in session.execute(stmt.where(table.c.staff_id.in_(part))):
-                person = Person(*row)
+                person = _person(row)
                 people[person.staff_id] = person
                 if person.manager_id and person.manager_id not in people:
                     wanted.add(person.manager_id)
         wanted -= people.keys()
         wanted -= set(batch)  # ids that do not exist are not asked for twice
-    return Org(people)
+    return people
 
 
 OBLIGATION_COLUMNS = (

@@ -283,13 +283,50 @@ def positive_alert(case_ref: str, *, role: str) -> Message:
     return Message(text, None)
 
 
-def cover(message: Message, *, absent_name: str, absent_role: str) -> Message:
-    """Redirects an inactive person's item to their manager, buttons kept, so nothing is lost."""
-    text = (
-        f"↪️ For {absent_name} ({role_label(absent_role)}), who is not active, so it comes to "
-        f"you as their manager:\n{message.text}"
-    )
+def cover(
+    message: Message, *, absent_name: str, absent_role: str, until: date | None = None
+) -> Message:
+    """Marks a message for whoever acts for someone away or gone; the buttons work for them."""
+    why = f"away until {day_text(until)}" if until else "who has left (their cases are unallocated)"
+    text = f"↪️ Covering for {absent_name} ({role_label(absent_role)}), {why}:\n{message.text}"
     return Message(text, message.keyboard)
+
+
+def covering_started(
+    *, absent_name: str, absent_role: str, until: date, open_items: int, set_by: str | None
+) -> Message:
+    """Tells the cover, once, that they act for someone from now on."""
+    who = f" ({set_by} arranged it)" if set_by else ""
+    items = f"{open_items} open item{'s' if open_items != 1 else ''}"
+    return Message(
+        f"🔁 You are covering for {absent_name} ({role_label(absent_role)}) until "
+        f"{day_text(until)}{who}. Their reminders come to you marked \"covering for "
+        f"{absent_name}\", with the same buttons. They have {items}: send /mine to see them."
+    )
+
+
+def away_started(*, cover_name: str, until: date) -> Message:
+    """Tells the person away, once, who acts for them (they may read it when back)."""
+    return Message(
+        f"🔁 You are recorded as away until {day_text(until)}. {cover_name} covers your "
+        "reminders meanwhile; whatever is still open comes back to you on your return."
+    )
+
+
+def covering_ended(*, absent_name: str, open_items: int) -> Message:
+    """Tells the cover, once, that the person is back and takes their items again."""
+    return Message(
+        f"↩️ {absent_name} is back: their open items ({open_items}) are theirs again. "
+        "Thank you for covering."
+    )
+
+
+def back_from_absence(*, cover_name: str, open_items: int) -> Message:
+    """Tells the person back, once, that what is still open is theirs again."""
+    return Message(
+        f"↩️ Welcome back. {cover_name} covered while you were away; your open items "
+        f"({open_items}) are with you again: send /mine to see them."
+    )
 
 
 def late_reason_buttons(item: Item) -> list[list[Button]]:

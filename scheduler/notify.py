@@ -9,6 +9,7 @@ from sqlmodel import Session
 from models.buttons import Message
 from models.outbox import add_once
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.deadlines import their_opening
 
 
 def enqueue(
@@ -24,9 +25,16 @@ def enqueue(
     obligation_id: int | None = None,
     photo: bytes | None = None,
     quiet_hours: bool = True,
+    days: frozenset[int] | None = None,
 ) -> bool:
-    """Insert one outbox row unless `key` exists already; True when this call created it."""
-    not_before = hours.next_opening(at, cal) if quiet_hours else at
+    """Insert one outbox row unless `key` exists already; True when this call created it.
+
+    `days`: a part-timer's working days, for a nudge that must not reach them on a day off.
+    """
+    if days is not None:
+        not_before = their_opening(at, days, cal, hours)
+    else:
+        not_before = hours.next_opening(at, cal) if quiet_hours else at
     return add_once(
         session,
         key=key,

@@ -11,7 +11,7 @@ generates fresh reminders) and the recipient (so a change of owner reaches the n
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from models.buttons import Message
 from models.vocabulary import (
@@ -22,13 +22,17 @@ from models.vocabulary import (
     N_INFO,
     N_OVERDUE,
     N_REMINDER,
+    NUDGE_KINDS,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     REPORT_KINDS,
+    SAFEGUARDING_MANAGER,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import (
+    on_their_day,
+    qa_reminder_at,
     report_reminder_times,
     report_rule_for,
     review_escalation_at,
@@ -45,12 +49,19 @@ logger = logging.getLogger(__name__)
 A_REMINDER = "reminder_queued"
 A_ESCALATION = "escalation_queued"
 A_INFO = "info_queued"
-A_REDIRECTED = "redirected_to_manager"
+A_REDIRECTED = "redirected_to_manager"  # the recipient has left: their team manager acts
+A_COVERED = "redirected_to_cover"  # the recipient is away: their cover acts
 
 
 def _key(item: Item, what: str, recipient_id: str) -> str:
     """Stable outbox key: obligation, what, due date and recipient."""
     return f"ob:{item.id}:{what}:{item.due_at:%Y%m%d%H%M}:{recipient_id}"
+
+
+def _days(org: Org, staff_id: str | None) -> frozenset[int] | None:
+    """A part-timer's working days (None: every working day, or unknown)."""
+    person = org.get(staff_id)
+    return person.working_days if person else None
 
 
 def _name(org: Org, staff_id: str | None, fallback: str) -> str:
@@ -60,38 +71,53 @@ def _name(org: Org, staff_id: str | None, fallback: str) -> str:
 
 
 def route(
-    org: Org, recipient_id: str | None, key: str, kind: str, message: Message, audit: str
+    org: Org,
+    recipient_id: str | None,
+    key: str,
+    kind: str,
+    message: Message,
+    audit: str,
+    *,
+    now: datetime,
+    tz: tzinfo,
 ) -> Notify | None:
-    """To the recipient if active; else to their nearest active manager, so nothing is lost."""
+    """To the recipient; while they are away to their cover, and once they have left to their
+    team manager, marked "covering for" them with the same buttons, so nothing is lost."""
     if recipient_id is None:
         return None
+    target = org.stand_in(recipient_id, now, tz)
+    if target is None:
+        return None
+    days = target.working_days if kind in NUDGE_KINDS else None
+    if target.staff_id == recipient_id:
+        return Notify(key, recipient_id, kind, message, audit, days=days)
     person = org.get(recipient_id)
-    if person is not None and person.active:
-        return Notify(key, recipient_id, kind, message, audit)
-    for manager in org.chain(recipient_id):
-        if manager.active:
-            covered = msg.cover(
-                message,
-                absent_name=person.name if person else recipient_id,
-                absent_role=person.role if person else "staff",
-            )
-            return Notify(
-                f"{key}:cover:{manager.staff_id}",
-                manager.staff_id,
-                N_ESCALATION,
-                covered,
-                A_REDIRECTED,
-                redirected_from=recipient_id,
-            )
-    return None
+    away = org.away(recipient_id, now, tz) if person is not None and person.active else None
+    covered = msg.cover(
+        message,
+        absent_name=person.name if person else recipient_id,
+        absent_role=person.role if person else "staff",
+        until=away.ends_on if away else None,
+    )
+    return Notify(
+        f"{key}:cover:{target.staff_id}",
+        target.staff_id,
+        kind,
+        covered,
+        A_COVERED if away else A_REDIRECTED,
+        redirected_from=recipient_id,
+        days=days,
+    )
 
 
 class _Out:
     """Collects routed notifications and the keys that found nobody."""
 
-    def __init__(self, org: Org) -> None:
-        """Start empty for one decision."""
+    def __init__(self, org: Org, now: datetime, tz: tzinfo) -> None:
+        """Start empty for one decision at `now`."""
         self.org = org
+        self.now = now
+        self.tz = tz
         self.notes: list[Notify] = []
         self.lost: list[str] = []
 
@@ -99,7 +125,7 @@ class _Out:
         self, recipient_id: str | None, key: str, kind: str, message: Message, audit: str
     ) -> None:
         """Route one message; remember its key if nobody can receive it."""
-        note = route(self.org, recipient_id, key, kind, message, audit)
+        note = route(self.org, recipient_id, key, kind, message, audit, now=self.now, tz=self.tz)
         if note is None:
             self.lost.append(key)
         else:
@@ -119,6 +145,22 @@ class _Out:
             challenge=challenge,
             undeliverable=tuple(self.lost),
         )
+
+
+def alert_iro(org: Org, raised_by: str | None, chair_id: str | None) -> str | None:
+    """Who logs a QA alert's outcome: the IRO who raised it; once they have left, the plan's
+    current chair, else the safeguarding manager (their cover acts while they are away)."""
+    raiser = org.get(raised_by)
+    if raiser is None or raiser.active:
+        return raised_by
+    chair = org.get(chair_id)
+    if chair is not None and chair.active and chair.staff_id != raised_by:
+        return chair.staff_id
+    for start in (raised_by, chair_id):
+        manager = org.first_with_role(start, SAFEGUARDING_MANAGER) if start else None
+        if manager is not None:
+            return manager.staff_id
+    return raised_by  # routed to whoever acts for them, like any leaver
 
 
 def ladder_holder(org: Org, social_worker_id: str, policy: Policy, stage: int) -> Person | None:
@@ -160,7 +202,7 @@ def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
 def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Reminders before the deadline, then at the deadline the owner, team manager and chair."""
     cal, hours = policy.calendar(), policy.hours()
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     if item.conference_at is not None and now >= item.conference_at:
         # The conference has happened without the report: chasing it is moot, so it closes
         # (a report that still arrives is recorded by the next sync of its conference).
@@ -170,18 +212,20 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     if now >= item.due_at:
         return report_overdue(item, org, policy, now)
     rule = report_rule_for(item.kind, policy)
-    times = report_reminder_times(item.due_at, rule, cal, hours)
+    times = report_reminder_times(item.due_at, rule, cal, hours, _days(org, item.owner_id))
     past = [(t, n) for t, n in times if t <= now]
     if item.late_reason is not None:
         return out.decision(item.due_at)  # they told us it will be late: no more nudges
     if past:
-        _, n = past[-1]  # only the most recent applicable reminder, never a backlog
+        at, n = past[-1]  # only the most recent applicable reminder, never a backlog
         before = rule.due_working_days_before
+        on_due_day = cal.local(at).date() == cal.local(item.due_at).date()
+        shown = 0 if on_due_day else max(n, 1)  # a part-timer's due-day nudge comes the day before
         out.send(
             item.owner_id,
             _key(item, f"remind:{n}", item.owner_id),
-            N_DUE_TODAY if n == 0 else N_REMINDER,
-            msg.report_reminder(item, n, days_before_conference=before, tz=cal.tz),
+            N_DUE_TODAY if shown == 0 else N_REMINDER,
+            msg.report_reminder(item, shown, days_before_conference=before, tz=cal.tz),
             A_REMINDER,
         )
     upcoming = [t for t, _ in times if t > now] + [item.due_at]
@@ -191,7 +235,7 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
 def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Stage 0 -> 1 at the deadline: owner notice, ONE team-manager message, chair told."""
     tz = policy.calendar().tz
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     owner_name = _name(org, item.owner_id, "the social worker")
     manager = org.first_with_role(item.owner_id, "team_manager")
     if item.late_reason is None:  # who already said it will be late is not told again
@@ -238,14 +282,14 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
 def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Morning-of reminder to the social worker, then the ladder one stage per window."""
     cal, hours = policy.calendar(), policy.hours()
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     if item.outcome == CHALLENGE:
         return out.decision(None)
     stage_due = item.stage_due_at or item.due_at
     if now >= stage_due:
         return qa_climb(item, org, policy, now, to_stage=item.stage + 1)
     if item.stage == 0:
-        remind_at = hours.opening_of_day(cal.local(item.due_at).date(), cal)
+        remind_at = qa_reminder_at(item.due_at, cal, hours, _days(org, item.owner_id))
         if now >= remind_at:
             out.send(
                 item.owner_id,
@@ -263,7 +307,7 @@ def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: i
     """Move a concern to `to_stage` (or the next held one above), or list it for challenge."""
     cal, hours = policy.calendar(), policy.hours()
     ladder = policy.qa_alert.ladder
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     target = next_held_stage(org, item.owner_id, policy, to_stage)
     if target is None:
         note = msg.qa_challenge(item, stages=len(ladder))
@@ -317,12 +361,13 @@ def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: i
 def _review(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Chair reminded when the review falls due; 5 working days later their manager hears."""
     cal, hours = policy.calendar(), policy.hours()
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     if item.stage > 0:
         return out.decision(None)
     escalate_at = item.stage_due_at or review_escalation_at(item.due_at, cal, hours)
-    if now < item.due_at:
-        return out.decision(item.due_at)
+    remind_at = on_their_day(item.due_at, _days(org, item.owner_id), cal, hours)
+    if now < remind_at:
+        return out.decision(remind_at)
     out.send(
         item.owner_id,
         _key(item, "review", item.owner_id),
@@ -357,7 +402,7 @@ def flag_months(subject_id: str) -> int:
 
 def _flag(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """One info to the chair when the plan reaches 18/24 months; otherwise listing only."""
-    out = _Out(org)
+    out = _Out(org, now, policy.calendar().tz)
     if now < item.due_at:
         return out.decision(item.due_at)
     out.send(

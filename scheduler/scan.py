@@ -13,6 +13,7 @@ from sqlmodel import Session
 from models.tables import Obligation
 from models.vocabulary import MISSED, OPEN
 from scheduler import rules
+from scheduler.absences import absence_pass
 from scheduler.escalation import apply_decision
 from scheduler.items import Decision, Item
 from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
@@ -62,6 +63,7 @@ def scan_pass(
     """Apply every due decision once (guarded), inside the caller's transaction."""
     result = ScanResult()
     result.milestones = ensure_milestones(session, policy, now=now)
+    result.queued += absence_pass(session, policy, now=now)  # covers told once, start and end
     rows = due_rows(session, now=now, limit=limit)
     if not rows:
         return result
@@ -69,7 +71,7 @@ def scan_pass(
     wanted: set[str] = set()
     for item in items:
         wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)
-    org = load_org(session, wanted)
+    org = load_org(session, wanted, now=now)
     for item in items:
         try:
             decision = decide(item, org, policy, now)

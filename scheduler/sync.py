@@ -20,7 +20,7 @@ from models import audit
 from models.bulk import Memo, chunks, insert_obligations, rows_of, table_of
 from models.outbox import cancel_pending
 from models.records import AlertRecord, ConferenceRecord, PlanRecord
-from models.tables import Conference, Notification, Obligation, Plan, QaAlert
+from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import (
     CANCELLED,
     DONE,
@@ -35,10 +35,12 @@ from models.vocabulary import (
 from scheduler import deadlines, rules
 from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.deadlines import WorkingDays
 from scheduler.derive import ObligationSpec, derive_obligations, reopenable, resets_stage
 from scheduler.items import Item, Notify
 from scheduler.loaders import load_org
 from scheduler.notify import enqueue
+from scheduler.org import parse_working_days
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -141,14 +143,16 @@ def sync_obligations(
     reopens: list[dict[str, Any]] = []
     late_reports: list[dict[str, Any]] = []  # closed as missed, then the report came in
     touched: list[tuple[int, str, str, dict[str, Any]]] = []  # (id, case, action, detail)
-    first_cache: dict[tuple[str, datetime], tuple[datetime, datetime | None]] = {}
+    first_cache: dict[tuple[str, datetime, WorkingDays], tuple[datetime, datetime | None]] = {}
+    part_time = _part_timers(session)
 
-    def timing(kind: str, due: datetime) -> tuple[datetime, datetime | None]:
-        """First action and stage deadline, memoised per (kind, due)."""
-        key = (kind, due)
+    def timing(kind: str, due: datetime, owner: str = "") -> tuple[datetime, datetime | None]:
+        """First action and stage deadline, memoised per (kind, due, owner's working days)."""
+        days = part_time.get(owner)
+        key = (kind, due, days)
         if key not in first_cache:
             first_cache[key] = (
-                deadlines.first_action_at(kind, due, policy, cal, hours),
+                deadlines.first_action_at(kind, due, policy, cal, hours, days),
                 deadlines.initial_stage_due_at(kind, due, cal, hours),
             )
         return first_cache[key]
@@ -170,7 +174,7 @@ def sync_obligations(
                 touched.append((ex.id, spec.case_ref, action,
                                 {"outcome": spec.outcome, "status": spec.status}))  # fmt: skip
             elif spec.due_at != ex.due_at or spec.owner_id != ex.owner_id:
-                first, stage_due = timing(spec.kind, spec.due_at)
+                first, stage_due = timing(spec.kind, spec.due_at, spec.owner_id)
                 stage = 0 if resets_stage(spec.kind) else ex.stage
                 moves.append({
                     "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
@@ -182,7 +186,7 @@ def sync_obligations(
                     "owner_from": ex.owner_id, "owner_to": spec.owner_id,
                 }))  # fmt: skip
         elif spec.status == OPEN and reopenable(spec.kind, ex.status):
-            _, stage_due = timing(spec.kind, spec.due_at)
+            _, stage_due = timing(spec.kind, spec.due_at, spec.owner_id)
             reopens.append({
                 "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
                 "stage_due_at": stage_due if ex.stage == 0 else ex.stage_due_at,
@@ -270,6 +274,30 @@ def sync_obligations(
     return result
 
 
+def _part_timers(session: Session) -> dict[str, WorkingDays]:
+    """Who works part time, and which days: their nudges move to a day they work."""
+    table = table_of(Staff)
+    rows = session.execute(
+        select(table.c.staff_id, table.c.working_days).where(table.c.working_days.is_not(None))
+    )
+    return {staff_id: parse_working_days(days) for staff_id, days in rows}
+
+
+def look_again(session: Session, owner_ids: Collection[str], *, now: datetime) -> int:
+    """Have the next scan re-decide these people's open items (their working days changed)."""
+    table = table_of(Obligation)
+    changed = 0
+    for part in chunks(sorted(set(owner_ids))):
+        changed += session.execute(
+            update(table)
+            .where(table.c.owner_id.in_(part))
+            .where(table.c.status == OPEN)
+            .where(table.c.next_action_at > now)
+            .values(next_action_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+    return changed
+
+
 def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int:
     """Create the 18/24-month flag rows of open plans nearing those dates (idempotent).
 
@@ -316,7 +344,7 @@ def _new_row(
 
     Reviews and flags imported long past their date are listed, not messaged.
     """
-    first, stage_due = timing(spec.kind, spec.due_at)
+    first, stage_due = timing(spec.kind, spec.due_at, spec.owner_id)
     stage = 0
     next_action: datetime | None = first if spec.status == OPEN else None
     if spec.status == OPEN and spec.kind == PLAN_REVIEW and stage_due and stage_due <= now:
@@ -390,6 +418,7 @@ def queue_once(
     return enqueue(
         session, key=note.key, recipient_id=note.recipient_id, kind=note.kind,
         message=note.message, at=now, cal=cal, hours=hours, obligation_id=obligation_id,
+        days=note.days,
     )  # fmt: skip
 
 
@@ -412,7 +441,7 @@ def _positive_alerts(
         return 0
     by_case = {p.case_ref: p for p in plans}
     workers = {by_case[a.case_ref].social_worker_id for a in positive if a.case_ref in by_case}
-    org = load_org(session, workers)
+    org = load_org(session, workers, now=now)
     created = 0
     for alert in positive:
         plan = by_case.get(alert.case_ref)
@@ -427,7 +456,8 @@ def _positive_alerts(
                             "team_manager"))  # fmt: skip
         for key, recipient, role in targets:
             message = msg.positive_alert(alert.case_ref, role=role)
-            note = rules.route(org, recipient, key, N_INFO, message, rules.A_INFO)
+            note = rules.route(org, recipient, key, N_INFO, message, rules.A_INFO, now=now,
+                               tz=cal.tz)  # fmt: skip
             if note is None:
                 continue
             if queue_once(session, note, now=now, cal=cal, hours=hours):

@@ -110,7 +110,8 @@ def test_run_polls_answers_sends_due_messages_and_stops_on_sigterm(
             timeout=20,
         )
         assert [c.status for c in api.calls("setMyCommands")] == [200]
-        assert [c["command"] for c in api.commands] == ["mine", "help", "alert", "team", "start"]
+        assert [c["command"] for c in api.commands] == ["mine", "help", "alert", "team", "cover",
+                                                    "start"]
     finally:
         code, took = stop(process)
     assert code == 0 and took < 10

@@ -58,11 +58,15 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def seed_linked_account(engine: Engine, *, user: int, chat: int) -> None:
     """A linked member of staff, the invite they used, a lock-out row, a sent reminder."""
-    with Session(engine) as session:
-        session.add(
-            Staff(staff_id="SW1", name="Sam Worker", role="social_worker",
-                  telegram_user_id=user, chat_id=chat, linked_at=AT)
+    with engine.begin() as conn:  # 0001's columns: the model has grown since
+        conn.execute(
+            text("INSERT INTO staff (staff_id, name, role, team, active, reachable, "
+                 "telegram_user_id, chat_id, linked_at) VALUES ('SW1', 'Sam Worker', "
+                 "'social_worker', '', :t, :t, :user, :chat, :at)"),
+            {"t": True, "user": user, "chat": chat, "at": Staff.__table__.c.linked_at.type
+             .process_bind_param(AT, engine.dialect)},
         )  # fmt: skip
+    with Session(engine) as session:
         session.add(
             Invite(staff_id="SW1", code_hash="h" * 64, created_at=AT,
                    expires_at=AT + timedelta(days=7), used_at=AT, used_by=user)
@@ -80,7 +84,9 @@ def seed_linked_account(engine: Engine, *, user: int, chat: int) -> None:
 def linked_account(engine: Engine) -> tuple[object, ...]:
     """What a fresh session reads back of `seed_linked_account`'s rows."""
     with Session(engine) as session:
-        staff = session.exec(select(Staff)).one()
+        staff = session.exec(
+            select(Staff.staff_id, Staff.telegram_user_id, Staff.chat_id, Staff.linked_at)
+        ).one()
         invite = session.exec(select(Invite)).one()
         attempt = session.exec(select(LinkAttempt)).one()
         note = session.exec(select(Notification)).one()

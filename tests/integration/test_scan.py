@@ -127,7 +127,7 @@ def test_an_inactive_owners_reminder_goes_to_their_manager(
             select(AuditEvent).where(AuditEvent.action == "redirected_to_manager")
         ).all()
     assert [n.recipient_id for n in sent] == ["TM1"]
-    assert sent[0].text.startswith("↪️ For Name SW1 (social worker)")
+    assert sent[0].text.startswith("↪️ Covering for Name SW1 (social worker), who has left")
     assert "CP-1042" in sent[0].text
     assert len(redirected) == 1
 
