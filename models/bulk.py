@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 CHUNK = 500
 INSERT_BATCH = 5000
-WIDE_SCOPE = 5000  # more case refs than this: read whole tables and filter in Python
+WIDE_SCOPE = 5000  # more case refs than this: read the span they cover and filter in Python
 
 
 def table_of(model: Any) -> Table:
@@ -94,9 +94,12 @@ def rows_of(session: Session, table: Table, cols: Sequence[str], scope: Sequence
     if scope is None:
         raw = list(session.execute(stmt).all())
     elif len(scope) > WIDE_SCOPE:
+        # One read of the span the scope covers (a big import's chunk: a contiguous stretch
+        # of case refs; at worst the whole table), filtered here: no long IN lists.
         wanted = set(scope)
         at = cols.index(scope_col)
-        raw = [r for r in session.execute(stmt).all() if r[at] in wanted]
+        span = stmt.where(table.c[scope_col].between(min(wanted), max(wanted)))
+        raw = [r for r in session.execute(span).all() if r[at] in wanted]
     else:
         for part in chunks(scope):
             raw.extend(session.execute(stmt.where(table.c[scope_col].in_(part))).all())
