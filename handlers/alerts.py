@@ -28,12 +28,16 @@ class AlertResult:
 def alert_refusal(
     session: Session, policy: Policy, *, actor: Staff, case_ref: str, now: datetime
 ) -> str | None:
-    """Why this person may not raise an alert on this case now, or None if they may."""
+    """Why this person may not raise an alert on this case now, or None if they may.
+
+    Any IRO of the service may, not only the plan's chair: a chair covering a colleague's
+    conference raises one on a case that is not theirs.
+    """
     if actor.role != "iro" or not actor.active:
         return "not_iro"
     plan = session.get(Plan, case_ref) if case_ref else None
     today = policy.calendar().local(now).date()
-    if plan is None or plan.chair_id != actor.staff_id:
+    if plan is None:
         return "no_plan"
     if plan.plan_end is not None and plan.plan_end <= today:
         return "no_plan"

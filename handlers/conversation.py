@@ -30,7 +30,7 @@ from models.tables import Obligation, Staff
 from models.vocabulary import ALERT_KINDS, OPEN, THEME_CODES, Action, is_manager
 from scheduler.deadlines import cover_until_days, late_days
 from scheduler.dispatch import release_held
-from scheduler.items import Item
+from scheduler.items import Item, Unallocated
 from scheduler.org import Person
 from scheduler.runtime import Runtime
 
@@ -67,6 +67,7 @@ class UseCases:
     reply: Callable[..., effects.ActionResult] = actions.reply
     open_items: Callable[..., list[Item]] = lists.open_items
     team_items: Callable[..., list[Item]] = lists.team_items
+    unallocated_cases: Callable[..., list[Unallocated]] = lists.unallocated_cases
     item_for_message: Callable[..., int | None] = lists.item_for_message
     alert_refusal: Callable[..., str | None] = alerts.alert_refusal
     raise_alert: Callable[..., alerts.AlertResult] = alerts.raise_alert
@@ -170,7 +171,8 @@ class Conversation:
                 if not is_manager(staff.role):
                     return _text("/team is for managers. Send /mine for your own items.")
                 items = self.use.team_items(session, staff.staff_id, now)
-                return Reply(send=render.team_messages(items, self.tz, now))
+                cases = self.use.unallocated_cases(session, staff.staff_id)
+                return Reply(send=render.team_messages(items, self.tz, now, unallocated=cases))
             if name == "alert":
                 return self._alert_start(session, staff, args, user_data, now)
             if name == "cover":

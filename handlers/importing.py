@@ -12,7 +12,8 @@ Rules beyond INTERFACE.md, chosen so a nightly export cannot quietly break remin
   present but empty clears the field (or, for `active`, means `true`).
 - A row with a different number of fields than the header is refused (misaligned columns
   would assign the wrong people).
-- An open plan's social worker and chair must be active; a conference's `chair_id` and an
+- An open plan's chair must be active; its social worker may have left (the case is then
+  unallocated: its items go to their last team manager). A conference's `chair_id` and an
   alert's `raised_by` must be IROs (possibly former ones, for history).
 - Local times that do not exist or happen twice at a clock change must carry an offset.
 - Rows are never deleted: a record missing from a later file stays as it was.
@@ -148,8 +149,10 @@ def check_references(parsed: ParsedFile, refs: Refs) -> dict[int, list[str]]:
     for line, rec in parsed.records.items():
         if isinstance(rec, PlanRecord):
             open_plan = rec.plan_end is None
+            # A leaver named as the worker is not an error: the case is unallocated and its
+            # items go to their last team manager until the export names someone else.
             add(line, _person_problem("social_worker_id", rec.social_worker_id, "social_worker",
-                                      refs, must_be_active=open_plan))
+                                      refs, must_be_active=False))
             add(line, _person_problem("chair_id", rec.chair_id, "iro", refs,
                                       must_be_active=open_plan))
         elif isinstance(rec, ConferenceRecord | AlertRecord):

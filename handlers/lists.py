@@ -11,8 +11,8 @@ from handlers.effects import view
 from models.tables import Notification, Obligation, Staff
 from models.vocabulary import OPEN
 from scheduler.calendar import LONDON
-from scheduler.items import Item
-from scheduler.loaders import load_org
+from scheduler.items import Item, Unallocated
+from scheduler.loaders import load_org, load_unallocated
 
 
 def item_for_message(session: Session, chat_id: int, message_id: int) -> int | None:
@@ -52,6 +52,13 @@ def open_items(
 def span_of(session: Session, manager_id: str) -> set[str]:
     """Everyone below this manager, at any depth (from the hierarchy snapshot)."""
     return load_org(session).span(manager_id)
+
+
+def unallocated_cases(session: Session, manager_id: str) -> list[Unallocated]:
+    """Open cases in a manager's span whose social worker has left, until the export names
+    someone else (their items come to the leaver's last team manager meanwhile)."""
+    span = span_of(session, manager_id)
+    return load_unallocated(session, span) if span else []
 
 
 def team_items(session: Session, manager_id: str, now: datetime) -> list[Item]:

@@ -32,7 +32,7 @@ from models.vocabulary import (
     role_label,
 )
 from scheduler import messages as msg
-from scheduler.items import Item
+from scheduler.items import Item, Unallocated
 from scheduler.org import Person
 
 if TYPE_CHECKING:  # the use case's results; rendering needs no database
@@ -166,12 +166,24 @@ def mine_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Me
     return [Message(header), *(item_message(item, tz, now) for item in shown)]
 
 
-def team_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:
-    """`/team`: overdue and escalated items in the manager's span, split to fit Telegram."""
-    if not items:
+def team_messages(
+    items: Sequence[Item],
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    unallocated: Sequence[Unallocated] = (),
+) -> list[Message]:
+    """`/team`: overdue and escalated items in the manager's span, then the cases whose
+    social worker has left, split to fit Telegram."""
+    if not items and not unallocated:
         return [Message("Nothing overdue or escalated in your team. 🎉")]
-    lines = [f"Overdue or escalated in your span ({len(items)}):"]
-    lines += [f"• {item_line(item, tz, now)}" for item in items]
+    lines = []
+    if items:
+        lines.append(f"Overdue or escalated in your span ({len(items)}):")
+        lines += [f"• {item_line(item, tz, now)}" for item in items]
+    if unallocated:
+        lines.append(f"{msg.UNALLOCATED_HEADING} ({len(unallocated)}):")
+        lines += [f"• {msg.unallocated_line(case)}" for case in unallocated]
     return [Message(chunk) for chunk in chunk_lines(lines)]
 
 
@@ -289,7 +301,7 @@ def alert_refusal(reason: str) -> str:
     return {
         "not_iro": "Only IROs can raise QA alerts.",
         "usage": "Send /alert followed by the case reference, e.g. /alert CR12345.",
-        "no_plan": "I can't find an open plan with that reference that you chair.",
+        "no_plan": "I can't find an open plan with that reference.",
         "cancelled": "Alert cancelled. Nothing was recorded.",
     }.get(reason, "Sorry, that didn't work. Nothing was recorded.")
 

@@ -47,8 +47,10 @@ from models.vocabulary import (
 from scheduler import messages as msg
 from scheduler.deadlines import late_day
 from scheduler.escalation import escalate
+from scheduler.loaders import load_org
 from scheduler.org import Person
 from scheduler.policy import Policy
+from scheduler.rules import alert_iro
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +256,15 @@ class Step:
 
     # -- QA alerts ---------------------------------------------------------------------
 
+    def alert_iro(self) -> Person | None:
+        """Who logs this alert's outcome: its IRO, or once they have left the plan's chair
+        (else the safeguarding manager); `tell` reaches whoever covers for them."""
+        assert self.alert is not None
+        plan = self.session.get(Plan, self.ob.case_ref)
+        chair = plan.chair_id if plan is not None else None
+        org = load_org(self.session, [s for s in (self.alert.raised_by, chair) if s])
+        return org.get(alert_iro(org, self.alert.raised_by, chair))
+
     def responded(self, _arg: str) -> ActionResult:
         """Responded (worker or stage holder): the alert records it; the IRO logs the outcome."""
         assert self.alert is not None
@@ -269,7 +280,7 @@ class Step:
         self.session.add(self.alert)
         self.audit("qa_responded", alert_id=self.alert.alert_id)
         resync(self.session, self.policy, self.ob, self.now)
-        iro = self.session.get(Staff, self.alert.raised_by)
+        iro = self.alert_iro()
         item = view(self.ob)
         self.tell(
             f"alert:{self.alert.alert_id}:responded:{self.ob.stage}",
@@ -298,7 +309,7 @@ class Step:
         cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
         resync(self.session, self.policy, self.ob, self.now)
         if self.role != "raiser":
-            iro = self.session.get(Staff, self.alert.raised_by)
+            iro = self.alert_iro()
             self.tell(
                 f"alert:{self.alert.alert_id}:resolved",
                 iro,
@@ -357,7 +368,7 @@ class Step:
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
         self.audit("qa_acknowledged", alert_id=self.alert.alert_id)
-        iro = self.session.get(Staff, self.alert.raised_by)
+        iro = self.alert_iro()
         self.tell(
             f"ob:{self.ob.id}:ack:{self.ob.stage}",
             iro,

@@ -31,8 +31,10 @@ from models.vocabulary import (
     SAFEGUARDING_MANAGER,
     role_label,
 )
+from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar
-from scheduler.items import Item
+from scheduler.items import Item, Unallocated
+from scheduler.loaders import load_absences, load_unallocated
 from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
@@ -153,8 +155,10 @@ def build_digest(
     cal: WorkingCalendar,
     limit: int = TELEGRAM_LIMIT,
     per_group: int = PER_GROUP,
+    unallocated: Sequence[Unallocated] = (),
 ) -> list[Message]:
-    """The day's digest for one manager: grouped by kind, oldest first; [] if nothing late."""
+    """The day's digest for one manager: grouped by kind, oldest first, then the cases whose
+    social worker has left (for their last team manager); [] if nothing to follow up."""
     by_kind: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.kind == PLAN_FLAG and (
@@ -166,7 +170,7 @@ def build_digest(
     if PLAN_FLAG in by_kind:
         by_kind[PLAN_FLAG] = _flags_once(by_kind[PLAN_FLAG])
     shown = [kind for kind, _ in GROUPS if by_kind.get(kind)]
-    if not shown:
+    if not shown and not unallocated:
         return []
     total = sum(len(by_kind[k]) for k in shown if k != PLAN_FLAG)
     escalated = sum(1 for k in shown if k != PLAN_FLAG for i in by_kind[k] if i.stage > 0)
@@ -174,6 +178,9 @@ def build_digest(
     if PLAN_FLAG in by_kind:
         flags = len(by_kind[PLAN_FLAG])
         summary.append(f"{flags} plan{'s' if flags != 1 else ''} newly at 18 or 24 months")
+    if unallocated:
+        cases = len(unallocated)
+        summary.append(f"{cases} unallocated case{'s' if cases != 1 else ''}")
     title = f"Digest for {manager.name}, {day_label(today)}"
     counts = "; ".join(summary)
     blocks = []
@@ -185,6 +192,12 @@ def build_digest(
         lines += [_line(item, today, cal) for item in group[:per_group]]
         if len(group) > per_group:
             lines.append(f"+{len(group) - per_group} more, see /team")
+        blocks.append("\n".join(lines))
+    if unallocated:
+        lines = [f"{msg.UNALLOCATED_HEADING}: {len(unallocated)}"]
+        lines += [f"• {msg.unallocated_line(case)}" for case in unallocated[:per_group]]
+        if len(unallocated) > per_group:
+            lines.append(f"+{len(unallocated) - per_group} more, see /team")
         blocks.append("\n".join(lines))
     body_limit = limit - len(title) - len(counts) - 16  # room for the header and "(2/3)"
     texts = _pack(blocks, body_limit)
@@ -205,8 +218,8 @@ def _is_first_working_day_of_week(day: date, cal: WorkingCalendar) -> bool:
     return cal.is_working_day(day) and not any(cal.is_working_day(d) for d in earlier)
 
 
-def load_org(session: Session) -> Org:
-    """Everyone, as the pure hierarchy snapshot."""
+def load_org(session: Session, *, now: datetime | None = None) -> Org:
+    """Everyone, as the pure hierarchy snapshot (given `now`, with who is away then)."""
     rows = session.execute(
         select(
             col(Staff.staff_id),
@@ -219,7 +232,8 @@ def load_org(session: Session) -> Org:
             col(Staff.chat_id),
         )
     )
-    return Org.of(Person(*row) for row in rows)
+    people = [Person(*row) for row in rows]
+    return Org.of(people, load_absences(session, None, now=now) if now is not None else ())
 
 
 def load_late_items(session: Session, *, now: datetime) -> list[Item]:
@@ -316,7 +330,7 @@ def digest_pass(
         return 0
     if not hours.is_open(now, cal):
         return 0  # after closing, today's digest would reach phones beside tomorrow's
-    org = load_org(session)
+    org = load_org(session, now=now)
     recipients = [m for m in managers(org) if m.chat_id is not None]
     if not recipients:
         return 0
@@ -360,13 +374,25 @@ def build_digests(
     items_by_owner: dict[str, list[Item]] = defaultdict(list)
     for item in load_late_items(session, now=now):
         items_by_owner[item.owner_id].append(item)
+    unallocated: dict[str, list[Unallocated]] = defaultdict(list)  # by the leaver's manager
+    for case in load_unallocated(session):
+        manager_of = org.team_manager(case.worker_id)
+        if manager_of is not None:
+            unallocated[manager_of.staff_id].append(case)
     outgoing = []
     for manager in todo:
         key = f"{DIGEST}:{manager.staff_id}:{stamp}"
         items = [i for owner in org.span(manager.staff_id) for i in items_by_owner.get(owner, ())]
-        for n, message in enumerate(build_digest(manager, items, today=today, cal=cal), start=1):
+        messages = build_digest(manager, items, today=today, cal=cal,
+                                unallocated=unallocated.get(manager.staff_id, ()))  # fmt: skip
+        reader = org.stand_in(manager.staff_id, now, cal.tz) or manager
+        away = org.away(manager.staff_id, now, cal.tz)
+        for n, message in enumerate(messages, start=1):
             part_key = key if n == 1 else f"{key}:{n}"
-            outgoing.append(_Outgoing(part_key, manager.staff_id, DIGEST, message))
+            if reader.staff_id != manager.staff_id:  # away: their cover reads it for them
+                message = msg.cover(message, absent_name=manager.name, absent_role=manager.role,
+                                    until=away.ends_on if away else None)  # fmt: skip
+            outgoing.append(_Outgoing(part_key, reader.staff_id, DIGEST, message))
     return outgoing
 
 

@@ -47,6 +47,15 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Unallocated:
+    """An open case whose social worker has left: listed for their last team manager."""
+
+    case_ref: str
+    worker_id: str
+    worker_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Notify:
     """One message to enqueue, once per key, and the audit action it is recorded under."""
 

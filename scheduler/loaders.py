@@ -12,7 +12,7 @@ from sqlmodel import Session
 from models.bulk import chunks, table_of
 from models.tables import Absence, Conference, Plan, QaAlert, Staff
 from models.vocabulary import QA_RESPONSE, REPORT_KINDS
-from scheduler.items import Item
+from scheduler.items import Item, Unallocated
 from scheduler.org import MAX_COVER_HOPS, Away, Org, Person, parse_working_days
 
 
@@ -159,3 +159,24 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
             )
         )  # fmt: skip
     return items
+
+
+def load_unallocated(
+    session: Session, worker_ids: Iterable[str] | None = None
+) -> list[Unallocated]:
+    """Open plans whose social worker has left (of these workers, or all), by case ref."""
+    pt, st = table_of(Plan), table_of(Staff)
+    stmt = (
+        select(pt.c.case_ref, pt.c.social_worker_id, st.c.name)
+        .join(st, st.c.staff_id == pt.c.social_worker_id)
+        .where(pt.c.plan_end.is_(None))
+        .where(st.c.active.is_(False))
+        .order_by(pt.c.case_ref)
+    )
+    if worker_ids is None:
+        return [Unallocated(*row) for row in session.execute(stmt)]
+    found: list[Unallocated] = []
+    for part in chunks(sorted(set(worker_ids))):
+        found.extend(Unallocated(*row) for row in session.execute(
+            stmt.where(pt.c.social_worker_id.in_(part))))  # fmt: skip
+    return sorted(found, key=lambda u: u.case_ref)

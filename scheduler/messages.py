@@ -24,7 +24,7 @@ from models.vocabulary import (
     theme_phrase,
 )
 from scheduler.calendar import LONDON
-from scheduler.items import Item
+from scheduler.items import Item, Unallocated
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +327,14 @@ def back_from_absence(*, cover_name: str, open_items: int) -> Message:
         f"↩️ Welcome back. {cover_name} covered while you were away; your open items "
         f"({open_items}) are with you again: send /mine to see them."
     )
+
+
+UNALLOCATED_HEADING = "Unallocated cases, their social worker has left"
+
+
+def unallocated_line(case: Unallocated) -> str:
+    """`CP-1042 · was Sally Webb`: the case and who held it (in /team and the digest)."""
+    return f"{case.case_ref} · was {case.worker_name}"
 
 
 def late_reason_buttons(item: Item) -> list[list[Button]]:

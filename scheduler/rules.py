@@ -312,8 +312,9 @@ def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: i
     if target is None:
         note = msg.qa_challenge(item, stages=len(ladder))
         key = f"ob:{item.id}:challenge"
-        if item.raised_by:
-            out.send(item.raised_by, f"{key}:{item.raised_by}", N_INFO, note, A_INFO)
+        iro = alert_iro(org, item.raised_by, item.chair_id)
+        if iro:
+            out.send(iro, f"{key}:{iro}", N_INFO, note, A_INFO)
         director = org.first_with_role(item.owner_id, "assistant_director")
         if director is not None:
             out.send(director.staff_id, f"{key}:{director.staff_id}", N_INFO, note, A_INFO)
@@ -337,10 +338,11 @@ def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: i
         ),
         A_ESCALATION,
     )
-    if item.raised_by:
+    iro = alert_iro(org, item.raised_by, item.chair_id)
+    if iro:
         out.send(
-            item.raised_by,
-            f"ob:{item.id}:stage:{stage}:iro:{item.raised_by}",
+            iro,
+            f"ob:{item.id}:stage:{stage}:iro:{iro}",
             N_INFO,
             msg.qa_iro_step(
                 item,

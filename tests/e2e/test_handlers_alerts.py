@@ -143,15 +143,27 @@ async def test_not_resolved_escalates_to_the_team_manager_who_acknowledges(
     )
 
 
-async def test_only_iros_may_raise_alerts_and_only_on_plans_they_chair(chat: ChatHarness) -> None:
+async def test_only_iros_may_raise_alerts_and_only_on_known_open_plans(chat: ChatHarness) -> None:
     [refused] = await chat.send(SW1, "/alert CR-100")
     assert refused.text == render.alert_refusal("not_iro")
-    [other] = await chat.send(IRO2, "/alert CR-100")
     [unknown] = await chat.send(IRO1, "/alert NO-SUCH-CASE")
-    assert other.text == unknown.text == render.alert_refusal("no_plan")
+    assert unknown.text == render.alert_refusal("no_plan")
     [usage] = await chat.send(IRO1, "/alert")
     assert usage.text == render.alert_refusal("usage")
     assert alerts(chat.ctx) == []
+
+
+async def test_any_iro_of_the_service_may_raise_an_alert_on_a_case_they_do_not_chair(
+    chat: ChatHarness,
+) -> None:
+    [step] = await chat.send(IRO2, "/alert CR-100")  # Iris chairs CR-100; Ivan covers today
+    await chat.press(IRO2, step.message_id, button(step, "Concern"))
+    themes = chat.api.message(IRO2, step.message_id)
+    await chat.press(IRO2, step.message_id, button(themes, "Drift and delay"))
+    confirm = chat.api.message(IRO2, step.message_id)
+    await chat.press(IRO2, step.message_id, button(confirm, "Confirm"))
+    [alert] = alerts(chat.ctx)
+    assert (alert.case_ref, alert.raised_by, alert.kind) == ("CR-100", "IRO2", "concern")
 
 
 async def test_a_note_during_an_alert_is_warned_against_and_never_stored(chat: ChatHarness) -> None:

@@ -15,6 +15,7 @@ from handlers.importing import import_csv
 from models import buttons as cb
 from models.tables import Absence, AuditEvent, Obligation, Staff
 from models.vocabulary import RCPC_REPORT, Action
+from scheduler.digest import digest_pass
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
 from scheduler.sync import sync_obligations
@@ -246,3 +247,24 @@ def test_irobot_import_absences_reports_in_one_line_and_a_bad_file_changes_nothi
     assert "nothing written" in err
     with Session(cli.engine) as session:
         assert [a.absence_id for a in session.exec(select(Absence)).all()] == ["AB-1"]
+
+
+def test_an_away_managers_digest_goes_to_their_cover_marked_so(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine) as session:
+        caseload(session, policy)  # the report was due Mon 7 Dec: late on Tue 8 Dec
+        for staff_id, chat in (("TM1", 101), ("SM1", 102)):
+            session.get(Staff, staff_id).chat_id = chat  # type: ignore[union-attr]
+        away(session, policy, "AB-1,TM1,2026-12-07,2026-12-11,SM1\n")
+        digest_pass(session, policy, now=london(2026, 12, 8, 9))
+        session.commit()
+        to_cover = [n.text for n in notifications(session, "SM1") if n.kind == "digest"]
+        to_away = [n.text for n in notifications(session, "TM1") if n.kind == "digest"]
+    assert to_away == []
+    assert len(to_cover) == 2  # their own, and the one they read for Name TM1
+    covered = next(t for t in to_cover if t.startswith("↪️"))
+    assert covered.startswith(
+        "↪️ Covering for Name TM1 (team manager), away until Fri 11 Dec:\n"
+        "Digest for Name TM1, Tue 8 Dec"
+    )

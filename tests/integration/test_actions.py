@@ -348,7 +348,9 @@ def test_manager_report_buttons_work_once_the_report_is_escalated(ctx: AppContex
     assert any("says the report is in" in n.text for n in outbox(ctx, "IRO1"))
 
 
-def test_an_iro_raises_an_alert_on_a_plan_they_chair_and_its_clock_starts(ctx: AppContext) -> None:
+def test_an_iro_raises_an_alert_on_a_known_open_plan_and_its_clock_starts(
+    ctx: AppContext,
+) -> None:
     setup_case(ctx)
     with ctx.session() as session:
         iro = session.get(Staff, "IRO1")
@@ -360,14 +362,18 @@ def test_an_iro_raises_an_alert_on_a_plan_they_chair_and_its_clock_starts(ctx: A
     assert result.ok and result.due_at is not None
     assert result.due_at.date() == date(2026, 12, 8)  # five working days after Tue 1 Dec
     with ctx.session() as session:
-        other = session.get(Staff, "IRO2")
+        other = session.get(Staff, "IRO2")  # not the plan's chair: any IRO may
         assert other is not None
-        refused = alerts.raise_alert(
+        covering = alerts.raise_alert(
             session, ctx.policy, actor=other, alert_id="TG-2", case_ref="CR-100",
             kind="concern", theme="other", now=NOW,
         )  # fmt: skip
-        assert not refused.ok and refused.code == "no_plan"
-        assert session.get(QaAlert, "TG-2") is None
+        refused = alerts.raise_alert(
+            session, ctx.policy, actor=other, alert_id="TG-3", case_ref="CR-999",
+            kind="concern", theme="other", now=NOW,
+        )  # fmt: skip
+        assert covering.ok and not refused.ok and refused.code == "no_plan"
+        assert session.get(QaAlert, "TG-3") is None
 
 
 def test_an_inactive_person_is_refused_even_on_their_own_item(ctx: AppContext) -> None:
