@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Date, DateTime, String, Table, select, type_coerce
+from sqlalchemy import Connection, Date, DateTime, String, Table, select, type_coerce
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -140,3 +140,36 @@ def insert_obligations(session: Session, rows: list[tuple[Any, ...]]) -> None:
     )
     for start in range(0, len(rows), INSERT_BATCH):
         connection.exec_driver_sql(sql, rows[start : start + INSERT_BATCH])
+
+
+VALUES_ROWS = 500  # rows per VALUES list: 8 columns stay far below both databases' limits
+
+
+def values_cte(
+    connection: Connection,
+    name: str,
+    columns: Sequence[tuple[str, Any]],
+    rows: Sequence[Sequence[Any]],
+) -> tuple[str, list[Any]]:
+    """`WITH name(a, b, ...) AS (VALUES ...)` in the driver's own style, and its parameters.
+
+    For one statement per batch (an UPDATE ... FROM name ... RETURNING): each (column, type)
+    converts its values as the type would bind them (a UTC datetime as SQLite stores it);
+    on PostgreSQL every placeholder is cast to its type, so a column NULL in every row keeps it.
+    """
+    dialect = connection.dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.name == "postgresql":
+        slots = [f"CAST({marker} AS {type_.compile(dialect=dialect)})" for _, type_ in columns]
+    else:
+        slots = [marker] * len(columns)
+    convert = [type_.dialect_impl(dialect).bind_processor(dialect) for _, type_ in columns]
+    params: list[Any] = []
+    for row in rows:
+        params.extend(
+            value if value is None or bind is None else bind(value)
+            for value, bind in zip(row, convert, strict=True)
+        )
+    one = f"({', '.join(slots)})"
+    names = ", ".join(n for n, _ in columns)
+    return f"WITH {name}({names}) AS (VALUES {', '.join([one] * len(rows))})", params

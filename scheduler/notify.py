@@ -31,10 +31,6 @@ def enqueue(
 
     `days`: a part-timer's working days, for a nudge that must not reach them on a day off.
     """
-    if days is not None:
-        not_before = their_opening(at, days, cal, hours)
-    else:
-        not_before = hours.next_opening(at, cal) if quiet_hours else at
     return add_once(
         session,
         key=key,
@@ -42,7 +38,21 @@ def enqueue(
         kind=kind,
         message=message,
         at=at,
-        not_before=not_before,
+        not_before=not_before(at, cal, hours, quiet_hours=quiet_hours, days=days),
         obligation_id=obligation_id,
         photo=photo,
     )
+
+
+def not_before(
+    at: datetime,
+    cal: WorkingCalendar,
+    hours: WorkingHours,
+    *,
+    quiet_hours: bool = True,
+    days: frozenset[int] | None = None,
+) -> datetime:
+    """When a message queued at `at` may go: the next opening of hours (of their days)."""
+    if days is not None:
+        return their_opening(at, days, cal, hours)
+    return hours.next_opening(at, cal) if quiet_hours else at

@@ -10,18 +10,21 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
+from models.daily import claim_day
 from models.tables import Obligation
-from models.vocabulary import MISSED, OPEN
+from models.vocabulary import OPEN
 from scheduler import rules
 from scheduler.absences import absence_pass
-from scheduler.escalation import apply_decision
+from scheduler.escalation import apply_decisions
 from scheduler.items import Decision, Item
 from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
 from scheduler.org import Org
 from scheduler.policy import Policy
-from scheduler.sync import close_missed_report, ensure_milestones
+from scheduler.sync import ensure_milestones
 
 logger = logging.getLogger(__name__)
+
+MILESTONES = "milestones"  # the daily pass mark of the 18/24-month check
 
 
 @dataclass
@@ -52,6 +55,20 @@ def due_rows(session: Session, *, now: datetime, limit: int) -> list[tuple[objec
     return [tuple(row) for row in session.execute(stmt)]
 
 
+def milestones_due(session: Session, policy: Policy, *, now: datetime) -> bool:
+    """Whether this pass runs the 18/24-month check: the first pass of each local day from
+    opening time (when flags fall due), claimed by compare-and-set, so one process does it.
+
+    The check reads every open plan; run on every pass it cost 0.45 s a pass on 50,000 plans.
+    Flags are created 35 days ahead, so a day missed (nothing running) costs nothing.
+    """
+    cal, hours = policy.calendar(), policy.hours()
+    today = cal.local(now).date()
+    if now < hours.opening_of_day(today, cal):
+        return False
+    return claim_day(session, MILESTONES, today)
+
+
 def scan_pass(
     session: Session,
     policy: Policy,
@@ -62,7 +79,8 @@ def scan_pass(
 ) -> ScanResult:
     """Apply every due decision once (guarded), inside the caller's transaction."""
     result = ScanResult()
-    result.milestones = ensure_milestones(session, policy, now=now)
+    if milestones_due(session, policy, now=now):
+        result.milestones = ensure_milestones(session, policy, now=now)
     result.queued += absence_pass(session, policy, now=now)  # covers told once, start and end
     rows = due_rows(session, now=now, limit=limit)
     if not rows:
@@ -72,28 +90,25 @@ def scan_pass(
     for item in items:
         wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)
     org = load_org(session, wanted, now=now)
+    decided: list[tuple[Item, Decision]] = []
     for item in items:
         try:
-            decision = decide(item, org, policy, now)
+            decided.append((item, decide(item, org, policy, now)))
         except Exception:  # a bad row must not hold up everyone else's reminders
             logger.exception("no decision for obligation %s (%s); left for the next pass",
                              item.id, item.kind)  # fmt: skip
             result.failed += 1
-            continue
-        result.examined += 1
-        if decision.close == MISSED:
-            if close_missed_report(session, item, now=now):
-                result.closed += 1
-            else:
-                result.skipped += 1
-            continue
-        applied = apply_decision(session, policy, item, decision, now=now)
+    result.examined = len(decided)
+    # The writes of the whole batch: a few statements, each step still guarded per row.
+    for applied in apply_decisions(session, policy, decided, now=now):
         if not applied.won:
             result.skipped += 1
-            continue
-        result.queued += applied.queued
-        result.stage_moves += int(applied.stage_moved)
-        result.challenge_listed += int(applied.challenge)
+        elif applied.closed:
+            result.closed += 1
+        else:
+            result.queued += applied.queued
+            result.stage_moves += int(applied.stage_moved)
+            result.challenge_listed += int(applied.challenge)
     result.more = len(rows) >= limit
     if result.queued or result.stage_moves or result.closed:
         logger.info("scan at %s: %s", now.isoformat(), result)

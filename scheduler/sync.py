@@ -37,7 +37,7 @@ from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.deadlines import WorkingDays
 from scheduler.derive import ObligationSpec, derive_obligations, reopenable, resets_stage
-from scheduler.items import Item, Notify
+from scheduler.items import Notify
 from scheduler.loaders import load_org
 from scheduler.notify import enqueue
 from scheduler.org import parse_working_days
@@ -364,35 +364,6 @@ def _close_params(oid: int, status: str, outcome: str | None, done_at: datetime,
     """Parameters for the guarded close UPDATE."""
     return {"b_id": oid, "status": status, "outcome": outcome, "done_at": done_at,
             "updated_at": now}  # fmt: skip
-
-
-def close_missed_report(
-    session: Session, item: Item, *, now: datetime, actor: str = audit.SYSTEM
-) -> bool:
-    """Close a report whose conference has taken place without it (the rule's decision).
-
-    Guarded like every ladder step (`id`, `version`, still open): False if someone changed
-    the row first. Pending nudges are cancelled and the closure audited.
-    """
-    table = table_of(Obligation)
-    done_at = item.conference_at or now
-    changed = session.execute(
-        update(table)
-        .where(table.c.id == item.id)
-        .where(table.c.version == item.version)
-        .where(table.c.status == OPEN)
-        .values(
-            status=CANCELLED, outcome=MISSED, done_at=done_at, next_action_at=None,
-            updated_at=now, version=table.c.version + 1,
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    if changed != 1:
-        return False
-    cancelled = cancel_pending(session, item.id)
-    audit.record(session, at=now, actor=actor, action=A_REPORT_MISSED, obligation_id=item.id,
-                 case_ref=item.case_ref, outcome=MISSED, status=CANCELLED,
-                 conference_at=item.conference_at, cancelled_notifications=cancelled)  # fmt: skip
-    return True
 
 
 _OUTBOX = table_of(Notification)
