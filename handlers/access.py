@@ -21,7 +21,7 @@ from models.vocabulary import (
 )
 from scheduler.org import Person
 
-Role = Literal["owner", "manager", "raiser"]
+Role = Literal["owner", "manager", "raiser", "chair"]
 
 # Which actions each kind of item accepts, and from whom.
 _REPORT_OWNER = frozenset(
@@ -33,14 +33,20 @@ OWNER_ACTIONS: dict[str, frozenset[str]] = {
     QA_RESPONSE: frozenset({Action.RESPONDED}),
     PLAN_REVIEW: frozenset({Action.REVIEW_CONTINUES, Action.REVIEW_EXIT, Action.REVIEW_ENDED}),
 }
+_REPORT_MANAGER = frozenset(
+    {Action.CHASED, Action.REPORT_IN, Action.REARRANGE, Action.STAND_DOWN_REASON}
+)
 MANAGER_ACTIONS: dict[str, frozenset[str]] = {
-    RCPC_REPORT: frozenset({Action.CHASED, Action.REPORT_IN, Action.REARRANGE}),
-    ICPC_REPORT: frozenset({Action.CHASED, Action.REPORT_IN, Action.REARRANGE}),
+    RCPC_REPORT: _REPORT_MANAGER,
+    ICPC_REPORT: _REPORT_MANAGER,
     QA_RESPONSE: frozenset({Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED}),
 }
 RAISER_ACTIONS: dict[str, frozenset[str]] = {
     QA_RESPONSE: frozenset({Action.RESOLVED, Action.NOT_RESOLVED, Action.ESCALATE}),
 }
+# The conference's chair may stand it down (with a reason) while its report is awaited.
+_CHAIR_REPORT = frozenset({Action.STAND_DOWN, Action.STAND_DOWN_REASON})
+CHAIR_ACTIONS: dict[str, frozenset[str]] = {RCPC_REPORT: _CHAIR_REPORT, ICPC_REPORT: _CHAIR_REPORT}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class ItemState:
     status: str
     stage: int
     raiser_id: str | None = None  # the IRO who raised a QA alert
+    chair_id: str | None = None  # who chairs the conference a report is for
     alert_closed: bool = False
     alert_responded: bool = False
 
@@ -78,6 +85,8 @@ def role_of(
 
     if holds(item.raiser_id) and action in RAISER_ACTIONS.get(item.kind, frozenset()):
         return "raiser"
+    if holds(item.chair_id) and action in CHAIR_ACTIONS.get(item.kind, frozenset()):
+        return "chair"
     if holds(item.owner_id) and action in OWNER_ACTIONS.get(item.kind, frozenset()):
         return "owner"
     if action in MANAGER_ACTIONS.get(item.kind, frozenset()) and any(

@@ -25,6 +25,7 @@ from handlers.access import (
 from handlers.effects import (
     UNRECOGNISED,
     ActionResult,
+    chair_of,
     refuse,
     view,
 )
@@ -39,6 +40,7 @@ from models.vocabulary import (
     OPEN,
     QA_RESPONSE,
     REPORT_KINDS,
+    STAND_DOWN_REASON_CODES,
     Action,
 )
 from scheduler.deadlines import late_day
@@ -57,6 +59,8 @@ def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datet
         reason, _, day = arg.partition(".")
         promised = late_day(day, policy.calendar(), now, ob.due_at)
         return reason in LATE_REASON_CODES and promised is not None
+    if action == Action.STAND_DOWN_REASON:
+        return arg in STAND_DOWN_REASON_CODES
     if action == Action.ESCALATE:
         return arg.isdigit() and len(arg) < 3 and ob.stage < int(arg) <= len(policy.qa_alert.ladder)
     return arg == ""
@@ -83,6 +87,7 @@ def press(
         status=ob.status,
         stage=ob.stage,
         raiser_id=alert.raised_by if alert else None,
+        chair_id=_chair(session, ob),
         alert_closed=bool(alert and alert.closed_at),
         alert_responded=bool(alert and alert.responded_at and alert.outcome != NOT_RESOLVED),
     )
@@ -119,13 +124,14 @@ def _as_stand_in(
     """The owner's chain, the item as a stand-in sees it, whom the actor covers, and in which
     capacity they may press: the same rule (`Org.stand_in`) that routed the message to them."""
     chair = _plan_chair(session, ob.case_ref)
-    wanted = [ob.owner_id, actor.staff_id, *(s for s in (state.raiser_id, chair) if s)]
+    wanted = [ob.owner_id, actor.staff_id,
+              *(s for s in (state.raiser_id, chair, state.chair_id) if s)]  # fmt: skip
     org = load_org(session, wanted, now=now)
     tz = policy.calendar().tz
     chain = org.chain(ob.owner_id)
     if alert is not None:
         state = replace(state, raiser_id=alert_iro(org, alert.raised_by, chair))
-    holders = [ob.owner_id, state.raiser_id, *(m.staff_id for m in chain)]
+    holders = [ob.owner_id, state.raiser_id, state.chair_id, *(m.staff_id for m in chain)]
     acting_for = {
         s for s in holders
         if s and s != actor.staff_id
@@ -135,9 +141,18 @@ def _as_stand_in(
     behalf = {
         "owner": ob.owner_id,
         "raiser": state.raiser_id,
+        "chair": state.chair_id,
         "manager": next((m.staff_id for m in chain if m.staff_id in acting_for), None),
     }.get(role or "")
     return chain, state, behalf if behalf in acting_for else None, role
+
+
+def _chair(session: Session, ob: Obligation) -> str | None:
+    """Who chairs the conference a report is for (who may stand it down); None otherwise."""
+    if ob.kind not in REPORT_KINDS:
+        return None
+    chair = chair_of(session, ob)
+    return chair.staff_id if chair is not None else None
 
 
 def _plan_chair(session: Session, case_ref: str) -> str | None:

@@ -442,7 +442,11 @@ class Conversation:
             days = late_days(self.ctx.calendar, now, item.due_at)
             message = render.late_date_message(item, result.reason, days, self.tz)
             return Reply(edit=message, edit_message_id=message_id)
-        text = render.result_text(item, result.code, self.tz, who=result.told)
+        if result.code == effects.ASK_STAND_DOWN:
+            message = render.stand_down_reason_message(item, self.tz)
+            return Reply(edit=message, edit_message_id=message_id)
+        text = render.result_text(item, result.code, self.tz, who=result.told,
+                                  reason=result.reason)  # fmt: skip
         return Reply(answer="Recorded.", edit=Message(text), edit_message_id=message_id)
 
     @staticmethod

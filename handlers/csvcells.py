@@ -76,6 +76,16 @@ def choice(allowed: Sequence[str], noun: str) -> Callable[[str], str]:
     return parse
 
 
+def choice_or(default: str, allowed: Sequence[str], noun: str) -> Callable[[str], str]:
+    """A choice whose empty cell means `default` (a conference's status: `scheduled`)."""
+    parse = choice(allowed, noun)
+
+    def wrapped(value: str) -> str:
+        return parse(value) if value else default
+
+    return wrapped
+
+
 def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def wrapped(value: str) -> Any:
         return parse(value) if value else None

@@ -20,6 +20,7 @@ from handlers.csvcells import (
     CellError,
     boolean,
     choice,
+    choice_or,
     identifier,
     optional,
     optional_identifier,
@@ -39,7 +40,16 @@ from models.records import (
     StaffRecord,
 )
 from models.tables import Absence, Conference, Plan, QaAlert, Staff
-from models.vocabulary import ALERT_KINDS, CONFERENCE_KINDS, PLAN_CATEGORIES, ROLES, THEME_CODES
+from models.vocabulary import (
+    ALERT_KINDS,
+    CONFERENCE_KINDS,
+    CONFERENCE_STATUSES,
+    PLAN_CATEGORIES,
+    ROLES,
+    SCHEDULED,
+    STAND_DOWN_REASON_CODES,
+    THEME_CODES,
+)
 from scheduler.calendar import LONDON
 
 logger = logging.getLogger(__name__)
@@ -135,7 +145,7 @@ SPECS: dict[str, Spec] = {
         kind="conferences",
         key="conference_id",
         required=("conference_id", "case_ref", "kind", "scheduled_for"),
-        optional=("chair_id", "report_received_at"),
+        optional=("chair_id", "report_received_at", "status", "reason"),
         record=ConferenceRecord,
         table=table_of(Conference),
         parsers={
@@ -143,6 +153,8 @@ SPECS: dict[str, Spec] = {
             "case_ref": identifier,
             "kind": choice(CONFERENCE_KINDS, "conference kind"),
             "chair_id": optional_identifier,
+            "status": choice_or(SCHEDULED, CONFERENCE_STATUSES, "conference status"),
+            "reason": optional(choice(STAND_DOWN_REASON_CODES, "reason")),
         },
         datetimes=("scheduled_for", "report_received_at"),
     ),

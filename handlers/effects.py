@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 ASK_REASON = "ask_reason"
 ASK_DATE = "ask_date"
+ASK_STAND_DOWN = "ask_stand_down"  # why will the conference not go ahead?
 UNRECOGNISED = "unrecognised"
 
 

@@ -30,6 +30,7 @@ from models.vocabulary import (
     Action,
     reason_phrase,
     role_label,
+    stand_down_phrase,
 )
 from scheduler import messages as msg
 from scheduler.items import Item, Unallocated
@@ -117,6 +118,15 @@ def late_reason_message(item: Item, tz: ZoneInfo) -> Message:
     return Message(text, rows)
 
 
+def stand_down_reason_message(item: Item, tz: ZoneInfo) -> Message:
+    """Stand down, step 2: why the conference will not go ahead (the out-of-date log's reasons)."""
+    return Message(
+        f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}.\n"
+        "Why will the conference not go ahead on its date?",
+        msg.stand_down_buttons(item),
+    )
+
+
 def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
     """Step 3 of Will be late: the new expected date, one of the next working days."""
     rows = msg.late_date_buttons(item, reason, list(days))
@@ -128,7 +138,7 @@ def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInf
     return Message(text, rows)
 
 
-def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "") -> str:
+def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "", reason: str = "") -> str:
     """The new state of an item after an action, replacing the reminder (no buttons)."""
     title = msg.item_title(item)
     due = msg.when_text(item.due_at, tz)
@@ -147,7 +157,9 @@ def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "") -> str:
         + (f" to stage {item.stage}." if item.stage else "."),
         "acknowledged": f"👍 {title}: acknowledged at stage {item.stage}.",
         "chased": f"📞 {title}, due {due}: chased. Recorded.",
-        "rearrange": f"📅 {title}: conference to be rearranged. The chair has been told.",
+        "stood_down": f"📅 {title}: conference stood down"
+        f" ({stand_down_phrase(reason)}). No report is due for that date."
+        + (f" Told: {who}." if who else ""),
         "plan_continues": f"✅ {title}: reviewed, plan continues. Recorded.",
         "exit_plan": f"✅ {title}: reviewed, exit plan agreed. Recorded.",
         "plan_ended": f"✅ {title}: plan ended. Recorded.",
@@ -218,6 +230,7 @@ def help_text(role: str, name: str) -> str:
         lines.append("• /alert CASE_REF: raise a QA alert (concern or positive) by buttons.")
         lines.append("• After a response, tap Resolved or Not resolved: escalate.")
         lines.append("• Log 9-month plan reviews with one tap on the reminder.")
+        lines.append("• A conference that cannot go ahead: tap Stand down conference.")
     if role in (
         "team_manager",
         "service_manager",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from handlers.access import (
 from handlers.effects import (
     ASK_DATE,
     ASK_REASON,
+    ASK_STAND_DOWN,
     ActionConflict,
     ActionResult,
     audit_item,
@@ -91,7 +92,9 @@ class Step:
             Action.ESCALATE: self.escalate,
             Action.ACKNOWLEDGE: self.acknowledge,
             Action.CHASED: self.chased,
-            Action.REARRANGE: self.rearrange,
+            Action.REARRANGE: lambda _a: self.ok(ASK_STAND_DOWN),
+            Action.STAND_DOWN: lambda _a: self.ok(ASK_STAND_DOWN),
+            Action.STAND_DOWN_REASON: self.stand_down,
             Action.REVIEW_CONTINUES: self.reviewed,
             Action.REVIEW_EXIT: self.reviewed,
             Action.REVIEW_ENDED: self.reviewed,
@@ -196,7 +199,11 @@ class Step:
         stamp = f"{day:%Y%m%d}"
         chair = chair_of(self.session, self.ob)
         manager = team_manager_of(self.chain)
-        self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, note, obligation_id=self.ob.id)
+        chair_note = msg.late_notice_message(
+            item, owner.name if owner else "The social worker", cal.tz, for_chair=True
+        )
+        self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, chair_note,
+                  obligation_id=self.ob.id)  # fmt: skip
         self.tell(f"ob:{self.ob.id}:late:{stamp}:tm", manager, note, obligation_id=self.ob.id)
         return self.ok("late")
 
@@ -227,22 +234,33 @@ class Step:
         self.audit("report_chased")
         return self.ok("chased")
 
-    def rearrange(self, _arg: str) -> ActionResult:
-        """Conference to be rearranged: the chair hears; the new date comes by import."""
-        if not self._first_time("conference_rearrange"):
+    def stand_down(self, reason: str) -> ActionResult:
+        """The chair (or the team manager, after "Conference to be rearranged") stands the
+        conference down for its date: no report is owed, queued nudges are withdrawn, the
+        figures count it as stood down; a new date comes with the next import."""
+        conference = self.session.get(Conference, self.ob.subject_id)
+        if conference is None or conference.stood_down_for == conference.scheduled_for:
             return self.no("already")
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
-        self.audit("conference_rearrange")
-        item = view(self.ob)
-        self.tell(
-            f"ob:{self.ob.id}:rar:chair",
-            chair_of(self.session, self.ob),
-            msg.report_notice_message(
-                item, "rearrange", self.actor.name, self.policy.calendar().tz
-            ),
+        self.session.execute(
+            update(Conference)
+            .where(col(Conference.conference_id) == conference.conference_id)
+            .values(stood_down_for=conference.scheduled_for, stood_down_reason=reason)
+            .execution_options(synchronize_session=False)
         )
-        return self.ok("rearrange")
+        self.audit("conference_stood_down", reason=reason, conference_at=conference.scheduled_for)
+        item = replace(view(self.ob), conference_at=conference.scheduled_for)
+        resync(self.session, self.policy, self.ob, self.now)
+        note = msg.stood_down_message(item, self.actor.name, reason, self.policy.calendar().tz)
+        owner = self.session.get(Staff, self.ob.owner_id)
+        told = [
+            self.tell(f"ob:{self.ob.id}:sd:owner", owner, note),
+            self.tell(f"ob:{self.ob.id}:sd:chair", chair_of(self.session, self.ob), note),
+        ]
+        if self.ob.stage >= 1:  # their team manager was chasing the report: they hear too
+            self.tell(f"ob:{self.ob.id}:sd:tm", team_manager_of(self.chain), note)
+        return self.ok("stood_down", reason=reason, told=", ".join(t for t in told if t))
 
     def _first_time(self, action: str) -> bool:
         """No earlier audit row of this action on this item at this stage."""

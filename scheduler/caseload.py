@@ -16,13 +16,16 @@ from datetime import date, datetime
 from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 
+from models.records import ConferenceRecord
 from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
+from scheduler.derive import stood_down, stood_down_reason
 from scheduler.policy import Policy
 
 logger = logging.getLogger(__name__)
 
 NO_TEAM = "(no team)"
+NOT_GIVEN = "not_given"  # stood down with no reason recorded
 ESCALATED_ACTION = "escalated"
 
 
@@ -37,6 +40,7 @@ class ConferenceRow:
     worker_id: str = ""
     chair_id: str = ""
     team: str = NO_TEAM
+    stood_down: str | None = None  # why it did not go ahead (a reason code), None if it did
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ def load_caseload(
         )
     }
     conferences = []
-    for conf_id, case_ref, kind, when, received, conf_chair in conn.execute(
+    for conf_id, case_ref, kind, when, received, conf_chair, *state in conn.execute(
         select(
             col(Conference.conference_id),
             col(Conference.case_ref),
@@ -191,12 +195,18 @@ def load_caseload(
             col(Conference.scheduled_for),
             col(Conference.report_received_at),
             col(Conference.chair_id),
+            col(Conference.status),
+            col(Conference.reason),
+            col(Conference.stood_down_for),
+            col(Conference.stood_down_reason),
         ).where(col(Conference.scheduled_for) >= start, col(Conference.scheduled_for) < end)
     ):
         worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
+        record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
+        off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
         conferences.append(
             ConferenceRow(
-                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker)
+                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker), off
             )
         )
     raw_alerts = list(

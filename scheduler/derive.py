@@ -15,6 +15,7 @@ from models.vocabulary import (
     CANCELLED,
     CLOSED,
     DONE,
+    HELD,
     ICPC_REPORT,
     MISSED,
     NOT_RESOLVED,
@@ -25,6 +26,7 @@ from models.vocabulary import (
     QA_RESPONSE,
     RCPC_REPORT,
     RESPONDED,
+    STOOD_DOWN,
     SUBMITTED,
 )
 from scheduler import deadlines
@@ -99,7 +101,12 @@ def derive_obligations(
             due_at = deadlines.report_due_at(conf.scheduled_for, rule, cal, hours)
             report_cache[(kind, day)] = due_at
         due = report_cache[(kind, day)]
-        if conf.report_received_at is not None:
+        if conf.report_received_at is None and stood_down(conf):
+            spec = ObligationSpec(
+                kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
+                CANCELLED, STOOD_DOWN, now,
+            )  # fmt: skip
+        elif conf.report_received_at is not None:
             spec = ObligationSpec(
                 kind, conf.conference_id, conf.case_ref, owning.social_worker_id, due,
                 DONE, SUBMITTED, conf.report_received_at,
@@ -144,6 +151,19 @@ def derive_obligations(
             )
         specs[(QA_RESPONSE, alert.alert_id)] = spec
     return specs
+
+
+def stood_down(conf: ConferenceRecord) -> bool:
+    """Will not go ahead on its date: cancelled in the export, or stood down in chat for this
+    date (an export that moves the date, or says it was held, brings it back)."""
+    if conf.status == CANCELLED:
+        return True
+    return conf.status != HELD and conf.stood_down_for == conf.scheduled_for
+
+
+def stood_down_reason(conf: ConferenceRecord) -> str | None:
+    """Why, as a reason code: the export's for a cancelled conference, else the chat's."""
+    return conf.reason if conf.status == CANCELLED else conf.stood_down_reason
 
 
 def reopenable(kind: str, status: str) -> bool:

@@ -15,12 +15,15 @@ child's case); the service figure counts every row once.
   and 24 months, and of the 9-month ones how many had their review logged by then.
 * Notifications: failed ones created in the period; held ones (pending for a recipient
   with no linked chat) as at `now`.
+* Conferences stood down (cancelled in the export, or stood down in chat): of those
+  scheduled in the period whose date has come, how many did not go ahead, by reason (seed
+  004's "out of date log"). They are not counted in report timeliness: no report was owed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -76,6 +79,8 @@ class Figures:
     plans_24: int = 0
     notifications_failed: int = 0
     notifications_held: int = 0
+    stood_down: Rate = Rate()  # conferences that did not go ahead, of those whose date came
+    stood_down_reasons: tuple[tuple[str, int], ...] = ()  # (reason code, count), by code
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,8 @@ def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: 
     deadlines: dict[date, datetime] = {}
     met = total = 0
     for row in rows:
-        if row.kind.upper() != kind.upper():
-            continue
+        if row.kind.upper() != kind.upper() or row.stood_down is not None:
+            continue  # a stood-down conference is not a missed report
         day = rules.cal.local(row.scheduled_for).date()
         deadline = deadlines.get(day)
         if deadline is None:
@@ -204,6 +209,8 @@ def compute_figures(
         if p.plan_start <= as_of and (p.plan_end is None or p.plan_end > as_of)
     ]
     nine = [p for p in open_plans if add_months(p.plan_start, rules.review_months) <= as_of]
+    come = [r for r in confs if r.scheduled_for <= now]
+    reasons = Counter(r.stood_down for r in come if r.stood_down is not None)
     flag_a, flag_b = (*rules.flag_months, 18, 24)[:2]
     return Figures(
         team=label,
@@ -224,6 +231,8 @@ def compute_figures(
             if n.status == FAILED and _in_period(n.created_at, start, end)
         ),
         notifications_held=sum(1 for n in rows.notifications if n.held),
+        stood_down=Rate(sum(reasons.values()), len(come)),
+        stood_down_reasons=tuple(sorted(reasons.items())),
     )
 
 
@@ -266,7 +275,12 @@ def combine(label: str, parts: Sequence[Figures]) -> Figures:
             plans_24=total.plans_24 + f.plans_24,
             notifications_failed=total.notifications_failed + f.notifications_failed,
             notifications_held=total.notifications_held + f.notifications_held,
-        )
+            stood_down=total.stood_down + f.stood_down,
+            stood_down_reasons=tuple(sorted(
+                (Counter(dict(total.stood_down_reasons)) + Counter(dict(f.stood_down_reasons)))
+                .items()
+            )),
+        )  # fmt: skip
     return total
 
 

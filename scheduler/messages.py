@@ -14,13 +14,16 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ICPC_REPORT,
     KIND_LABELS,
     LATE_REASONS,
     PLAN_FLAG,
+    STAND_DOWN_REASONS,
     THEMES,
     Action,
     reason_phrase,
     role_label,
+    stand_down_phrase,
     theme_phrase,
 )
 from scheduler.calendar import LONDON
@@ -153,6 +156,7 @@ def report_missing_chair(
     tz: ZoneInfo = LONDON,
     expected_on: date | None = None,
     late_reason: str | None = None,
+    stage: int = 1,
 ) -> Message:
     """Tells the chair the report for their conference is missing, and who is chasing."""
     chasing = (
@@ -163,9 +167,10 @@ def report_missing_chair(
     text = (
         f"ℹ️ {item.case_ref}: the {kind_label(item.kind)} from {owner_name} (social worker) "
         f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
-        f"{late_note(expected_on, late_reason)}{chasing}"
+        f"{late_note(expected_on, late_reason)}{chasing} If the conference cannot go ahead, "
+        "stand it down below."
     )
-    return Message(text, None)
+    return Message(text, [[cb.button(Action.STAND_DOWN, item.id, stage)]])
 
 
 def qa_reminder(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
@@ -364,13 +369,18 @@ def help_request_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
     )
 
 
-def late_notice_message(item: Item, owner_name: str, tz: ZoneInfo) -> Message:
-    """To the chair and team manager when a report will be late, with the new date."""
+def late_notice_message(
+    item: Item, owner_name: str, tz: ZoneInfo, *, for_chair: bool = False
+) -> Message:
+    """To the chair and team manager when a report will be late, with the new date; the chair
+    may stand the conference down from it."""
     reason = reason_phrase(item.late_reason)
     when = f" Expected {day_text(item.expected_on)}." if item.expected_on else ""
+    keyboard = [[cb.button(Action.STAND_DOWN, item.id, item.stage)]] if for_chair else None
     return Message(
         f"🕒 {owner_name}: the {item_title(item)}, due {when_text(item.due_at, tz)}, "
-        f"will be late ({reason}).{when}"
+        f"will be late ({reason}).{when}",
+        keyboard,
     )
 
 
@@ -422,8 +432,26 @@ def alert_update_message(item: Item, code: str, who: str) -> Message:
 
 
 def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Message:
-    """To the chair when a manager records the report in or asks to rearrange."""
-    what = "the report is in" if code == "report_in" else "the conference is to be rearranged"
+    """To the chair when a manager records the report in."""
     return Message(
-        f"ℹ️ {item_title(item)}, due {when_text(item.due_at, tz)}: {who} says {what}."
+        f"ℹ️ {item_title(item)}, due {when_text(item.due_at, tz)}: {who} says the report is in."
     )
+
+
+def stood_down_message(item: Item, who: str, reason: str, tz: ZoneInfo) -> Message:
+    """To the social worker, the chair and the team manager: that date is off, nothing owed."""
+    when = f" on {when_text(item.conference_at, tz)}" if item.conference_at else ""
+    conference = "ICPC" if item.kind == ICPC_REPORT else "RCPC"
+    return Message(
+        f"📅 {item.case_ref}: the {conference}{when} is stood down "
+        f"({stand_down_phrase(reason)}), {who} says. No report is due for that date; a new "
+        "date comes with the next import."
+    )
+
+
+def stand_down_buttons(item: Item) -> list[list[Button]]:
+    """Why the conference will not go ahead: one reason code per button (no free text)."""
+    return [
+        [(label.button, cb.encode(Action.STAND_DOWN_REASON, item.id, item.stage, reason))]
+        for reason, label in STAND_DOWN_REASONS.items()
+    ]

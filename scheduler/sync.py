@@ -112,7 +112,7 @@ def sync_obligations(
         for row in rows_of(
             session, table_of(Conference),
             ("conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
-             "report_received_at"),
+             "report_received_at", "status", "reason", "stood_down_for", "stood_down_reason"),
             scope, "case_ref", memo,
         )
     ]  # fmt: skip

@@ -21,7 +21,8 @@ from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
 from models.tables import QaAlert, Staff
-from scheduler.caseload import Caseload, load_caseload
+from models.vocabulary import STAND_DOWN_REASON_CODES, stand_down_phrase
+from scheduler.caseload import NOT_GIVEN, Caseload, load_caseload
 from scheduler.figures import (
     SERVICE,
     Figures,
@@ -123,7 +124,12 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
         "plans_24_months",
         "notifications_failed",
         "notifications_held",
+        "conferences_due",
+        "conferences_stood_down",
+        "conferences_stood_down_pct",
     ]
+    reasons = [*STAND_DOWN_REASON_CODES, NOT_GIVEN]
+    header += [f"stood_down_{code}" for code in reasons]
     rows = [header]
     for f in figures:
         row = [text_cell(f.team)]
@@ -144,6 +150,9 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
                 f.notifications_held,
             )
         ]
+        row += [str(f.stood_down.total), str(f.stood_down.met), _pct(f.stood_down.pct)]
+        by_reason = dict(f.stood_down_reasons)
+        row += [str(by_reason.get(code, 0)) for code in reasons]
         rows.append(row)
     return rows
 
@@ -196,6 +205,7 @@ def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> str:
         ("", "24m"),
         ("Msgs", "failed"),
         ("Msgs", "held"),
+        ("Conferences", "stood down"),
     ]
     rows = []
     for f in figures:
@@ -215,12 +225,21 @@ def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> str:
                 str(f.plans_24),
                 str(f.notifications_failed),
                 str(f.notifications_held),
+                f.stood_down.show(),
             ]
         )
     notes = (
         "wd = working days · QA stage n: reached stage n or beyond · "
-        "held: recipient has not linked Telegram yet"
+        "held: recipient has not linked Telegram yet\nstood down: did not go ahead on its "
+        "date (not counted in report timeliness)"
     )
+    total = figures[-1] if figures else None
+    if total is not None and total.stood_down_reasons:
+        why = ", ".join(
+            f"{stand_down_phrase(code) if code != NOT_GIVEN else 'reason not given'} {n}"
+            for code, n in sorted(total.stood_down_reasons, key=lambda r: (-r[1], r[0]))
+        )
+        notes += f"\nStood down, by reason ({total.team}): {why}"
     has_service = bool(figures) and figures[-1].team == SERVICE and len(figures) > 1
     return f"{title}\n\n{text_table(headers, rows, bold_last=has_service)}\n\n{notes}"
 

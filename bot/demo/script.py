@@ -11,7 +11,7 @@ from bot.demo.transcript import Delivered
 from handlers import actions, effects, render
 from models import buttons as cb
 from models.tables import Staff
-from models.vocabulary import LATE_REASONS, Action
+from models.vocabulary import LATE_REASONS, STAND_DOWN_REASONS, Action
 from scheduler import messages as msg
 from scheduler.deadlines import late_days
 from scheduler.policy import Policy
@@ -29,11 +29,13 @@ WEIGHTS: dict[str, float] = {
     Action.CHASED: 0.45,
     Action.REPORT_IN: 0.25,
     Action.REARRANGE: 0.1,
+    Action.STAND_DOWN: 0.1,
     Action.REVIEW_CONTINUES: 0.6,
     Action.REVIEW_EXIT: 0.15,
     Action.REVIEW_ENDED: 0.05,
 }
 LATE_REASON = "awaiting_info"
+STAND_DOWN_REASON = "not_quorate"
 
 
 def _choose(buttons: list[tuple[str, cb.Callback]], rng: random.Random) -> tuple[str, cb.Callback]:
@@ -82,8 +84,14 @@ def answer(
             date_press = cb.Callback(Action.LATE_DATE, callback.item_id, callback.stage, arg)
             result = actions.press(session, policy, actor=person, callback=date_press, now=now)
             label = f"{label}] → [{LATE_REASONS[LATE_REASON].button}] → [{msg.day_text(day)}"
+    if result.ok and result.code == effects.ASK_STAND_DOWN:
+        why = STAND_DOWN_REASON
+        reason_press = cb.Callback(Action.STAND_DOWN_REASON, callback.item_id, callback.stage, why)
+        result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
+        label = f"{label}] → [{STAND_DOWN_REASONS[why].button}"
     if result.item is not None:
-        shown = render.result_text(result.item, result.code, policy.calendar().tz, who=result.told)
+        shown = render.result_text(result.item, result.code, policy.calendar().tz,
+                                   who=result.told, reason=result.reason)  # fmt: skip
     else:
         shown = render.REFUSALS.get(result.code, "Nothing changed.")
     when = f"{policy.calendar().local(now):%H:%M}"

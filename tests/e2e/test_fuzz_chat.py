@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.context import AppContext
@@ -150,13 +150,17 @@ def test_outsiders_typing_anything_even_as_a_reply_change_nothing_and_learn_noth
 @given(
     who=st.sampled_from(sorted(OUTSIDERS)),
     name=st.one_of(
-        st.sampled_from(["mine", "team", "help", "alert", "start", "x"]), st.text(max_size=20)
+        st.sampled_from(["mine", "team", "help", "alert", "cover", "start", "x"]),
+        st.text(max_size=20),
     ),
     args=st.lists(st.one_of(st.just("CR-100"), st.text(max_size=70)), max_size=3),
 )
 def test_outsiders_commands_never_show_sallys_case(
     world: tuple[Conversation, AppContext], who: str, name: str, args: list[str]
 ) -> None:
+    # Any IRO of the service may raise an alert on any case (issue 11): the draft names the
+    # case reference they typed themselves, and nothing else.
+    assume(not (who == "other iro" and name == "alert"))
     conversation, ctx = world
     before = domain_state(ctx)
     reply = conversation.command(

@@ -87,6 +87,14 @@ CONFERENCES = [
     # ICPC Tue 29 Dec: due Thu 24 Dec 18:00, in Mon 28 Dec: late
     ("I2", "PL3", "ICPC", at(2026, 12, 29), at(2026, 12, 28, 9, 0)),
 ]
+# Conferences that did not go ahead: no report counted, one stood down each, by reason.
+# (id, case, scheduled_for, export status, export reason, stood down in chat for, chat reason)
+STOOD_DOWN = [
+    # cancelled in the export: not quorate (North)
+    ("S1", "PL2", at(2026, 12, 17), "cancelled", "not_quorate", None, None),
+    # stood down in chat for its date: the social worker was ill (South)
+    ("S2", "PL5", at(2026, 12, 21), "scheduled", None, at(2026, 12, 21), "worker_absent"),
+]
 
 # (id, case, kind, raised_at, responded_at, closed_at, obligation stage, audited to_stages)
 ALERTS = [
@@ -141,6 +149,8 @@ EXPECTED = {
         plans_24=0,
         notifications_failed=1,
         notifications_held=0,
+        stood_down=Rate(1, 5),  # S1 of R1, R2, R3, I1, S1
+        stood_down_reasons=(("not_quorate", 1),),
     ),
     SOUTH: Figures(
         team=SOUTH,
@@ -156,6 +166,8 @@ EXPECTED = {
         plans_24=1,
         notifications_failed=0,
         notifications_held=1,
+        stood_down=Rate(1, 4),  # S2 of R4, R7, I2, S2
+        stood_down_reasons=(("worker_absent", 1),),
     ),
     SERVICE: Figures(
         team=SERVICE,
@@ -171,6 +183,8 @@ EXPECTED = {
         plans_24=1,
         notifications_failed=1,
         notifications_held=1,
+        stood_down=Rate(2, 9),
+        stood_down_reasons=(("not_quorate", 1), ("worker_absent", 1)),
     ),
 }
 
@@ -182,6 +196,19 @@ def hand_caseload() -> Caseload:
         conferences=tuple(
             ConferenceRow(cid, kind, when, got, CASES[case][1], "iro1", CASES[case][0])
             for cid, case, kind, when, got in CONFERENCES
+        )
+        + tuple(
+            ConferenceRow(
+                cid,
+                "RCPC",
+                when,
+                None,
+                CASES[case][1],
+                "iro1",
+                CASES[case][0],
+                reason if status == "cancelled" else chat_reason,
+            )
+            for cid, case, when, status, reason, _chat, chat_reason in STOOD_DOWN
         ),
         alerts=tuple(
             AlertRow(
@@ -335,6 +362,14 @@ def seed(session: Session) -> None:
                 chair_id="iro1",
             )
         )
+    for cid, case, when, status, reason, chat, chat_reason in STOOD_DOWN:
+        session.add(
+            Conference(
+                conference_id=cid, case_ref=case, kind="RCPC", scheduled_for=when,
+                chair_id="iro1", status=status, reason=reason, stood_down_for=chat,
+                stood_down_reason=chat_reason,
+            )
+        )  # fmt: skip
     session.flush()
     for aid, case, kind, raised, resp, closed, stage, history in ALERTS:
         session.add(

@@ -56,6 +56,26 @@ def test_the_csv_has_one_row_per_team_and_the_service_with_the_hand_computed_num
     assert (service["plans_9_months"], service["plans_9_months_reviewed"]) == ("4", "2")
 
 
+def test_stood_down_conferences_are_counted_by_reason_not_as_missed_reports(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)  # S1 cancelled in the export (not quorate), S2 stood down in chat
+    rows = list(csv.DictReader(io.StringIO(run(ctx, capsys, *DECEMBER, "--format", "csv"))))
+    north, south, service = rows
+    assert (north["rcpc_in_time"], north["rcpc_due"]) == ("1", "3")  # S1 is no missed report
+    assert (north["conferences_stood_down"], north["conferences_due"]) == ("1", "5")
+    assert (north["stood_down_not_quorate"], south["stood_down_worker_absent"]) == ("1", "1")
+    assert (service["conferences_stood_down"], service["conferences_stood_down_pct"]) == (
+        "2", "22.2",
+    )  # fmt: skip
+    table = run(ctx, capsys, *DECEMBER)
+    assert "22% (2/9)" in table
+    assert table.rstrip().endswith(
+        "Stood down, by reason (Service): not quorate 1, social worker ill or absent 1"
+    )
+
+
 def test_the_table_is_readable_in_a_terminal(
     ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
