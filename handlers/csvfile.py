@@ -129,7 +129,7 @@ SPECS: dict[str, Spec] = {
         kind="plans",
         key="case_ref",
         required=("case_ref", "social_worker_id", "chair_id", "plan_start"),
-        optional=("plan_end", "category"),
+        optional=("plan_end", "category", "reviewed_on"),
         record=PlanRecord,
         table=table_of(Plan),
         parsers={
@@ -139,6 +139,7 @@ SPECS: dict[str, Spec] = {
             "plan_start": parse_date,
             "plan_end": optional(parse_date),
             "category": optional(choice(PLAN_CATEGORIES, "category")),
+            "reviewed_on": optional(parse_date),
         },
     ),
     "conferences": Spec(
@@ -303,8 +304,11 @@ def _build(spec: Spec, tz: ZoneInfo, values: Mapping[str, str]) -> tuple[Record 
 def _row_checks(record: Record) -> list[str]:
     """Checks within one row that need more than one column."""
     problems: list[str] = []
-    if isinstance(record, PlanRecord) and record.plan_end and record.plan_end < record.plan_start:
-        problems.append("plan_end is before plan_start")
+    if isinstance(record, PlanRecord):
+        if record.plan_end and record.plan_end < record.plan_start:
+            problems.append("plan_end is before plan_start")
+        if record.reviewed_on and record.reviewed_on < record.plan_start:
+            problems.append("reviewed_on is before plan_start")
     if isinstance(record, AlertRecord):
         if record.responded_at and record.responded_at < record.raised_at:
             problems.append("responded_at is before raised_at")

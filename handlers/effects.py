@@ -76,6 +76,8 @@ def view(ob: Obligation, owner_name: str = "") -> Item:
         expected_on=ob.expected_on,
         owner_name=owner_name,
         stage_due_at=ob.stage_due_at,
+        backlog=ob.backlog,
+        acknowledged_stage=ob.acknowledged_stage,
     )
 
 

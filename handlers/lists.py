@@ -77,6 +77,8 @@ def team_items(session: Session, manager_id: str, now: datetime) -> list[Item]:
     ).all()
     result = []
     for row in rows:
+        if row.backlog:
+            continue  # fell due before go-live: listed to confirm, never overdue
         owner = staff.get(row.owner_id)
         inactive = owner is not None and not owner.active
         if row.due_at <= now or row.stage >= 1 or inactive:

@@ -70,7 +70,9 @@ def item_line(item: Item, tz: ZoneInfo, now: datetime | None = None) -> str:
     """One line for a list: what, which case, by when, and whether it is late or escalated."""
     due = item.deadline
     parts = [msg.item_title(item), f"due {msg.when_text(due, tz)}"]
-    if now is not None and due <= now:
+    if item.backlog:
+        parts.append("to confirm (due before go-live)")
+    elif now is not None and due <= now:
         parts.append("OVERDUE")
     if item.stage >= 1:
         parts.append(f"escalated (stage {item.stage})")

@@ -118,7 +118,7 @@ def rows_of(session: Session, table: Table, cols: Sequence[str], scope: Sequence
 
 INSERT_COLUMNS = (
     "kind", "subject_id", "case_ref", "owner_id", "due_at", "status", "stage", "stage_due_at",
-    "next_action_at", "done_at", "outcome", "version", "created_at", "updated_at",
+    "next_action_at", "done_at", "outcome", "version", "created_at", "updated_at", "backlog",
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 
+from models.golive import went_live
 from models.records import ConferenceRecord
 from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
@@ -88,6 +89,7 @@ class Caseload:
     alerts: tuple[AlertRow, ...] = ()
     plans: tuple[PlanRow, ...] = ()
     notifications: tuple[NotificationRow, ...] = ()
+    went_live: datetime | None = None  # deadlines before the first import are not measured
 
     def for_team(self, team: str) -> Caseload:
         """Only rows attributed to `team`."""
@@ -108,7 +110,7 @@ class Caseload:
         for n in self.notifications:
             parts[n.team][3].append(n)
         return {
-            team: Caseload(tuple(c), tuple(a), tuple(p), tuple(n))
+            team: Caseload(tuple(c), tuple(a), tuple(p), tuple(n), self.went_live)
             for team, (c, a, p, n) in parts.items()
         }
 
@@ -120,6 +122,7 @@ class Caseload:
             tuple(r for r in self.alerts if r.worker_id in ids or r.raised_by in ids),
             tuple(r for r in self.plans if r.worker_id in ids or r.chair_id in ids),
             tuple(r for r in self.notifications if r.recipient_id in ids),
+            self.went_live,
         )
 
     def teams(self) -> list[str]:
@@ -166,6 +169,18 @@ def load_caseload(
 ) -> Caseload:
     """Read the rows for [start, end) in a handful of queries, attributed to teams."""
     conn = session.connection()  # Core rows: no ORM bookkeeping for ~50,000 tuples
+    plan_rows_read = list(
+        conn.execute(
+            select(
+                col(Plan.case_ref),
+                col(Plan.social_worker_id),
+                col(Plan.chair_id),
+                col(Plan.plan_start),
+                col(Plan.plan_end),
+                col(Plan.reviewed_on),
+            )
+        )
+    )
     staff = {
         s_id: team or NO_TEAM
         for s_id, team in conn.execute(select(col(Staff.staff_id), col(Staff.team)))
@@ -176,15 +191,7 @@ def load_caseload(
 
     plans = {
         case_ref: (worker, chair, p_start, p_end)
-        for case_ref, worker, chair, p_start, p_end in conn.execute(
-            select(
-                col(Plan.case_ref),
-                col(Plan.social_worker_id),
-                col(Plan.chair_id),
-                col(Plan.plan_start),
-                col(Plan.plan_end),
-            )
-        )
+        for case_ref, worker, chair, p_start, p_end, _ in plan_rows_read
     }
     conferences = []
     for conf_id, case_ref, kind, when, received, conf_chair, *state in conn.execute(
@@ -251,14 +258,17 @@ def load_caseload(
                 team_of(worker),
             )
         )
-    reviewed: dict[str, date] = {}
+    reviewed: dict[str, date] = {  # held, as the case system recorded it
+        case_ref: on for case_ref, *_, on in plan_rows_read if on is not None
+    }
     for subject, done_at in conn.execute(
         select(col(Obligation.subject_id), col(Obligation.done_at)).where(
             col(Obligation.kind) == PLAN_REVIEW, col(Obligation.status) == DONE
         )
     ):
         if done_at is not None:
-            reviewed[subject] = policy.calendar().local(done_at).date()
+            logged = policy.calendar().local(done_at).date()
+            reviewed[subject] = min(logged, reviewed.get(subject, logged))
     period_start = policy.calendar().local(start).date()
     plan_rows = [
         PlanRow(case_ref, p_start, p_end, reviewed.get(case_ref), worker, chair, team_of(worker))
@@ -289,4 +299,7 @@ def load_caseload(
         len(alerts),
         len(plan_rows),
     )
-    return Caseload(tuple(conferences), tuple(alerts), tuple(plan_rows), tuple(notifications))
+    return Caseload(
+        tuple(conferences), tuple(alerts), tuple(plan_rows), tuple(notifications),
+        went_live(session),
+    )  # fmt: skip

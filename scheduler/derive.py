@@ -26,6 +26,7 @@ from models.vocabulary import (
     QA_RESPONSE,
     RCPC_REPORT,
     RESPONDED,
+    REVIEWED,
     STOOD_DOWN,
     SUBMITTED,
 )
@@ -80,9 +81,15 @@ def derive_obligations(
             dates_cache[start] = dates
         status, outcome = ended_state if plan.plan_end is not None else open_state
         case_ref, chair = plan.case_ref, plan.chair_id
-        specs[(PLAN_REVIEW, case_ref)] = ObligationSpec(
-            PLAN_REVIEW, case_ref, case_ref, chair, dates[0], status, outcome
-        )
+        if plan.reviewed_on is not None:  # held, as the case system recorded it
+            specs[(PLAN_REVIEW, case_ref)] = ObligationSpec(
+                PLAN_REVIEW, case_ref, case_ref, chair, dates[0], DONE, REVIEWED,
+                hours.opening_of_day(plan.reviewed_on, cal),
+            )  # fmt: skip
+        else:
+            specs[(PLAN_REVIEW, case_ref)] = ObligationSpec(
+                PLAN_REVIEW, case_ref, case_ref, chair, dates[0], status, outcome
+            )
         for flag, due in zip(flags, dates[1], strict=True):
             subject = f"{case_ref}:{flag}"
             specs[(PLAN_FLAG, subject)] = ObligationSpec(

@@ -253,6 +253,7 @@ def load_late_items(session: Session, *, now: datetime) -> list[Item]:
         )
         .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
         .where(col(Obligation.status) == OPEN)
+        .where(col(Obligation.backlog).is_(False))  # before go-live: to confirm, not late
         .where(or_(col(Obligation.due_at) <= now, col(Obligation.stage) > 0))
     )
     return [

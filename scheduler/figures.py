@@ -18,6 +18,8 @@ child's case); the service figure counts every row once.
 * Conferences stood down (cancelled in the export, or stood down in chat): of those
   scheduled in the period whose date has come, how many did not go ahead, by reason (seed
   004's "out of date log"). They are not counted in report timeliness: no report was owed.
+* Go-live: a report or response whose deadline fell before the service's first import is
+  backlog, confirmed by hand, and not measured (`Caseload.went_live`).
 """
 
 from __future__ import annotations
@@ -144,8 +146,16 @@ def _qa_deadline(local_day: date, rules: Rules) -> datetime:
     return qa_due_on(local_day, rules.qa_days, rules.cal, rules.hours)
 
 
-def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: datetime) -> Rate:
-    """Reports of one conference kind received by their deadline, among those already due."""
+def report_rate(
+    rows: Iterable[ConferenceRow],
+    kind: str,
+    rules: Rules,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+) -> Rate:
+    """Reports of one conference kind received by their deadline, among those already due
+    (and, given `since`, due after go-live: the backlog before it is not measured)."""
     days = rules.icpc_days if kind.upper() == "ICPC" else rules.rcpc_days
     deadlines: dict[date, datetime] = {}
     met = total = 0
@@ -156,7 +166,7 @@ def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: 
         deadline = deadlines.get(day)
         if deadline is None:
             deadline = deadlines[day] = _report_deadline(day, days, rules)
-        if deadline > now:
+        if deadline > now or (since is not None and deadline < since):
             continue
         total += 1
         if row.report_received_at is not None and row.report_received_at <= deadline:
@@ -164,8 +174,11 @@ def report_rate(rows: Iterable[ConferenceRow], kind: str, rules: Rules, *, now: 
     return Rate(met, total)
 
 
-def qa_rate(rows: Iterable[AlertRow], rules: Rules, *, now: datetime) -> Rate:
-    """Concerns answered within the response window, among those whose window has closed."""
+def qa_rate(
+    rows: Iterable[AlertRow], rules: Rules, *, now: datetime, since: datetime | None = None
+) -> Rate:
+    """Concerns answered within the response window, among those whose window has closed
+    (and, given `since`, closed after go-live)."""
     deadlines: dict[date, datetime] = {}
     met = total = 0
     for row in rows:
@@ -175,6 +188,8 @@ def qa_rate(rows: Iterable[AlertRow], rules: Rules, *, now: datetime) -> Rate:
             deadline = deadlines[day] = _qa_deadline(day, rules)
         answered_in_time = row.answered_at is not None and row.answered_at <= deadline
         if deadline > now and not answered_in_time:
+            continue
+        if since is not None and deadline < since:
             continue
         total += 1
         met += answered_in_time
@@ -214,9 +229,9 @@ def compute_figures(
     flag_a, flag_b = (*rules.flag_months, 18, 24)[:2]
     return Figures(
         team=label,
-        rcpc=report_rate(confs, "RCPC", rules, now=now),
-        icpc=report_rate(confs, "ICPC", rules, now=now),
-        qa=qa_rate(alerts, rules, now=now),
+        rcpc=report_rate(confs, "RCPC", rules, now=now, since=rows.went_live),
+        icpc=report_rate(confs, "ICPC", rules, now=now, since=rows.went_live),
+        qa=qa_rate(alerts, rules, now=now, since=rows.went_live),
         qa_raised=len(alerts),
         qa_stages=stages,
         qa_past_ladder=sum(1 for a in alerts if a.max_stage > rules.ladder_len),
@@ -313,9 +328,9 @@ def weekly_series(
     return [
         WeekPoint(
             week_start=m,
-            rcpc=report_rate(confs[m], "RCPC", rules, now=now),
-            icpc=report_rate(confs[m], "ICPC", rules, now=now),
-            qa=qa_rate(alerts[m], rules, now=now),
+            rcpc=report_rate(confs[m], "RCPC", rules, now=now, since=rows.went_live),
+            icpc=report_rate(confs[m], "ICPC", rules, now=now, since=rows.went_live),
+            qa=qa_rate(alerts[m], rules, now=now, since=rows.went_live),
         )
         for m in mondays
     ]

@@ -37,6 +37,8 @@ class Item:
     late_reason: str | None = None
     status: str = OPEN
     owner_name: str = ""
+    backlog: bool = False  # fell due before go-live: listed once "to confirm", never chased
+    acknowledged_stage: int | None = None  # the stage holder tapped Acknowledge at this stage
 
     @property
     def deadline(self) -> datetime:
@@ -88,3 +90,4 @@ class Decision:
     challenge: bool = False
     undeliverable: tuple[str, ...] = field(default=())
     close: str | None = None  # close the obligation with this outcome (nothing left to do)
+    backlog: bool = False  # list it "to confirm" for its owner and the safeguarding manager

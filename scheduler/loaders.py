@@ -108,7 +108,8 @@ def _load_people(session: Session, stmt: Any, staff_ids: Iterable[str]) -> dict[
 
 OBLIGATION_COLUMNS = (
     "id", "kind", "subject_id", "case_ref", "owner_id", "due_at", "stage", "stage_due_at",
-    "next_action_at", "outcome", "version", "expected_on", "late_reason",
+    "next_action_at", "outcome", "version", "expected_on", "late_reason", "backlog",
+    "acknowledged_stage",
 )  # fmt: skip
 
 
@@ -140,7 +141,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
     items = []
     for row in rows:
         (oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version,
-         expected_on, late_reason) = row
+         expected_on, late_reason, backlog, acknowledged_stage) = row
         chair, start = plans.get(case_ref, (None, None))
         conference_at = None
         raised_by = theme = None
@@ -155,7 +156,8 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
                 due_at=due, stage=stage, stage_due_at=stage_due, next_action_at=nxt,
                 outcome=outcome, version=version, chair_id=chair, raised_by=raised_by,
                 conference_at=conference_at, theme=theme, plan_start=start,
-                expected_on=expected_on, late_reason=late_reason,
+                expected_on=expected_on, late_reason=late_reason, backlog=bool(backlog),
+                acknowledged_stage=acknowledged_stage,
             )
         )  # fmt: skip
     return items

@@ -455,3 +455,46 @@ def stand_down_buttons(item: Item) -> list[list[Button]]:
         [(label.button, cb.encode(Action.STAND_DOWN_REASON, item.id, item.stage, reason))]
         for reason, label in STAND_DOWN_REASONS.items()
     ]
+
+
+# --- go-live: what fell due before the first import ------------------------------------
+
+BACKLOG_LINES = 15
+
+
+def backlog_owner(items: list[Item], *, went_live: date, tz: ZoneInfo = LONDON) -> Message:
+    """To each owner, once: what fell due before go-live, to confirm, not chased as overdue."""
+    shown = sorted(items, key=lambda i: (i.due_at, i.case_ref))[:BACKLOG_LINES]
+    lines = [
+        f"📋 Before IRObot started on {day_text(went_live)}, {len(items)} of your items had "
+        "already fallen due. They are not chased as overdue: please confirm each (log it, or "
+        "tap its buttons in /mine) so the record is right."
+    ]
+    for item in shown:
+        due = item.due_at.astimezone(tz).date()
+        year = f" {due.year}" if due.year != went_live.year else ""
+        lines.append(f"• {item_title(item)}, due {day_text(due)}{year}")
+    if len(items) > len(shown):
+        lines.append(f"+{len(items) - len(shown)} more: send /mine")
+    return Message("\n".join(lines))
+
+
+def backlog_summary(
+    items: list[Item], *, names: dict[str, str], went_live: date
+) -> Message:
+    """To the safeguarding manager, once: how much backlog, of what, with whom."""
+    kinds: dict[str, int] = {}
+    owners: dict[str, int] = {}
+    for item in items:
+        label = kind_label(item.kind, item.subject_id)
+        kinds[label] = kinds.get(label, 0) + 1
+        owners[item.owner_id] = owners.get(item.owner_id, 0) + 1
+    what = ", ".join(f"{label} {n}" for label, n in sorted(kinds.items()))
+    who = sorted(owners.items(), key=lambda kv: (-kv[1], names.get(kv[0], kv[0])))
+    top = ", ".join(f"{names.get(sid, sid)} {n}" for sid, n in who[:BACKLOG_LINES])
+    more = f" and {len(who) - BACKLOG_LINES} more" if len(who) > BACKLOG_LINES else ""
+    return Message(
+        f"📋 Backlog to confirm from before IRObot started on {day_text(went_live)}: "
+        f"{len(items)} item{'s' if len(items) != 1 else ''} ({what}). With: {top}{more}. "
+        "Each has their own list; none is escalated as overdue."
+    )

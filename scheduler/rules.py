@@ -187,6 +187,8 @@ def next_held_stage(
 
 def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Everything due for `item` at `now`, and when it next needs looking at (None = never)."""
+    if item.backlog:
+        return _backlog(item, now)
     if item.kind in REPORT_KINDS:
         return _report(item, org, policy, now)
     if item.kind == QA_RESPONSE:
@@ -197,6 +199,16 @@ def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         return _flag(item, org, policy, now)
     logger.warning("no rule for obligation kind %s (id %s)", item.kind, item.id)
     return Decision()
+
+
+def _backlog(item: Item, now: datetime) -> Decision:
+    """Due before go-live: listed once to confirm, never chased or escalated as overdue; a
+    report is looked at once more when its conference has met, to close it."""
+    if item.kind in REPORT_KINDS and item.conference_at is not None:
+        if now >= item.conference_at:
+            return Decision(close=MISSED)
+        return Decision(next_action_at=item.conference_at, backlog=True)
+    return Decision(backlog=True)
 
 
 def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:

@@ -15,6 +15,7 @@ from models.tables import Obligation
 from models.vocabulary import OPEN
 from scheduler import rules
 from scheduler.absences import absence_pass
+from scheduler.backlog import list_backlog
 from scheduler.escalation import apply_decisions
 from scheduler.items import Decision, Item
 from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
@@ -100,7 +101,10 @@ def scan_pass(
             result.failed += 1
     result.examined = len(decided)
     # The writes of the whole batch: a few statements, each step still guarded per row.
-    for applied in apply_decisions(session, policy, decided, now=now):
+    outcomes = apply_decisions(session, policy, decided, now=now)
+    backlog = [i for (i, d), a in zip(decided, outcomes, strict=True) if a.won and d.backlog]
+    result.queued += list_backlog(session, policy, backlog, now=now)  # once, "to confirm"
+    for applied in outcomes:
         if not applied.won:
             result.skipped += 1
         elif applied.closed:

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from models import audit
 from models.bulk import Memo, chunks, insert_obligations, rows_of, table_of
+from models.golive import went_live
 from models.outbox import cancel_pending
 from models.records import AlertRecord, ConferenceRecord, PlanRecord
 from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
@@ -98,12 +99,14 @@ def sync_obligations(
     if scope is not None and not scope:
         return result
     memo = Memo(session)
+    golive = went_live(session)
     flag_horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
     plans = [
         PlanRecord(*row)
         for row in rows_of(
             session, table_of(Plan),
-            ("case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end"),
+            ("case_ref", "social_worker_id", "chair_id", "plan_start", "plan_end", "category",
+             "reviewed_on"),
             scope, "case_ref", memo,
         )
     ]  # fmt: skip
@@ -164,7 +167,7 @@ def sync_obligations(
                 continue
             if spec.kind == PLAN_FLAG and spec.due_at > flag_horizon:
                 continue  # created nearer the time by `ensure_milestones`
-            inserts.append(_new_row(spec, now, timing, write))
+            inserts.append(_new_row(spec, now, timing, write, golive))
             continue
         if ex.status == OPEN:
             if spec.status != OPEN:
@@ -180,6 +183,7 @@ def sync_obligations(
                     "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
                     "stage": stage, "stage_due_at": stage_due if stage == 0 else ex.stage_due_at,
                     "next_action_at": first, "updated_at": now,
+                    "backlog": is_backlog(spec, golive),
                 })  # fmt: skip
                 touched.append((ex.id, spec.case_ref, "obligation_moved", {
                     "from": ex.due_at, "to": spec.due_at,
@@ -190,7 +194,7 @@ def sync_obligations(
             reopens.append({
                 "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
                 "stage_due_at": stage_due if ex.stage == 0 else ex.stage_due_at,
-                "next_action_at": now, "updated_at": now,
+                "next_action_at": now, "updated_at": now, "backlog": is_backlog(spec, golive),
             })  # fmt: skip
             touched.append((ex.id, spec.case_ref, "obligation_reopened", {"was": ex.status}))
         elif ex.status == CANCELLED and ex.outcome == MISSED and spec.outcome == SUBMITTED:
@@ -216,7 +220,7 @@ def sync_obligations(
                 due_at=bindparam("due_at"), owner_id=bindparam("owner_id"),
                 stage=bindparam("stage"), stage_due_at=bindparam("stage_due_at"),
                 next_action_at=bindparam("next_action_at"), updated_at=bindparam("updated_at"),
-                version=table.c.version + 1,
+                backlog=bindparam("backlog"), version=table.c.version + 1,
             ),
             moves,
         )  # fmt: skip
@@ -240,7 +244,7 @@ def sync_obligations(
                 status=OPEN, outcome=None, done_at=None,
                 due_at=bindparam("due_at"), owner_id=bindparam("owner_id"),
                 stage_due_at=bindparam("stage_due_at"),
-                next_action_at=bindparam("next_action_at"),
+                next_action_at=bindparam("next_action_at"), backlog=bindparam("backlog"),
                 updated_at=bindparam("updated_at"), version=table.c.version + 1,
             ),
             reopens,
@@ -292,6 +296,7 @@ def look_again(session: Session, owner_ids: Collection[str], *, now: datetime) -
             update(table)
             .where(table.c.owner_id.in_(part))
             .where(table.c.status == OPEN)
+            .where(table.c.backlog.is_(False))  # listed once already; never nudged
             .where(table.c.next_action_at > now)
             .values(next_action_at=now)
         ).rowcount  # type: ignore[attr-defined]
@@ -337,17 +342,38 @@ def ensure_milestones(session: Session, policy: Policy, *, now: datetime) -> int
     return sync_obligations(session, policy, now=now, case_refs=missing).created
 
 
+def is_backlog(spec: ObligationSpec, golive: datetime | None) -> bool:
+    """Fell due before the service's first import: backlog to confirm, not an overdue item.
+
+    Plan length flags are information, not something to confirm: never backlog.
+    """
+    return (
+        golive is not None
+        and spec.status == OPEN
+        and spec.kind != PLAN_FLAG
+        and spec.due_at < golive
+    )
+
+
 def _new_row(
-    spec: ObligationSpec, now: datetime, timing: Any, write: Callable[[Any], Any]
+    spec: ObligationSpec,
+    now: datetime,
+    timing: Any,
+    write: Callable[[Any], Any],
+    golive: datetime | None = None,
 ) -> tuple[Any, ...]:
     """A new obligation in INSERT_COLUMNS order, datetimes through `write` (bind form).
 
-    Reviews and flags imported long past their date are listed, not messaged.
+    What fell due before go-live is backlog: looked at once now, to be listed to confirm.
+    Reviews and flags imported long past their date later on are listed, not messaged.
     """
     first, stage_due = timing(spec.kind, spec.due_at, spec.owner_id)
     stage = 0
     next_action: datetime | None = first if spec.status == OPEN else None
-    if spec.status == OPEN and spec.kind == PLAN_REVIEW and stage_due and stage_due <= now:
+    backlog = is_backlog(spec, golive)
+    if backlog:
+        next_action = now
+    elif spec.status == OPEN and spec.kind == PLAN_REVIEW and stage_due and stage_due <= now:
         stage, next_action = 1, None  # imported long overdue: the manager's list, no flood
     if spec.status == OPEN and spec.kind == PLAN_FLAG and spec.due_at <= now:
         next_action = None
@@ -356,6 +382,7 @@ def _new_row(
         spec.kind, spec.subject_id, spec.case_ref, spec.owner_id, write(spec.due_at),
         spec.status, stage, write(stage_due) if stage == 0 else None, write(next_action),
         write(spec.done_at) if spec.status != OPEN else None, spec.outcome, 0, stamp, stamp,
+        backlog,
     )  # fmt: skip
 
 

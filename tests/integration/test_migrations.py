@@ -17,7 +17,9 @@ from sqlmodel import Session, SQLModel, select
 
 from models.audit import record
 from models.db import alembic_config, is_current, make_engine, upgrade
-from models.tables import AuditEvent, Invite, LinkAttempt, Notification, Staff
+from models.golive import went_live
+from models.tables import AuditEvent, Conference, Invite, LinkAttempt, Notification, Staff
+from models.types import UTCDateTime
 from tests.auxil.db import TEST_DATABASE_URL, backend
 
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -173,3 +175,34 @@ def test_downgrading_to_0001_keeps_ids_that_fit_and_upgrading_again_works(
 
     assert linked_account(empty) == before
     assert schema_drift(empty) == []
+
+
+def test_a_live_database_upgraded_went_live_with_its_first_import_and_its_rows_keep(
+    empty: Engine,
+) -> None:
+    upgrade(empty, "0004")
+    with empty.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO conference (conference_id, case_ref, kind, scheduled_for) "
+            "VALUES ('C1', 'CP-1', 'RCPC', :at)"
+        ), {"at": UTCDateTime().process_bind_param(AT, empty.dialect)})  # fmt: skip
+    with Session(empty) as session:
+        record(session, at=AT + timedelta(days=2), actor="system", action="import")
+        record(session, at=AT + timedelta(days=1), actor="system", action="import")
+        session.commit()
+
+    upgrade(empty)
+
+    with Session(empty) as session:
+        assert went_live(session) == AT + timedelta(days=1)
+        conference = session.get(Conference, "C1")
+        assert conference is not None and (conference.status, conference.reason) == (
+            "scheduled", None,
+        )  # fmt: skip
+    assert schema_drift(empty) == []
+
+
+def test_an_empty_database_has_not_gone_live_until_its_first_import(empty: Engine) -> None:
+    upgrade(empty)
+    with Session(empty) as session:
+        assert went_live(session) is None
