@@ -46,12 +46,12 @@ from models.vocabulary import (
     Action,
 )
 from scheduler import messages as msg
-from scheduler.deadlines import late_day
+from scheduler.deadlines import late_day, promise_times, stage_reminder_at
 from scheduler.escalation import escalate
 from scheduler.loaders import load_org
 from scheduler.org import Person
 from scheduler.policy import Policy
-from scheduler.rules import alert_iro
+from scheduler.rules import alert_iro, ladder_holder
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,11 @@ class Step:
             via=self.via,
         )
 
+    def sooner(self, moment: datetime) -> datetime:
+        """When the scan should look next: this moment, unless it already looks earlier."""
+        current = self.ob.next_action_at
+        return moment if current is None or moment < current else current
+
     def audit(self, action: str, **detail: Any) -> None:
         """Record the reply against the item (who, how, in which capacity)."""
         audit_item(
@@ -185,7 +190,10 @@ class Step:
         day = late_day(day_text, cal, self.now, self.ob.due_at) if day_text else None
         if self.ob.late_reason == reason and self.ob.expected_on == day:
             return self.no("already")
-        if not claim(self.session, self.ob, self.now, late_reason=reason, expected_on=day):
+        values: dict[str, Any] = {"late_reason": reason, "expected_on": day}
+        if day is not None:  # the scan looks again that morning, to nudge if still not in
+            values["next_action_at"] = self.sooner(promise_times(day, cal, self.policy.hours())[0])
+        if not claim(self.session, self.ob, self.now, **values):
             return self.no("already")
         self.audit("report_late", reason=reason, expected_on=day)
         resync(self.session, self.policy, self.ob, self.now)
@@ -383,7 +391,16 @@ class Step:
         assert self.alert is not None
         if not self._first_time("qa_acknowledged"):
             return self.no("already")
-        if not claim(self.session, self.ob, self.now):
+        values: dict[str, Any] = {"acknowledged_stage": self.ob.stage}
+        if self.ob.stage_due_at is not None:  # one reminder, the working day before its deadline
+            org = load_org(self.session, [self.ob.owner_id])
+            holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage)
+            cal, hours = self.policy.calendar(), self.policy.hours()
+            days = holder.working_days if holder else None
+            remind_at = stage_reminder_at(self.ob.stage_due_at, cal, hours, days)
+            if remind_at > self.now:
+                values["next_action_at"] = self.sooner(remind_at)
+        if not claim(self.session, self.ob, self.now, **values):
             return self.no("already")
         self.audit("qa_acknowledged", alert_id=self.alert.alert_id)
         iro = self.alert_iro()

@@ -114,6 +114,34 @@ def report_overdue_owner(
     return Message(text, owner_report_buttons(item, stage))
 
 
+def promise_due(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
+    """The owner's nudge on the date they promised a late report."""
+    assert item.expected_on is not None
+    text = (
+        f"⏰ {item.case_ref}: you said the {kind_label(item.kind)} would come today, "
+        f"{day_text(item.expected_on)}{_conference(item, tz)}. Tap Submitted once it is sent."
+    )
+    return Message(text, owner_report_buttons(item))
+
+
+def promise_missed(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Message:
+    """Their team manager's message the working day after a promised date, if still not in."""
+    assert item.expected_on is not None
+    text = (
+        f"📋 {item.case_ref}: {owner_name} (social worker) said the {kind_label(item.kind)} "
+        f"would come {day_text(item.expected_on)}; it is not in{_conference(item, tz)}. "
+        "You are their team manager."
+    )
+    keyboard = [
+        [
+            cb.button(Action.CHASED, item.id, item.stage),
+            cb.button(Action.REPORT_IN, item.id, item.stage),
+        ],
+        [cb.button(Action.REARRANGE, item.id, item.stage)],
+    ]
+    return Message(text, keyboard)
+
+
 def late_note(expected_on: date | None, late_reason: str | None) -> str:
     """` They said it will come Wed 9 Dec (awaiting information).` or nothing."""
     if expected_on is None and late_reason is None:
@@ -206,6 +234,24 @@ def qa_stage_holder(
             cb.button(Action.RESPONDED, item.id, stage),
         ],
         [cb.button(Action.RESOLVED, item.id, stage)],
+    ]
+    return Message(text, keyboard)
+
+
+def qa_stage_reminder(
+    item: Item, *, stages: int, stage_due_at: datetime, tz: ZoneInfo = LONDON
+) -> Message:
+    """The one reminder a stage holder who tapped Acknowledge gets, the working day before."""
+    theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
+    text = (
+        f"⏰ {item.case_ref}: the QA alert{theme} you acknowledged at stage {item.stage} of "
+        f"{stages} needs your response by {when_text(stage_due_at, tz)}."
+    )
+    keyboard = [
+        [
+            cb.button(Action.RESPONDED, item.id, item.stage),
+            cb.button(Action.RESOLVED, item.id, item.stage),
+        ]
     ]
     return Message(text, keyboard)
 

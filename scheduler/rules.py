@@ -11,6 +11,7 @@ generates fresh reminders) and the recipient (so a change of owner reaches the n
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from models.buttons import Message
@@ -28,15 +29,18 @@ from models.vocabulary import (
     QA_RESPONSE,
     REPORT_KINDS,
     SAFEGUARDING_MANAGER,
+    TEAM_MANAGER,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import (
     on_their_day,
+    promise_times,
     qa_reminder_at,
     report_reminder_times,
     report_rule_for,
     review_escalation_at,
     stage_deadline,
+    stage_reminder_at,
 )
 from scheduler.items import Decision, Item, Notify, StageChange
 from scheduler.org import Org, Person
@@ -219,8 +223,8 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         # The conference has happened without the report: chasing it is moot, so it closes
         # (a report that still arrives is recorded by the next sync of its conference).
         return Decision(close=MISSED)
-    if item.stage > 0:
-        return out.decision(item.conference_at)  # escalated: look again when it has met
+    if item.stage > 0:  # escalated: look again on a promised date, or when it has met
+        return out.decision(_soonest(_promise(item, org, policy, now, out), item.conference_at))
     if now >= item.due_at:
         return report_overdue(item, org, policy, now)
     rule = report_rule_for(item.kind, policy)
@@ -287,8 +291,39 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
             A_INFO,
         )
     change = StageChange(item.stage, 1, None, manager.staff_id if manager else None)
-    # Looked at again once the conference has taken place, to close it if still missing.
-    return out.decision(item.conference_at, change)
+    # Looked at again on a date they promised, and once the conference has taken place, to
+    # close it if still missing.
+    promised = _promise(replace(item, stage=1), org, policy, now, out)
+    return out.decision(_soonest(promised, item.conference_at), change)
+
+
+def _soonest(*moments: datetime | None) -> datetime | None:
+    """The earliest of these that is set, or None."""
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
+
+
+def _promise(item: Item, org: Org, policy: Policy, now: datetime, out: _Out) -> datetime | None:
+    """A report promised for a date ("Will be late"): that morning its owner is nudged, the
+    working day after (if still not in) their team manager hears; when to look next."""
+    if item.expected_on is None:
+        return None
+    cal, hours = policy.calendar(), policy.hours()
+    nudge_at, manager_at = promise_times(item.expected_on, cal, hours)
+    stamp = f"promise:{item.expected_on:%Y%m%d}"
+    if now >= nudge_at:
+        out.send(item.owner_id, _key(item, stamp, item.owner_id), N_REMINDER,
+                 msg.promise_due(item, tz=cal.tz), A_REMINDER)  # fmt: skip
+    if now < manager_at:
+        return nudge_at if now < nudge_at else manager_at
+    manager = org.first_with_role(item.owner_id, TEAM_MANAGER)
+    if manager is None:
+        out.lost.append(_key(item, f"{stamp}:tm", "team_manager"))
+        return None
+    owner_name = _name(org, item.owner_id, "the social worker")
+    out.send(manager.staff_id, _key(item, f"{stamp}:tm", manager.staff_id), N_ESCALATION,
+             msg.promise_missed(item, owner_name=owner_name, tz=cal.tz), A_ESCALATION)  # fmt: skip
+    return None
 
 
 def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
@@ -312,6 +347,21 @@ def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
             )
         else:
             return out.decision(remind_at)
+    elif item.acknowledged_stage == item.stage:  # one reminder, the working day before
+        holder = ladder_holder(org, item.owner_id, policy, item.stage)
+        days = holder.working_days if holder else None
+        remind_at = stage_reminder_at(stage_due, cal, hours, days)
+        if now < remind_at:
+            return out.decision(remind_at)
+        if holder is not None:
+            stages = len(policy.qa_alert.ladder)
+            out.send(
+                holder.staff_id,
+                f"ob:{item.id}:stage:{item.stage}:remind:{holder.staff_id}",
+                N_REMINDER,
+                msg.qa_stage_reminder(item, stages=stages, stage_due_at=stage_due, tz=cal.tz),
+                A_REMINDER,
+            )
     return out.decision(stage_due)
 
 
