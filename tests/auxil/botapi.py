@@ -340,8 +340,12 @@ class BotApiStandIn:
         callback_ttl: float = 15.0,
         bot_username: str = "irobot_test_bot",
         state_file: str | os.PathLike[str] | None = None,
+        webhook_connections: int = 1,
     ) -> None:
         self.token = token
+        # Updates POSTed to a webhook at once: 1 (in order, one at a time: the tests) or, like
+        # Telegram's `max_connections`, several (benchmarks with several bot processes).
+        self.webhook_connections = max(1, webhook_connections)
         self.host = host
         self.port = port
         self.limits = limits
@@ -770,6 +774,9 @@ class BotApiStandIn:
 
     async def _webhook_worker(self) -> None:
         """POST the oldest pending update until it is accepted; retry with capped backoff."""
+        if self.webhook_connections > 1:
+            await self._parallel_webhook_worker()
+            return
         failures = 0
         async with httpx.AsyncClient(timeout=10) as client:
             while self.webhook.get("url") and not self._closing:
@@ -798,6 +805,45 @@ class BotApiStandIn:
                 self.webhook["last_error_message"] = error
                 self.webhook["last_error_date"] = int(time.time())
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+    async def _parallel_webhook_worker(self) -> None:
+        """Up to `webhook_connections` POSTs at once, oldest pending update first, each retried."""
+        in_flight: set[int] = set()
+
+        async def connection(client: httpx.AsyncClient) -> None:
+            failures = 0
+            while self.webhook.get("url") and not self._closing:
+                self._drop_disallowed()
+                update = next((u for u in self._updates if u["update_id"] not in in_flight), None)
+                if update is None:
+                    changed = self._changed
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), 1.0)
+                    continue
+                in_flight.add(update["update_id"])
+                headers = {}
+                if self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+                try:
+                    res = await client.post(self.webhook["url"], json=update, headers=headers)
+                    error = None if res.status_code < 300 else f"Wrong response: {res.status_code}"
+                except httpx.HTTPError as exc:
+                    error = f"Connection failed: {exc!r}"
+                in_flight.discard(update["update_id"])
+                if error is None:
+                    failures = 0
+                    self.delivered_at.setdefault(update["update_id"], time.monotonic())
+                    self._updates = [u for u in self._updates if u is not update]
+                    self._notify()
+                    continue
+                failures += 1
+                self.webhook["last_error_message"] = error
+                self.webhook["last_error_date"] = int(time.time())
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+        limits = httpx.Limits(max_connections=self.webhook_connections)
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+            await asyncio.gather(*(connection(client) for _ in range(self.webhook_connections)))
 
     def _message_dict(self, m: BotMessage, *, nested: bool = True) -> dict[str, Any]:
         """The Telegram Message object for a stored message (valid for PTB's de_json)."""
@@ -1624,6 +1670,7 @@ def spawn_process(
     state_file: str | os.PathLike[str] | None = None,
     limits: bool = True,
     cwd: str | os.PathLike[str] | None = None,
+    webhook_connections: int = 1,
 ) -> ControlClient:
     """Start the stand-in as a subprocess; returns a client (``close()`` stops it)."""
     cmd = [sys.executable, "-m", "tests.auxil.botapi", "--port", str(port), "--token", token]
@@ -1631,6 +1678,8 @@ def spawn_process(
         cmd += ["--state-file", str(state_file)]
     if not limits:
         cmd.append("--no-limits")
+    if webhook_connections > 1:
+        cmd += ["--webhook-connections", str(webhook_connections)]
     root = cwd or Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -1646,7 +1695,7 @@ async def _serve(args: argparse.Namespace) -> None:
     import signal
 
     api = BotApiStandIn(args.token, host=args.host, port=args.port, limits=not args.no_limits,
-                        state_file=args.state_file)
+                        state_file=args.state_file, webhook_connections=args.webhook_connections)
     await api.start()
     print(f"READY {api.base_url}", flush=True)
     stop = asyncio.Event()
@@ -1665,6 +1714,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default="123456:TEST")
     parser.add_argument("--state-file", default=None)
     parser.add_argument("--no-limits", action="store_true")
+    parser.add_argument("--webhook-connections", type=int, default=1,
+                        help="POSTs to a webhook at once (1: in order, one at a time)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(args))
