@@ -267,7 +267,7 @@ class Step:
             self.tell(f"ob:{self.ob.id}:sd:chair", chair_of(self.session, self.ob), note),
         ]
         if self.ob.stage >= 1:  # their team manager was chasing the report: they hear too
-            self.tell(f"ob:{self.ob.id}:sd:tm", team_manager_of(self.chain), note)
+            told.append(self.tell(f"ob:{self.ob.id}:sd:tm", team_manager_of(self.chain), note))
         return self.ok("stood_down", reason=reason, told=", ".join(t for t in told if t))
 
     def _first_time(self, action: str) -> bool:

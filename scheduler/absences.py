@@ -17,8 +17,8 @@ from sqlmodel import Session
 from models import audit
 from models.bulk import table_of
 from models.buttons import Message
-from models.tables import Absence, Obligation
-from models.vocabulary import N_COVER, OPEN
+from models.tables import Absence, Notification, Obligation
+from models.vocabulary import N_COVER, OPEN, PENDING
 from scheduler import messages as msg
 from scheduler.loaders import load_org
 from scheduler.notify import enqueue
@@ -144,6 +144,7 @@ def _started(session: Session, policy: Policy, org: Org, row: _Row, now: datetim
                      absence_id=row.absence_id, staff=row.staff_id, cover=None)  # fmt: skip
         return 0
     count = _open_items(session, row.staff_id)
+    moved = _hand_over(session, absent, cover, row.ends_on, now)
     queued = _send(
         session, policy, f"absence:{row.absence_id}:start:{cover.staff_id}", cover,
         msg.covering_started(absent_name=absent.name, absent_role=absent.role,
@@ -156,8 +157,32 @@ def _started(session: Session, policy: Policy, org: Org, row: _Row, now: datetim
     )  # fmt: skip
     audit.record(session, at=now, actor=audit.SYSTEM, action=A_COVER_STARTED,
                  absence_id=row.absence_id, staff=row.staff_id, cover=cover.staff_id,
-                 until=row.ends_on, open_items=count)  # fmt: skip
+                 until=row.ends_on, open_items=count, handed_over=moved)  # fmt: skip
     return queued
+
+
+def _hand_over(session: Session, absent: Person, cover: Person, until: date,
+               now: datetime) -> int:  # fmt: skip
+    """Messages queued for them before they went (held overnight, say) go to the cover too,
+    marked the same way as everything routed to the cover from now on."""
+    table = table_of(Notification)
+    rows = session.execute(
+        select(table.c.id, table.c.text)
+        .where(table.c.recipient_id == absent.staff_id)
+        .where(table.c.status == PENDING)
+        .where(table.c.kind != N_COVER)
+    ).all()
+    moved = 0
+    for notification_id, text in rows:
+        covered = msg.cover(Message(text), absent_name=absent.name, absent_role=absent.role,
+                            until=until)  # fmt: skip
+        moved += session.execute(
+            update(table)
+            .where(table.c.id == notification_id)
+            .where(table.c.status == PENDING)
+            .values(recipient_id=cover.staff_id, text=covered.text)
+        ).rowcount  # type: ignore[attr-defined]
+    return moved
 
 
 def _ended(session: Session, policy: Policy, org: Org, row: _Row, now: datetime) -> int:

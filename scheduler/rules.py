@@ -254,7 +254,11 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
     out = _Out(org, now, policy.calendar().tz)
     owner_name = _name(org, item.owner_id, "the social worker")
     manager = org.first_with_role(item.owner_id, "team_manager")
-    if item.late_reason is None:  # who already said it will be late is not told again
+    reader = org.stand_in(item.owner_id, now, tz)
+    # Who already said it will be late is not told again; nor is a manager acting for a
+    # leaver, who gets the manager's message below.
+    both = reader is not None and manager is not None and reader.staff_id == manager.staff_id
+    if item.late_reason is None and not both:
         out.send(
             item.owner_id,
             _key(item, "overdue", item.owner_id),

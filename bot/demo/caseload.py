@@ -10,8 +10,16 @@ from datetime import date, datetime, time, timedelta
 
 from models.vocabulary import PLAN_CATEGORIES, THEME_CODES
 from scheduler.calendar import WorkingCalendar
+from scheduler.deadlines import add_months
 
 TEAMS = ("North", "South", "East")
+
+# Real caseloads change every day; the demo shows three such days of its own.
+AWAY, COVER = "SW12", "SW11"  # on leave the first week; a colleague in North covers
+AWAY_CASE = "CP-1002"  # their report falls due while they are away: the cover acts on it
+LEAVER = "SW31"  # has left: their cases are unallocated, their team manager acts
+STOOD_DOWN_CASE = "CP-1003"  # its chair stands the conference down when the report is late
+REVIEWED_BEFORE_DAYS = 21  # 9-month reviews due longer ago than this were held back then
 FIRST = (
     "Sam",
     "Alex",
@@ -72,6 +80,7 @@ class Caseload:
     plans: str
     conferences: str
     alerts: str
+    absences: str = ""
     social_workers: list[str] = field(default_factory=list)
     iros: list[str] = field(default_factory=list)
     managers: list[str] = field(default_factory=list)
@@ -94,20 +103,21 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
     rng = random.Random(seed)
     names = iter(rng.sample([f"{f} {s}" for f in FIRST for s in LAST], 40))
     staff: list[list[str]] = [
-        ["AD1", next(names), "assistant_director", "", "Directorate"],
-        ["HOS1", next(names), "head_of_service", "AD1", "Safeguarding"],
-        ["SM1", next(names), "service_manager", "HOS1", "Locality"],
-        ["SGM1", next(names), "safeguarding_manager", "HOS1", "IRO Service"],
+        ["AD1", next(names), "assistant_director", "", "Directorate", ""],
+        ["HOS1", next(names), "head_of_service", "AD1", "Safeguarding", ""],
+        ["SM1", next(names), "service_manager", "HOS1", "Locality", ""],
+        ["SGM1", next(names), "safeguarding_manager", "HOS1", "IRO Service", ""],
     ]
     social_workers: list[str] = []
     for t, team in enumerate(TEAMS, start=1):
-        staff.append([f"TM{t}", next(names), "team_manager", "SM1", team])
+        staff.append([f"TM{t}", next(names), "team_manager", "SM1", team, ""])
         for w in range(1, 5):
             sw = f"SW{t}{w}"
             social_workers.append(sw)
-            staff.append([sw, next(names), "social_worker", f"TM{t}", team])
+            left = "false" if sw == LEAVER else ""
+            staff.append([sw, next(names), "social_worker", f"TM{t}", team, left])
     iros = [f"IRO{i}" for i in range(1, 5)]
-    staff.extend([iro, next(names), "iro", "SGM1", "IRO Service"] for iro in iros)
+    staff.extend([iro, next(names), "iro", "SGM1", "IRO Service", ""] for iro in iros)
 
     plan_rows: list[list[str]] = []
     conference_rows: list[list[str]] = []
@@ -119,6 +129,9 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
         iro = iros[n % len(iros)]
         months = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 10, 12, 14, 17, 18, 20, 23, 24, 26])
         plan_start = start - timedelta(days=int(months * 30.4) - rng.randint(0, 14))
+        review_due = add_months(plan_start, 9)
+        held = start - timedelta(days=REVIEWED_BEFORE_DAYS)  # the export knows these were held
+        reviewed = (review_due + timedelta(days=2)).isoformat() if review_due < held else ""
         plan_rows.append(
             [
                 case_ref,
@@ -127,6 +140,7 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
                 plan_start.isoformat(),
                 "",
                 rng.choice(PLAN_CATEGORIES),
+                reviewed,
                 "REDACTED-NAME",
             ]  # a column real exports carry; the importer must drop it
         )
@@ -136,6 +150,8 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
         received = ""
         if rng.random() < 0.15:  # a few reports are already in
             received = _local(cal.add_working_days(start, -1), time(16, 0))
+        if case_ref in (AWAY_CASE, STOOD_DOWN_CASE):  # due on the first day, and not in
+            day, kind, received = cal.add_working_days(start, 3), "RCPC", ""
         conference_rows.append(
             [f"CONF-{1001 + n}", case_ref, kind, _local(day, clock), iro, received]
         )
@@ -152,8 +168,9 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
                  kind_a, theme, responded, ""]
             )  # fmt: skip
     managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
+    last_day_away = cal.add_working_days(start, 4)
     return Caseload(
-        staff=_csv(["staff_id", "name", "role", "manager_id", "team"], staff),
+        staff=_csv(["staff_id", "name", "role", "manager_id", "team", "active"], staff),
         plans=_csv(
             [
                 "case_ref",
@@ -162,6 +179,7 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
                 "plan_start",
                 "plan_end",
                 "category",
+                "reviewed_on",
                 "child_name",
             ],
             plan_rows,
@@ -189,6 +207,10 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
                 "closed_at",
             ],
             alert_rows,
+        ),
+        absences=_csv(
+            ["absence_id", "staff_id", "starts_on", "ends_on", "cover_id"],
+            [["LEAVE-1", AWAY, start.isoformat(), last_day_away.isoformat(), COVER]],
         ),
         social_workers=social_workers,
         iros=iros,

@@ -11,16 +11,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.demo.caseload import Caseload, build_caseload
 from bot.demo.transcript import Delivered, TranscriptSender
-from handlers import actions
 from handlers.importing import import_csv
-from models import buttons as cb
 from models.db import session_scope
-from models.tables import Obligation, Staff
-from models.vocabulary import OPEN, PLAN_REVIEW, Action
+from models.tables import Staff
 from scheduler.dispatch import dispatch_pass
 from scheduler.pacing import PacedSender, Pacing
 from scheduler.policy import Policy
@@ -32,7 +29,6 @@ TICK_MINUTES = 30
 FIRST_TICK = time(7, 30)
 LAST_TICK = time(19, 0)
 CHAT_BASE = 700_000
-REVIEWED_BEFORE_DAYS = 21  # reviews due more than three weeks ago were logged back then
 
 
 @dataclass
@@ -74,6 +70,7 @@ def _import_caseload(engine: Engine, policy: Policy, caseload: Caseload, now: da
         ("plans", caseload.plans),
         ("conferences", caseload.conferences),
         ("alerts", caseload.alerts),
+        ("absences", caseload.absences),
     ):
         with session_scope(engine) as session:
             import_csv(session, kind, text, policy, now=now)
@@ -92,32 +89,6 @@ def _link_everyone(engine: Engine, now: datetime) -> dict[int, Staff]:
     return people
 
 
-def _log_past_reviews(engine: Engine, policy: Policy, before: datetime) -> int:
-    """Plans long past 9 months were reviewed back then: their chairs logged it at the time.
-
-    A case-system export has no "reviewed" column, so without this every long plan would
-    show as an overdue review. The chairs press the real button, dated a few days after
-    each review fell due.
-    """
-    logged = 0
-    with session_scope(engine) as session:
-        due = session.exec(
-            select(Obligation)
-            .where(Obligation.kind == PLAN_REVIEW)
-            .where(Obligation.status == OPEN)
-            .where(col(Obligation.due_at) < before)
-        ).all()
-        for ob in due:
-            chair = session.get(Staff, ob.owner_id)
-            assert chair is not None and ob.id is not None
-            press = cb.Callback(Action.REVIEW_CONTINUES, ob.id, ob.stage)
-            result = actions.press(
-                session, policy, actor=chair, callback=press, now=ob.due_at + timedelta(days=2)
-            )
-            logged += result.ok
-    return logged
-
-
 def run_simulation(
     *,
     engine: Engine,
@@ -133,8 +104,7 @@ def run_simulation(
     cal = policy.calendar()
     setup_at = cal.at(cal.previous_working_day(start, inclusive=False), time(17, 0))
     caseload = build_caseload(seed=seed, start=start, cal=cal)
-    _import_caseload(engine, policy, caseload, setup_at)
-    _log_past_reviews(engine, policy, before=setup_at - timedelta(days=REVIEWED_BEFORE_DAYS))
+    _import_caseload(engine, policy, caseload, setup_at)  # the service's go-live
     people = _link_everyone(engine, setup_at)
     clock = SimClock(setup_at)
     transcript = TranscriptSender(clock=clock)

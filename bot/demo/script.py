@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
+from bot.demo.caseload import AWAY_CASE, STOOD_DOWN_CASE
 from bot.demo.transcript import Delivered
 from handlers import actions, effects, render
 from models import buttons as cb
@@ -53,6 +54,20 @@ def _late_date(policy: Policy, now: datetime, due_at: datetime) -> date:
     return late_days(policy.calendar(), now, due_at)[1]
 
 
+def _scripted(
+    entry: Delivered, pressable: list[tuple[str, cb.Callback]]
+) -> tuple[str, cb.Callback] | None:
+    """The demo's fixed moments: the cover submits the report of the colleague they cover,
+    and the stood-down case's report never comes: its chair stands the conference down."""
+    if STOOD_DOWN_CASE in entry.text:
+        chosen = [(label, c) for label, c in pressable if c.action == Action.STAND_DOWN]
+        return chosen[0] if chosen else ("", cb.Callback(Action.SUBMITTED, 0, 0))
+    if entry.text.startswith("↪️ Covering for") and AWAY_CASE in entry.text:
+        chosen = [(label, c) for label, c in pressable if c.action == Action.SUBMITTED]
+        return chosen[0] if chosen else None
+    return None
+
+
 def answer(
     session: Session,
     policy: Policy,
@@ -68,7 +83,7 @@ def answer(
             decoded = cb.decode(data)
             if decoded is not None:
                 pressable.append((label, decoded))
-    label, callback = _choose(pressable, rng)
+    label, callback = _scripted(entry, pressable) or _choose(pressable, rng)
     if not label:
         return None
     result = actions.press(session, policy, actor=person, callback=callback, now=now)

@@ -13,9 +13,11 @@ from handlers import actions
 from handlers.csvfile import ImportRejected
 from handlers.importing import import_csv
 from models import buttons as cb
-from models.tables import Absence, AuditEvent, Obligation, Staff
+from models.buttons import Message
+from models.tables import Absence, AuditEvent, Notification, Obligation, Staff
 from models.vocabulary import RCPC_REPORT, Action
 from scheduler.digest import digest_pass
+from scheduler.notify import enqueue
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
 from scheduler.sync import sync_obligations
@@ -267,4 +269,24 @@ def test_an_away_managers_digest_goes_to_their_cover_marked_so(
     assert covered.startswith(
         "↪️ Covering for Name TM1 (team manager), away until Fri 11 Dec:\n"
         "Digest for Name TM1, Tue 8 Dec"
+    )
+
+
+def test_messages_held_for_someone_before_their_leave_starts_go_to_their_cover(
+    database: Database, policy: Policy
+) -> None:
+    with Session(database.engine) as session:
+        caseload(session, policy)
+        friday_evening = london(2026, 12, 4, 19)
+        enqueue(session, key="held-1", recipient_id="SW1", kind="info",
+                message=Message("ℹ️ CP-1042: a note held for the morning."), at=friday_evening,
+                cal=policy.calendar(), hours=policy.hours())  # fmt: skip
+        away(session, policy, "AB-1,SW1,2026-12-07,2026-12-11,SW2\n", now=friday_evening)
+        scan_pass(session, policy, now=london(2026, 12, 7, 7, 30))
+        session.commit()
+        held = session.exec(select(Notification).where(Notification.key == "held-1")).one()
+    assert held.recipient_id == "SW2" and held.status == "pending"
+    assert held.text == (
+        "↪️ Covering for Name SW1 (social worker), away until Fri 11 Dec:\n"
+        "ℹ️ CP-1042: a note held for the morning."
     )

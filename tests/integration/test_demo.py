@@ -57,3 +57,14 @@ def test_the_demo_refuses_to_overwrite_an_existing_database(
     db.write_bytes(b"")
     assert main(["demo", "--db", str(db)]) == 1
     assert "exists already" in capsys.readouterr().err
+
+
+def test_the_demo_shows_a_cover_acting_a_leavers_case_unallocated_and_a_conference_stood_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = " ".join(_demo(tmp_path, capsys, "a").replace("│", " ").split())  # panels wrap
+    assert "You are covering for" in out and "↪️ Covering for" in out
+    assert "away until" in out and "taps [Submitted] → ✅ RCPC report for case CP-1002" in out
+    assert "who has left (their cases are unallocated)" in out
+    assert "12 unallocated cases" in out  # the leaver's team manager's digest
+    assert "taps [Stand down conference] → [Not quorate] → 📅 RCPC report for case CP-1003" in out

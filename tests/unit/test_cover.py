@@ -218,3 +218,13 @@ def test_the_days_a_manager_may_pick_for_the_last_day_away() -> None:
         date(2026, 12, 2), date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7),
         date(2026, 12, 8), date(2026, 12, 11), date(2026, 12, 18), date(2026, 12, 24),
     ]  # fmt: skip
+
+
+def test_at_the_deadline_a_leavers_team_manager_gets_one_message_not_two() -> None:
+    due = _report().due_at
+    decision = decide(_report(), org(left=("SW1",)), POLICY, due)
+    assert [(n.recipient_id, n.kind) for n in decision.notifications] == [
+        ("TM1", "escalation"), ("IRO1", "info"),
+    ]  # fmt: skip
+    present = decide(_report(), org(), POLICY, due)
+    assert [n.recipient_id for n in present.notifications] == ["SW1", "TM1", "IRO1"]
