@@ -212,15 +212,15 @@ def test_a_new_conference_for_a_part_timer_is_looked_at_in_time_for_their_day(
     with Session(database.engine) as session:
         org_chart(session)
         session.flush()
-        session.get(Staff, "SW1").working_days = "Thu,Fri"  # type: ignore[union-attr]
+        session.get(Staff, "SW1").working_days = "Mon"  # type: ignore[union-attr]
         add_plan(session, plan_start=date(2026, 6, 1))
-        add_conference(session, scheduled_for=london(2026, 12, 17, 10))  # due Mon 14 Dec
+        add_conference(session, scheduled_for=london(2026, 12, 15, 10))  # due Thu 10 Dec
         session.flush()
         sync_obligations(session, policy, now=SYNC_AT)
         report = obligation(session, RCPC_REPORT, "C1")
-    # Everyone else: Thu 10 Dec (2 working days before); a Thu-Fri worker: Fri 11 Dec for
-    # the due-day one, and the Thu 10 Dec one stays: the scan must look on Thursday.
-    assert report.next_action_at == london(2026, 12, 10, 8)
+    # Everyone else is first nudged on Tue 8 Dec (2 working days before); someone who works
+    # Mondays only gets both nudges on Mon 7 Dec, so the scan must look then.
+    assert report.next_action_at == london(2026, 12, 7, 8)
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ def test_the_first_import_marks_go_live_and_the_review_held_is_not_owed(
     database: Database, policy: Policy
 ) -> None:
     with Session(database.engine) as session:
+        assert went_live(session) is None  # an empty database has not gone live yet
         go_live(session, policy)
         import_csv(session, "alerts", ALERTS, policy, now=london(2026, 11, 24, 2))
         done = obligation(session, PLAN_REVIEW, "CP-DONE")

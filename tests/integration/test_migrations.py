@@ -200,9 +200,3 @@ def test_a_live_database_upgraded_went_live_with_its_first_import_and_its_rows_k
             "scheduled", None,
         )  # fmt: skip
     assert schema_drift(empty) == []
-
-
-def test_an_empty_database_has_not_gone_live_until_its_first_import(empty: Engine) -> None:
-    upgrade(empty)
-    with Session(empty) as session:
-        assert went_live(session) is None
