@@ -87,7 +87,8 @@ def press(
         status=ob.status,
         stage=ob.stage,
         raiser_id=alert.raised_by if alert else None,
-        chair_id=_chair(session, ob),
+        # Only standing a conference down asks who chairs it: a Submitted costs no lookup.
+        chair_id=_chair(session, ob) if callback.action in CHAIR_ONLY else None,
         alert_closed=bool(alert and alert.closed_at),
         alert_responded=bool(alert and alert.responded_at and alert.outcome != NOT_RESOLVED),
     )
@@ -145,6 +146,9 @@ def _as_stand_in(
         "manager": next((m.staff_id for m in chain if m.staff_id in acting_for), None),
     }.get(role or "")
     return chain, state, behalf if behalf in acting_for else None, role
+
+
+CHAIR_ONLY = frozenset({Action.STAND_DOWN, Action.STAND_DOWN_REASON})
 
 
 def _chair(session: Session, ob: Obligation) -> str | None:
