@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import logging
 import resource
 import sys
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="directory for the SQLite file (default: a temp dir)")
     parser.add_argument("--budget-seconds", type=float, default=5.0)
     parser.add_argument("--budget-mb", type=float, default=300.0)
+    parser.add_argument("--json", action="store_true", help="one JSON line of figures instead")
     args = parser.parse_args(argv)
     policy = Policy()
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -163,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         again = time.perf_counter()
         rerun = run_import(url, "plans", plan_bytes, policy, now, timer)
         rerun_elapsed = time.perf_counter() - again
+    if args.json:
+        print(json.dumps({"plans": args.plans, "conferences": args.conferences,
+                          "staff": args.staff, "seconds": elapsed, "sync_seconds": sync_seconds,
+                          "peak_mb": maxrss_mb, "reimport_seconds": rerun_elapsed}))  # fmt: skip
+        return 0
     print(staff_report.summary())
     print(plans_report.summary())
     if conference_report is not None:

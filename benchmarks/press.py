@@ -346,7 +346,7 @@ async def in_process(
                     profiler.enable()
                 started, edits, seen = await press_and_wait(api, pressed, rate, log_start)
                 cpu = time.process_time() - cpu0
-                if profiler:
+                if profiler and profile:
                     profiler.disable()
                     profiler.dump_stats(profile)
                 await app.updater.stop()

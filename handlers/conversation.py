@@ -127,9 +127,10 @@ class Conversation:
         sqlite = ctx.engine.dialect.name == "sqlite"
         self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
         # The PTB layer calls us on the event loop itself, on PostgreSQL too: a press is mostly
-        # Python (ORM, rules), so a worker thread buys little and its GIL hand-overs cost the
-        # tail (benchmarks/press.py, 50 presses/s: p95 207 ms in threads, 10 ms inline). More
-        # presses than one process takes go to more processes (README: several webhooks).
+        # Python (ORM, rules), so a worker thread buys little and its GIL hand-overs cost CPU
+        # and the tail (benchmarks/press.py on PostgreSQL, back to back: 50/s p95 26 ms, 8.5 ms
+        # CPU a press in threads, 11 ms and 7.4 ms inline; 100/s: 87/s done in threads, all
+        # inline). More presses than one process takes go to more processes (README).
         self.inline = True
 
     # -- lookups -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -143,6 +144,7 @@ def _ymd(value: str, year: str, month: str, day: str) -> date:
     return parsed
 
 
+@lru_cache(maxsize=8192)  # an export repeats its dates: parse each distinct one once
 def parse_date(value: str) -> date:
     """A plain ISO date, `YYYY-MM-DD`; anything looser is refused rather than guessed."""
     match = _DATE_RE.fullmatch(value)
@@ -151,6 +153,7 @@ def parse_date(value: str) -> date:
     return _ymd(value, *match.groups())
 
 
+@lru_cache(maxsize=8192)  # conferences share their times: parse each distinct one once
 def parse_datetime(value: str, tz: ZoneInfo = LONDON) -> datetime:
     """Local wall-clock time in `tz`, or an explicit offset; returned aware in UTC."""
     match = _DATETIME_RE.fullmatch(value)

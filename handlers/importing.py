@@ -30,13 +30,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from handlers.csvcells import show
 from handlers.csvfile import ImportRejected, ParsedFile, RowError, Spec, parse_file, spec_for
 from models.audit import SYSTEM, record
-from models.bulk import chunks, table_of
+from models.bulk import chunks, insert_rows, table_of
 from models.golive import mark_golive
 from models.records import (
     AbsenceRecord,
@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 # A big import resyncs its cases this many at a time: memory then follows the chunk, not the
 # file (200,000 plans at once peaked over 500 MB); each chunk reads the span its cases cover.
 SYNC_CHUNK = 20_000
-INSERT_BATCH = 5_000
 
 @dataclass(frozen=True)
 class Refs:
@@ -327,8 +326,7 @@ def import_csv(
         return report
     del parsed, verdict, stored  # every record is in `inserts` or `updates` now: free the rest
     table = spec.table
-    for start in range(0, len(inserts), INSERT_BATCH):
-        session.execute(insert(table), inserts[start : start + INSERT_BATCH])
+    insert_rows(session, table, record_fields, [tuple(row.values()) for row in inserts])
     if updates:
         statement = (
             update(table)

@@ -1,0 +1,1 @@
+"""Timing claims, each with the command that reproduces it; `python -m benchmarks` runs them all."""
