@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import apscheduler_jobs, digest_report, press, scan, startup
+from benchmarks import apscheduler_jobs, digest_report, dispatch, press, scan, startup, workers
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("startup", "scan", "digest", "import", "press", "usual")
+STEPS = ("startup", "scan", "digest", "import", "press", "delivery", "usual")
 
 # Figures before issue 13's work, on this box with these benchmarks (tree bc4b8d7, 1 Dec 2026,
 # load average 1-2 from another engineer's work); "" where a figure did not exist.
@@ -229,6 +229,22 @@ def run_press(results: Results, pg_url: str | None) -> None:
             )
 
 
+def run_delivery(results: Results, pg_url: str | None) -> None:
+    """The outbox through Telegram's limits: one dispatcher, then a fleet of processes."""
+    d = dispatch.measure(600, 200)
+    w = workers.measure(300, 100)
+    results.rows += [
+        Row("dispatch: 600 messages to 200 chats through Telegram's limits (sqlite)",
+            ">= 25/s, no 429, none lost or doubled (issue 3)",
+            f"{d['rate']:.1f}/s, {d['429s']} 429s, lost {d['lost']}, doubled {d['duplicates']}",
+            dispatch.met(d)),
+        Row("run + cron tick + 2 workers drain 300 messages together (sqlite)",
+            "none lost, none doubled without a crash (issue 3)",
+            f"{w['accepted'] / w['seconds']:.1f}/s, lost {w['lost']}, doubled "
+            f"{w['duplicates']}, 429s {w['429s']}", workers.met(w)),
+    ]  # fmt: skip
+
+
 def run_usual(results: Results, pg_url: str | None) -> None:
     """One APScheduler job per reminder vs IRObot's rows, 10,000 and 100,000 (SQLite)."""
     results.usual = apscheduler_jobs.measure([10_000, 100_000])
@@ -236,7 +252,7 @@ def run_usual(results: Results, pg_url: str | None) -> None:
 
 RUNNERS: dict[str, Callable[[Results, str | None], None]] = {
     "startup": run_startup, "scan": run_scan, "digest": run_digest, "import": run_import,
-    "press": run_press, "usual": run_usual,
+    "press": run_press, "delivery": run_delivery, "usual": run_usual,
 }  # fmt: skip
 
 
@@ -298,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", metavar="URL", help="also measure on this PostgreSQL database")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps")
+    parser.add_argument("--commit", help="the commit measured, when run from an exported tree")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     load = os.getloadavg()
@@ -318,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     idle = "quiet" if busy < 0.15 and load[0] < 1.0 else "not idle"
     header = [
         f"Written by `python -m benchmarks{' --pg URL' if args.pg else ''}` on "
-        f"{stamp:%Y-%m-%d %H:%M} UTC at commit {commit()}; the run took {took:.0f} s.",
+        f"{stamp:%Y-%m-%d %H:%M} UTC at commit {args.commit or commit()}; the run took "
+        f"{took:.0f} s.",
         "",
         f"- Machine: {os.cpu_count()} cores ({platform.machine()}, {platform.processor() or 'cpu'}"
         f"), Linux {platform.release()}; Python {platform.python_version()}, SQLite "
