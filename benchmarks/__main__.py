@@ -46,8 +46,8 @@ BEFORE = {
     "digest-flags-sqlite": "2.34 s",
     "import-time": "4.80-5.70 s (318 MB)",
     "import-memory": "517-529 MB",
-    "press-sqlite-50": "p95 14.7 ms, 6.2 ms CPU",
-    "press-postgresql-50": "p95 207 ms, 7.6 ms CPU (DB work in threads)",
+    "press-sqlite-50": "p95 14.7-16.2 ms, 6.2-6.9 ms CPU",
+    "press-postgresql-50": "p95 20-26 ms (207 ms in a busy moment), 8.3-8.5 ms CPU, in threads",
     "scaling": "no way to run two (one secret per start, each process set the webhook)",
 }
 

@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from models.bulk import Memo, insert_obligations, table_of
+from models.bulk import INSERT_COLUMNS, Memo, insert_obligations, table_of
 from models.db import make_engine, upgrade
 from models.tables import Obligation
 from models.vocabulary import OPEN, RCPC_REPORT
@@ -126,13 +126,20 @@ def apscheduler_side(engine: Engine, n: int, due: int) -> Side:
 def irobot_side(engine: Engine, n: int, due: int) -> Side:
     """N obligation rows as sync writes them (one bulk insert), then the scan's due query."""
     base = datetime(2026, 12, 2, 10, tzinfo=UTC)
+    table = table_of(Obligation)
     with Session(engine) as session:
-        write = Memo(session).writer(table_of(Obligation).c.due_at)
-        rows = [
-            (RCPC_REPORT, f"C{i}", f"CP-{i}", f"SW{i % 500}", write(when), OPEN, 0, write(when),
-             write(when), None, None, 0, write(base), write(base))
-            for i, when in enumerate(run_dates(n, due, base))
-        ]  # fmt: skip
+        write = Memo(session).writer(table.c.due_at)
+        defaults = {c: table.c[c].default.arg if table.c[c].default is not None else None
+                    for c in INSERT_COLUMNS}  # fmt: skip
+        rows = []
+        for i, when in enumerate(run_dates(n, due, base)):
+            values = defaults | {
+                "kind": RCPC_REPORT, "subject_id": f"C{i}", "case_ref": f"CP-{i}",
+                "owner_id": f"SW{i % 500}", "due_at": write(when), "status": OPEN, "stage": 0,
+                "stage_due_at": write(when), "next_action_at": write(when), "version": 0,
+                "created_at": write(base), "updated_at": write(base),
+            }  # fmt: skip
+            rows.append(tuple(values[c] for c in INSERT_COLUMNS))
         start = time.perf_counter()
         insert_obligations(session, rows)
         session.commit()
