@@ -435,7 +435,7 @@ class Conversation:
     ) -> Reply:
         """Render an action's result as an edit of the pressed message plus a short answer."""
         if not result.ok or result.item is None:
-            return Reply(answer=render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
+            return Reply(answer=render.refusal_text(result, self.tz, now))
         item = result.item
         if result.code == effects.ASK_REASON:
             return Reply(edit=render.late_reason_message(item, self.tz), edit_message_id=message_id)
@@ -446,8 +446,7 @@ class Conversation:
         if result.code == effects.ASK_STAND_DOWN:
             message = render.stand_down_reason_message(item, self.tz)
             return Reply(edit=message, edit_message_id=message_id)
-        text = render.result_text(item, result.code, self.tz, who=result.told,
-                                  reason=result.reason)  # fmt: skip
+        text = render.action_text(result, self.tz, now)
         return Reply(answer="Recorded.", edit=Message(text), edit_message_id=message_id)
 
     @staticmethod
@@ -540,21 +539,18 @@ class Conversation:
         return Reply(send=[Message(f"{hint}\n{render.item_line(item, self.tz, now)}", keyboard)])
 
     def _text_result(self, result: effects.ActionResult, quoted_id: int, now: datetime) -> Reply:
-        """A text reply's result: edit the reminder to its new state and confirm below it."""
+        """A text reply's result: edit the reminder to its new state and confirm below it;
+        `late <reason>` gets one message saying what was recorded and asking the date."""
         if not result.ok or result.item is None:
-            return _text(render.REFUSALS.get(result.code, render.REFUSALS["invalid"]))
+            return _text(render.refusal_text(result, self.tz, now))
         item = result.item
         if result.code == effects.ASK_REASON:
             return Reply(send=[render.late_reason_message(item, self.tz)])
         if result.code == effects.ASK_DATE:
             days = late_days(self.ctx.calendar, now, item.due_at)
-            state = Message(render.result_text(item, "late", self.tz))
-            return Reply(
-                edit=state,
-                edit_message_id=quoted_id,
-                send=[render.late_date_message(item, result.reason, days, self.tz)],
-            )
-        text = render.result_text(item, result.code, self.tz, who=result.told)
+            return Reply(send=[render.late_date_message(item, result.reason, days, self.tz,
+                                                        recorded=True)])  # fmt: skip
+        text = render.action_text(result, self.tz, now)
         return Reply(edit=Message(text), edit_message_id=quoted_id, send=[Message(text)])
 
     def other(self, *, user_id: int, chat_type: str) -> Reply:

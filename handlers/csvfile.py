@@ -34,16 +34,20 @@ from models.bulk import table_of
 from models.records import (
     AbsenceRecord,
     AlertRecord,
+    CareRecord,
     ConferenceRecord,
     PlanRecord,
     Record,
+    ReviewRecord,
     StaffRecord,
 )
-from models.tables import Absence, Conference, Plan, QaAlert, Staff
+from models.tables import Absence, CarePeriod, Conference, Plan, QaAlert, Review, Staff
 from models.vocabulary import (
     ALERT_KINDS,
+    CANCELLED,
     CONFERENCE_KINDS,
     CONFERENCE_STATUSES,
+    ICPC,
     PLAN_CATEGORIES,
     ROLES,
     SCHEDULED,
@@ -54,7 +58,7 @@ from scheduler.calendar import LONDON
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("staff", "plans", "conferences", "alerts", "absences")
+KINDS = ("staff", "plans", "conferences", "alerts", "absences", "care", "reviews")
 MAX_FILE_MB = 200  # a nightly export of a whole authority is a few MB; README says 200 MB
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 SAVE_AS = 'save it from Excel as "CSV UTF-8 (Comma delimited) (*.csv)" and import that'
@@ -100,11 +104,12 @@ class Spec:
     table: Table
     parsers: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
     datetimes: tuple[str, ...] = ()
+    computed: tuple[str, ...] = ()  # stored, built by the record from other columns (a key)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column this kind stores, in file order."""
-        return self.required + self.optional
+        """Every column this kind stores, in file order (computed ones last)."""
+        return self.required + self.optional + self.computed
 
 
 SPECS: dict[str, Spec] = {
@@ -146,7 +151,8 @@ SPECS: dict[str, Spec] = {
         kind="conferences",
         key="conference_id",
         required=("conference_id", "case_ref", "kind", "scheduled_for"),
-        optional=("chair_id", "report_received_at", "status", "reason"),
+        optional=("chair_id", "report_received_at", "status", "reason", "strategy_on",
+                  "record_sent_at"),
         record=ConferenceRecord,
         table=table_of(Conference),
         parsers={
@@ -156,8 +162,9 @@ SPECS: dict[str, Spec] = {
             "chair_id": optional_identifier,
             "status": choice_or(SCHEDULED, CONFERENCE_STATUSES, "conference status"),
             "reason": optional(choice(STAND_DOWN_REASON_CODES, "reason")),
+            "strategy_on": optional(parse_date),
         },
-        datetimes=("scheduled_for", "report_received_at"),
+        datetimes=("scheduled_for", "report_received_at", "record_sent_at"),
     ),
     "alerts": Spec(
         kind="alerts",
@@ -189,6 +196,41 @@ SPECS: dict[str, Spec] = {
             "ends_on": parse_date,
             "cover_id": optional_identifier,
         },
+    ),
+    "care": Spec(
+        kind="care",
+        key="period_id",
+        required=("case_ref", "social_worker_id", "iro_id", "entered_on"),
+        optional=("left_on",),
+        record=CareRecord,
+        table=table_of(CarePeriod),
+        parsers={
+            "case_ref": identifier,
+            "social_worker_id": identifier,
+            "iro_id": identifier,
+            "entered_on": parse_date,
+            "left_on": optional(parse_date),
+        },
+        computed=("period_id",),
+    ),
+    "reviews": Spec(
+        kind="reviews",
+        key="review_id",
+        required=("review_id", "case_ref", "scheduled_for"),
+        optional=("iro_id", "status", "reason", "report_received_at", "held_on",
+                  "decisions_uploaded_at", "record_uploaded_at"),
+        record=ReviewRecord,
+        table=table_of(Review),
+        parsers={
+            "review_id": identifier,
+            "case_ref": identifier,
+            "iro_id": optional_identifier,
+            "status": choice_or(SCHEDULED, CONFERENCE_STATUSES, "review status"),
+            "reason": optional(choice(STAND_DOWN_REASON_CODES, "reason")),
+            "held_on": optional(parse_date),
+        },
+        datetimes=("scheduled_for", "report_received_at", "decisions_uploaded_at",
+                   "record_uploaded_at"),
     ),
 }
 
@@ -316,12 +358,28 @@ def _row_checks(record: Record) -> list[str]:
             problems.append("closed_at is before raised_at")
     if isinstance(record, StaffRecord) and record.manager_id == record.staff_id:
         problems.append(f"manager cycle: {record.staff_id} -> {record.staff_id}")
+    if isinstance(record, ConferenceRecord) and record.strategy_on is not None:
+        if record.kind != ICPC:
+            problems.append("strategy_on is for an ICPC (the strategy discussion before it)")
+        elif record.strategy_on > record.scheduled_for.date():
+            problems.append("strategy_on is after the conference")
+    if isinstance(record, CareRecord) and record.left_on and record.left_on < record.entered_on:
+        problems.append("left_on is before entered_on")
+    if isinstance(record, ReviewRecord) and record.status == CANCELLED and record.held_on:
+        problems.append("held_on is given for a cancelled review")
     if isinstance(record, AbsenceRecord):
         if record.ends_on < record.starts_on:
             problems.append("ends_on is before starts_on")
         if record.cover_id == record.staff_id:
             problems.append("cover_id is the person who is away")
     return problems
+
+
+def _key_name(spec: Spec) -> str:
+    """How an error names the key: a computed one by the columns it is made of."""
+    if spec.key in spec.computed:
+        return "period (case_ref and entered_on)"
+    return spec.key
 
 
 def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> ParsedFile:
@@ -336,7 +394,7 @@ def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> Parsed
     names = [name.strip().casefold() for name in header]
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
-        if name in spec.columns:
+        if name in spec.columns and name not in spec.computed:
             if name in positions:
                 raise ImportRejected(kind, file_error=f"column {name} appears more than once")
             positions[name] = index
@@ -354,21 +412,23 @@ def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> Parsed
     ignored = tuple(h.strip() for h, n in zip(header, names, strict=True) if n not in positions)
     if ignored:
         logger.info("%s import: dropping columns %s", kind, ", ".join(ignored))
-    parsed = ParsedFile(kind=kind, columns=frozenset(positions), ignored_columns=ignored)
+    parsed = ParsedFile(kind=kind, columns=frozenset(positions) | frozenset(spec.computed),
+                        ignored_columns=ignored)  # fmt: skip
     first_line_of: dict[str, int] = {}
     duplicates: dict[str, list[int]] = {}
+    computed_key = spec.key in spec.computed
     for line, row in rows:
         if len(row) != len(header):
             parsed.errors[line] = [f"has {len(row)} fields but the header has {len(header)}"]
             continue
         values = {column: row[index].strip() for column, index in positions.items()}
-        key = values[spec.key]
+        built, problems = _build(spec, tz, values)
+        key = str(getattr(built, spec.key)) if computed_key and built else values.get(spec.key, "")
         if key:
             if key in first_line_of:
                 duplicates.setdefault(key, [first_line_of[key]]).append(line)
             else:
                 first_line_of[key] = line
-        built, problems = _build(spec, tz, values)
         if built is not None:
             problems = _row_checks(built)
         if problems:
@@ -381,7 +441,7 @@ def parse_file(kind: str, data: str | bytes, *, tz: ZoneInfo = LONDON) -> Parsed
             others = [str(other) for other in lines if other != line]
             where = f"line{'s' if len(others) > 1 else ''} {', '.join(others)}"
             parsed.errors.setdefault(line, []).append(
-                f"duplicate {spec.key} {show(key)} (also on {where})"
+                f"duplicate {_key_name(spec)} {show(key)} (also on {where})"
             )
             parsed.records.pop(line, None)
     return parsed

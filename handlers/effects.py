@@ -12,14 +12,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from models.audit import record
 from models.buttons import Message
-from models.tables import Conference, Obligation, Plan, Staff
+from models.tables import AuditEvent, Conference, Obligation, Plan, Staff
 from models.vocabulary import (
+    ACT_ACKNOWLEDGED,
+    ACT_CHASED,
+    ACT_ESCALATED,
+    ACT_HELP,
+    ACT_LABELS,
+    ACT_LATE,
+    ACT_MARKED_IN,
+    ACT_NOT_RESOLVED,
+    ACT_RESOLVED,
+    ACT_RESPONDED,
+    ACT_STOOD_DOWN,
+    ACT_SUBMITTED,
+    CLOSING_ACTS,
+    OPEN,
+    Action,
     is_manager,
 )
 from scheduler.items import Item
@@ -28,7 +43,7 @@ from scheduler.notify import enqueue
 from scheduler.org import Person
 from scheduler.policy import Policy
 from scheduler.rules import A_INFO, route
-from scheduler.sync import sync_obligations
+from scheduler.sync import A_CLOSED, A_REPORT_MISSED, sync_obligations
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +51,26 @@ ASK_REASON = "ask_reason"
 ASK_DATE = "ask_date"
 ASK_STAND_DOWN = "ask_stand_down"  # why will the conference not go ahead?
 UNRECOGNISED = "unrecognised"
+ALREADY = "already"
 
 
 
 class ActionConflict(RuntimeError):
     """A guarded step failed after the record changed: the caller must roll back."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Who did what makes a second press `already` recorded, and when (the audit trail's).
+
+    `act` is an audit action code (`ACT_LABELS`), or, when the engine closed the item from
+    the records (an import), the item's outcome with `by` empty.
+    """
+
+    act: str
+    by: str
+    at: datetime
+    by_you: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +82,9 @@ class ActionResult:
     item: Item | None = None
     reason: str = ""  # the late reason being asked about, for ASK_DATE
     told: str = ""  # the name of whoever was told, when someone was
+    role: str = ""  # the capacity the presser acted in: owner, manager, raiser or chair
+    holder: Person | None = None  # who holds an escalated QA alert now
+    settled: Settled | None = None  # for an `already` refusal: who acted first, and when
 
 
 def rowcount(result: Any) -> int:
@@ -123,8 +156,48 @@ def refuse(
 ) -> ActionResult:
     """Audit a refused press or reply; nothing else changes."""
     logger.info("refused %s for %s: %s", detail.get("button", "?"), actor, code)
+    settled = None
+    if code == ALREADY and ob is not None:
+        settled = settled_by(session, ob, actor=actor, button=str(detail.get("button", "")))
     audit_item(session, now, actor, "press_refused", ob, reason=code, **detail)
-    return ActionResult(False, code)
+    return ActionResult(False, code, settled=settled)
+
+
+# What each button records, for naming the earlier press a second one repeats.
+ACT_OF_BUTTON: dict[str, str] = {
+    Action.SUBMITTED: ACT_SUBMITTED,
+    Action.REPORT_IN: ACT_MARKED_IN,
+    Action.LATE_DATE: ACT_LATE,
+    Action.NEED_HELP: ACT_HELP,
+    Action.CHASED: ACT_CHASED,
+    Action.STAND_DOWN_REASON: ACT_STOOD_DOWN,
+    Action.RESPONDED: ACT_RESPONDED,
+    Action.RESOLVED: ACT_RESOLVED,
+    Action.NOT_RESOLVED: ACT_NOT_RESOLVED,
+    Action.ESCALATE: ACT_ESCALATED,
+    Action.ACKNOWLEDGE: ACT_ACKNOWLEDGED,
+}
+
+
+def settled_by(session: Session, ob: Obligation, *, actor: str, button: str) -> Settled | None:
+    """Who acted first, from the audit trail: on a closed item whoever closed it (else the
+    engine, from the records); on an open one the last press of the same kind."""
+    rows = session.execute(
+        select(col(AuditEvent.action), col(AuditEvent.actor), col(AuditEvent.at))
+        .where(col(AuditEvent.obligation_id) == ob.id)
+        .where(col(AuditEvent.action).in_([*ACT_LABELS, A_CLOSED, A_REPORT_MISSED]))
+        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    ).all()
+    closed = ob.status != OPEN
+    wanted = CLOSING_ACTS if closed else (ACT_OF_BUTTON.get(button, ""),)
+    found = next((row for row in rows if row[0] in wanted), None)
+    if found is None and closed:
+        system = next((row for row in rows if row[0] in (A_CLOSED, A_REPORT_MISSED)), None)
+        return Settled(ob.outcome or "", "", system[2]) if system is not None else None
+    if found is None:
+        return None
+    act, who, at = found
+    return Settled(act, staff_name(session, who, who), at, by_you=who == actor)
 
 
 def claim(session: Session, ob: Obligation, now: datetime, **values: Any) -> bool:

@@ -41,12 +41,14 @@ from models.golive import mark_golive
 from models.records import (
     AbsenceRecord,
     AlertRecord,
+    CareRecord,
     ConferenceRecord,
     PlanRecord,
     Record,
+    ReviewRecord,
     StaffRecord,
 )
-from models.tables import Plan
+from models.tables import CarePeriod, Plan
 from scheduler.loaders import load_org
 from scheduler.org import Person
 from scheduler.policy import Policy
@@ -64,6 +66,7 @@ class Refs:
 
     staff: Mapping[str, Person] = field(default_factory=dict)
     plans: frozenset[str] = frozenset()
+    cared: frozenset[str] = frozenset()  # case refs with a period in care
 
 
 def _person_problem(column: str, staff_id: str, role: str, refs: Refs,
@@ -154,16 +157,32 @@ def check_references(parsed: ParsedFile, refs: Refs) -> dict[int, list[str]]:
                                       refs, must_be_active=False))
             add(line, _person_problem("chair_id", rec.chair_id, "iro", refs,
                                       must_be_active=open_plan))
-        elif isinstance(rec, ConferenceRecord | AlertRecord):
+        elif isinstance(rec, CareRecord):
+            # As in plans: a leaver named as the worker leaves the case unallocated.
+            add(line, _person_problem("social_worker_id", rec.social_worker_id, "social_worker",
+                                      refs, must_be_active=False))
+            add(line, _person_problem("iro_id", rec.iro_id, "iro", refs,
+                                      must_be_active=rec.left_on is None))
+        elif isinstance(rec, ReviewRecord):
+            if rec.case_ref not in refs.cared:
+                add(line, f"case_ref {show(rec.case_ref)} is not a known child in care "
+                          "(import care first)")
+            if rec.iro_id is not None:
+                add(line, _person_problem("iro_id", rec.iro_id, "iro", refs,
+                                          must_be_active=False))
+        elif isinstance(rec, ConferenceRecord):
             if rec.case_ref not in refs.plans:
                 add(line, f"case_ref {show(rec.case_ref)} is not a known plan "
                           "(import plans first)")
-            if isinstance(rec, ConferenceRecord) and rec.chair_id is not None:
+            if rec.chair_id is not None:
                 add(line, _person_problem("chair_id", rec.chair_id, "iro", refs,
                                           must_be_active=False))
-            if isinstance(rec, AlertRecord):
-                add(line, _person_problem("raised_by", rec.raised_by, "iro", refs,
-                                          must_be_active=False))
+        elif isinstance(rec, AlertRecord):
+            if rec.case_ref not in refs.plans and rec.case_ref not in refs.cared:
+                add(line, f"case_ref {show(rec.case_ref)} is not a known plan "
+                          "or child in care (import plans or care first)")
+            add(line, _person_problem("raised_by", rec.raised_by, "iro", refs,
+                                      must_be_active=False))
         elif isinstance(rec, AbsenceRecord):
             add(line, _absence_problem(rec, refs))
     staff = {line: rec for line, rec in parsed.records.items() if isinstance(rec, StaffRecord)}
@@ -239,17 +258,22 @@ def _load_refs(session: Session, parsed: ParsedFile) -> Refs:
     for conferences and alerts, which of the file's case refs are known plans."""
     staff = load_org(session).people
     plans: set[str] = set()
-    if parsed.kind in ("conferences", "alerts"):
-        wanted = sorted({
-            rec.case_ref for rec in parsed.records.values()
-            if isinstance(rec, ConferenceRecord | AlertRecord)
-        })
-        plan_table = table_of(Plan)
+    cared: set[str] = set()
+    wanted = sorted({
+        rec.case_ref for rec in parsed.records.values()
+        if isinstance(rec, ConferenceRecord | AlertRecord | ReviewRecord)
+    })
+    for kinds, table, found in (
+        (("conferences", "alerts"), table_of(Plan), plans),
+        (("alerts", "reviews"), table_of(CarePeriod), cared),
+    ):
+        if parsed.kind not in kinds:
+            continue
         for chunk in chunks(wanted):
-            plans.update(session.execute(
-                select(plan_table.c.case_ref).where(plan_table.c.case_ref.in_(chunk))
+            found.update(session.execute(
+                select(table.c.case_ref).where(table.c.case_ref.in_(chunk))
             ).scalars())
-    return Refs(staff=staff, plans=frozenset(plans))
+    return Refs(staff=staff, plans=frozenset(plans), cared=frozenset(cared))
 
 
 def _existing(session: Session, spec: Spec, keys: Sequence[str],
@@ -285,10 +309,10 @@ def import_csv(
     spec = spec_for(kind)
     parsed = parse_file(kind, data, tz=ZoneInfo(policy.timezone))
     refs = _load_refs(session, parsed)
-    if kind == "plans" and parsed.records and not refs.staff:
+    if kind in ("plans", "care") and parsed.records and not refs.staff:
         raise ImportRejected(
             kind, file_error="no staff imported yet: import staff first "
-            "(irobot import staff FILE.csv), then plans"
+            f"(irobot import staff FILE.csv), then {kind}"
         )
     verdict = validate(parsed, refs)
     if verdict.errors and not skip_invalid:

@@ -15,17 +15,31 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ACT_LABELS,
     ALERT_KIND_LABELS,
     ALERT_KINDS,
+    ALERT_LABEL,
+    ASSISTANT_DIRECTOR,
     CANCEL,
+    CASE_SYSTEM,
+    CHALLENGE,
+    CLOSED,
+    CONFERENCE_OF,
     CONFIRM,
     DONE,
     ICPC_REPORT,
+    IRO,
     OPEN,
     OUTCOME_LABELS,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    RESOLVED,
+    RESPONDED,
+    REVIEW_OUTCOMES,
+    SOCIAL_WORKER,
+    STOOD_DOWN_LABEL,
+    SUBMITTED,
     THEMES,
     Action,
     reason_phrase,
@@ -38,6 +52,7 @@ from scheduler.org import Person
 
 if TYPE_CHECKING:  # the use case's results; rendering needs no database
     from handlers.cover import Covered, CoverResult
+    from handlers.effects import ActionResult
 
 MAX_TEXT = 4096
 MINE_LIMIT = 10
@@ -129,44 +144,138 @@ def stand_down_reason_message(item: Item, tz: ZoneInfo) -> Message:
     )
 
 
-def late_date_message(item: Item, reason: str, days: Sequence[date], tz: ZoneInfo) -> Message:
-    """Step 3 of Will be late: the new expected date, one of the next working days."""
+def late_date_message(
+    item: Item, reason: str, days: Sequence[date], tz: ZoneInfo, *, recorded: bool = False
+) -> Message:
+    """Step 3 of Will be late: the new expected date, one of the next working days; once the
+    reason is `recorded` (a typed `late sick`), one message says so and asks the date."""
     rows = msg.late_date_buttons(item, reason, list(days))
-    reason_label = reason_phrase(reason)
-    text = (
-        f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}: late ({reason_label}).\n"
-        "When do you expect to send it?"
-    )
+    head = f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}"
+    if recorded:
+        text = (
+            f"🕒 {head}: will be late ({reason_phrase(reason)}). Recorded.\n"
+            "When do you expect to send it? Tap the day."
+        )
+    else:
+        text = f"{head}: late ({reason_phrase(reason)}).\nWhen do you expect to send it?"
     return Message(text, rows)
 
 
-def result_text(item: Item, code: str, tz: ZoneInfo, *, who: str = "", reason: str = "") -> str:
-    """The new state of an item after an action, replacing the reminder (no buttons)."""
+def action_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
+    """What a press or a reply did, for the person who made it: the item's new state written
+    for their role, or why nothing changed (naming who acted first, and when)."""
+    if not result.ok or result.item is None:
+        return refusal_text(result, tz, now)
+    return result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
+                       role=result.role, holder=result.holder)  # fmt: skip
+
+
+def refusal_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
+    """Why a press changed nothing; a repeat says who did it first, and when."""
+    settled = result.settled
+    if result.code != "already" or settled is None:
+        return REFUSALS.get(result.code, REFUSALS["invalid"])
+    clock = msg.clock_text(settled.at, tz)
+    day = settled.at.astimezone(tz).date()
+    at = f"at {clock}" if day == now.astimezone(tz).date() else f"on {msg.day_text(day)} at {clock}"
+    if not settled.by:
+        outcome = OUTCOME_LABELS.get(settled.act, OUTCOME_LABELS[CLOSED])
+        return f"Already recorded from {CASE_SYSTEM} {at}: {outcome}. Nothing more to do."
+    by = "you" if settled.by_you else settled.by
+    return f"{ACT_LABELS.get(settled.act, 'Recorded')} by {by} {at}. Nothing more to do."
+
+
+def _recorded(told: str) -> str:
+    """`Recorded.`, and who was told (someone's cover, if they are away)."""
+    return f"Recorded. Told: {told}." if told else "Recorded."
+
+
+def result_text(
+    item: Item,
+    code: str,
+    tz: ZoneInfo,
+    *,
+    who: str = "",
+    reason: str = "",
+    role: str = "owner",
+    holder: Person | None = None,
+) -> str:
+    """The new state of an item after an action, replacing the reminder (no buttons), in the
+    words of whoever acted: the worker's report or response, the manager's or the chair's
+    item from that worker, the IRO's own alert."""
+    if item.kind == QA_RESPONSE:
+        return _alert_result(item, code, tz, who=who, role=role, holder=holder)
     title = msg.item_title(item)
+    if role != "owner" and item.owner_name:
+        title += f" from {item.owner_name}"
     due = msg.when_text(item.due_at, tz)
     if code == "late":
         reason = reason_phrase(item.late_reason)
         when = f", expected {msg.day_text(item.expected_on)}" if item.expected_on else ""
-        return f"🕒 {title}, due {due}: will be late ({reason}){when}. Recorded."
+        return f"🕒 {title}, due {due}: will be late ({reason}){when}. {_recorded(who)}"
+    if code in REVIEW_OUTCOMES.values():
+        return f"✅ {title}: {OUTCOME_LABELS[code]}. Recorded."
+    if code == "stood_down":  # the chair's or the manager's: the conference, not the report
+        conference = CONFERENCE_OF.get(item.kind, "")
+        return (
+            f"📅 {conference} for case {item.case_ref}: {STOOD_DOWN_LABEL} "
+            f"({stand_down_phrase(reason)}). No report is due for that date."
+            f"{f' Told: {who}.' if who else ''}"
+        )
     lines = {
-        "submitted": f"✅ {title}, due {due}: submitted. Recorded.",
-        "report_in": f"✅ {title}, due {due}: report in. Recorded.",
+        "submitted": f"✅ {title}, due {due}: {OUTCOME_LABELS[SUBMITTED]}. Recorded.",
+        "report_in": f"✅ {title}, due {due}: marked in. {_recorded(who)}",
         "help": f"🙋 {title}, due {due}: help requested."
         + (f" {who} has been told." if who else " Please also contact your manager."),
-        "responded": f"✅ {title}: responded. The IRO will log the outcome.",
-        "resolved": f"✅ {title}: QA alert resolved and closed.",
-        "escalated": f"⬆️ {title}: QA alert escalated"
-        + (f" to stage {item.stage}." if item.stage else "."),
-        "acknowledged": f"👍 {title}: acknowledged at stage {item.stage}.",
-        "chased": f"📞 {title}, due {due}: chased. Recorded.",
-        "stood_down": f"📅 {title}: conference stood down"
-        f" ({stand_down_phrase(reason)}). No report is due for that date."
-        + (f" Told: {who}." if who else ""),
-        "plan_continues": f"✅ {title}: reviewed, plan continues. Recorded.",
-        "exit_plan": f"✅ {title}: reviewed, exit plan agreed. Recorded.",
-        "plan_ended": f"✅ {title}: plan ended. Recorded.",
+        "chased": f"📞 {title}, due {due}: chased. Recorded. Your digest shows it as chased "
+        "until it is in.",
     }
     return lines.get(code, f"✅ {title}: recorded.")
+
+
+def _alert_result(
+    item: Item, code: str, tz: ZoneInfo, *, who: str, role: str, holder: Person | None
+) -> str:
+    """A QA alert after a press: the worker's response, the stage holder's stage, the IRO's
+    own alert (each names the alert once)."""
+    iro = f"{who} ({role_label(IRO)})" if who else f"The {role_label(IRO)}"
+    if role == "owner":
+        title = msg.item_title(item)
+        if code == "responded":
+            return f"✅ {title}: {OUTCOME_LABELS[RESPONDED]}. {iro} will log the outcome."
+        return f"✅ {title}: recorded."
+    if role == "raiser":
+        title = f"Your {ALERT_LABEL} on case {item.case_ref}"
+        if code == "escalated" and item.outcome == CHALLENGE:
+            return (
+                f"📌 {title}: past the last stage, listed for the "
+                f"{role_label(ASSISTANT_DIRECTOR)}'s challenge meeting."
+            )
+        if code == "escalated":
+            stage_due = msg.when_text(item.deadline, tz)
+            with_whom = f", with {holder.name} ({role_label(holder.role)})" if holder else ""
+            return f"⬆️ {title}: escalated to stage {item.stage}{with_whom}, due {stage_due}."
+        if code == "resolved":
+            return f"✅ {title}: {OUTCOME_LABELS[RESOLVED]} and closed."
+        return f"✅ {title}: recorded."
+    owner = f" for {item.owner_name} ({role_label(SOCIAL_WORKER)})" if item.owner_name else ""
+    title = f"{ALERT_LABEL} on case {item.case_ref}{owner}"
+    if code == "acknowledged":
+        return (
+            f"👍 {title}: acknowledged at stage {item.stage}. Your response is due "
+            f"{msg.when_text(item.deadline, tz)}.{f' Told: {who}.' if who else ''}"
+        )
+    if code == "responded":
+        return (
+            f"✅ {title}: your response at stage {item.stage} is recorded. "
+            f"{iro} will log the outcome."
+        )
+    if code == "resolved":
+        return (
+            f"✅ {title}: {OUTCOME_LABELS[RESOLVED]} and closed at stage {item.stage}."
+            f"{f' Told: {who}.' if who else ''}"
+        )
+    return f"✅ {title}: recorded."
 
 
 def mine_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:

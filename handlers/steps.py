@@ -31,6 +31,7 @@ from handlers.effects import (
     refuse,
     resync,
     rowcount,
+    staff_name,
     team_manager_of,
     tell,
     view,
@@ -39,6 +40,18 @@ from models.buttons import Message
 from models.outbox import cancel_pending
 from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import (
+    ACT_ACKNOWLEDGED,
+    ACT_CHASED,
+    ACT_ESCALATED,
+    ACT_HELP,
+    ACT_LATE,
+    ACT_MARKED_IN,
+    ACT_NOT_RESOLVED,
+    ACT_RESOLVED,
+    ACT_RESPONDED,
+    ACT_REVIEWED,
+    ACT_STOOD_DOWN,
+    ACT_SUBMITTED,
     CHALLENGE,
     DONE,
     NOT_RESOLVED,
@@ -104,9 +117,14 @@ class Step:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def ok(self, code: str, *, reason: str = "", told: str = "") -> ActionResult:
-        """A success (or the next question) with the item as it now stands."""
-        return ActionResult(True, code, view(self.ob), reason=reason, told=told)
+    def ok(
+        self, code: str, *, reason: str = "", told: str = "", holder: Person | None = None
+    ) -> ActionResult:
+        """A success (or the next question) with the item as it now stands, and in which
+        capacity it was done (a manager's or a chair's result names whose item it is)."""
+        owner = "" if self.role == "owner" else staff_name(self.session, self.ob.owner_id, "")
+        return ActionResult(True, code, view(self.ob, owner), reason=reason, told=told,
+                            role=self.role, holder=holder)  # fmt: skip
 
     def no(self, code: str) -> ActionResult:
         """A refusal found while applying (e.g. lost a race): audited, nothing changed."""
@@ -170,18 +188,19 @@ class Step:
             .execution_options(synchronize_session=False)
         )
         code = "submitted" if self.action == Action.SUBMITTED else "report_in"
-        self.audit("report_submitted" if code == "submitted" else "report_marked_in")
+        self.audit(ACT_SUBMITTED if code == "submitted" else ACT_MARKED_IN)
         resync(self.session, self.policy, self.ob, self.now)
+        told = ""
         if code == "report_in":
             item = view(self.ob)
-            self.tell(
+            told = self.tell(
                 f"ob:{self.ob.id}:rin:chair",
                 chair_of(self.session, self.ob),
                 msg.report_notice_message(
                     item, "report_in", self.actor.name, self.policy.calendar().tz
                 ),
             )
-        return self.ok(code)
+        return self.ok(code, told=told)
 
     def late(self, arg: str) -> ActionResult:
         """Will be late, with reason and (from the date buttons) a promised date."""
@@ -195,7 +214,7 @@ class Step:
             values["next_action_at"] = self.sooner(promise_times(day, cal, self.policy.hours())[0])
         if not claim(self.session, self.ob, self.now, **values):
             return self.no("already")
-        self.audit("report_late", reason=reason, expected_on=day)
+        self.audit(ACT_LATE, reason=reason, expected_on=day)
         resync(self.session, self.policy, self.ob, self.now)
         if day is None:
             return self.ok(ASK_DATE, reason=reason)
@@ -210,10 +229,12 @@ class Step:
         chair_note = msg.late_notice_message(
             item, owner.name if owner else "The social worker", cal.tz, for_chair=True
         )
-        self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, chair_note,
-                  obligation_id=self.ob.id)  # fmt: skip
-        self.tell(f"ob:{self.ob.id}:late:{stamp}:tm", manager, note, obligation_id=self.ob.id)
-        return self.ok("late")
+        told = [
+            self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, chair_note,
+                      obligation_id=self.ob.id),
+            self.tell(f"ob:{self.ob.id}:late:{stamp}:tm", manager, note, obligation_id=self.ob.id),
+        ]  # fmt: skip
+        return self.ok("late", told=", ".join(t for t in told if t))
 
     def need_help(self, _arg: str) -> ActionResult:
         """Need help: the team manager hears, once per item."""
@@ -230,16 +251,16 @@ class Step:
             kind="help",
             obligation_id=self.ob.id,
         )
-        self.audit("help_requested", told=manager.staff_id if manager and told else None)
+        self.audit(ACT_HELP, told=manager.staff_id if manager and told else None)
         return self.ok("help", told=told)
 
     def chased(self, _arg: str) -> ActionResult:
         """Chased: recorded once per stage, so a double tap counts once."""
-        if not self._first_time("report_chased"):
+        if not self._first_time(ACT_CHASED):
             return self.no("already")
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
-        self.audit("report_chased")
+        self.audit(ACT_CHASED)
         return self.ok("chased")
 
     def stand_down(self, reason: str) -> ActionResult:
@@ -257,7 +278,7 @@ class Step:
             .values(stood_down_for=conference.scheduled_for, stood_down_reason=reason)
             .execution_options(synchronize_session=False)
         )
-        self.audit("conference_stood_down", reason=reason, conference_at=conference.scheduled_for)
+        self.audit(ACT_STOOD_DOWN, reason=reason, conference_at=conference.scheduled_for)
         item = replace(view(self.ob), conference_at=conference.scheduled_for)
         resync(self.session, self.policy, self.ob, self.now)
         note = msg.stood_down_message(item, self.actor.name, reason, self.policy.calendar().tz)
@@ -304,18 +325,18 @@ class Step:
             self.alert.responded_at = self.now  # the first response is what the figures count
         self.alert.outcome = None
         self.session.add(self.alert)
-        self.audit("qa_responded", alert_id=self.alert.alert_id)
+        self.audit(ACT_RESPONDED, alert_id=self.alert.alert_id)
         resync(self.session, self.policy, self.ob, self.now)
         iro = self.alert_iro()
         item = view(self.ob)
-        self.tell(
+        told = self.tell(
             f"alert:{self.alert.alert_id}:responded:{self.ob.stage}",
             iro,
             msg.outcome_request_message(item, self.actor.name),
             kind="outcome_request",
             obligation_id=self.ob.id,
         )
-        return self.ok("responded")
+        return self.ok("responded", told=told)
 
     def resolved(self, _arg: str) -> ActionResult:
         """Resolved (the IRO, or a stage holder): the alert closes with that outcome."""
@@ -330,18 +351,19 @@ class Step:
         if rowcount(result) != 1:
             return self.no("already")
         self.session.refresh(self.alert)
-        self.audit("qa_resolved", alert_id=self.alert.alert_id)
+        self.audit(ACT_RESOLVED, alert_id=self.alert.alert_id)
         # Anything still queued about this alert (an outcome request, a stage message) is moot.
         cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
         resync(self.session, self.policy, self.ob, self.now)
+        told = ""
         if self.role != "raiser":
             iro = self.alert_iro()
-            self.tell(
+            told = self.tell(
                 f"alert:{self.alert.alert_id}:resolved",
                 iro,
                 msg.alert_update_message(view(self.ob), "resolved", self.actor.name),
             )
-        return self.ok("resolved")
+        return self.ok("resolved", told=told)
 
     def escalate(self, arg: str) -> ActionResult:
         """Not resolved / Escalate to stage n (the IRO): reopen if answered, then climb, guarded.
@@ -361,7 +383,7 @@ class Step:
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
         self.audit(
-            "qa_not_resolved" if self.action == Action.NOT_RESOLVED else "qa_escalate_requested",
+            ACT_NOT_RESOLVED if self.action == Action.NOT_RESOLVED else ACT_ESCALATED,
             alert_id=self.alert.alert_id,
             to_stage=to_stage,
             responded_at=self.alert.responded_at,
@@ -384,12 +406,14 @@ class Step:
             # We hold the row since the claim, so this is a logic error: undo everything.
             raise ActionConflict(f"escalation of {self.ob.id} to {to_stage} refused")
         self.session.refresh(self.ob)
-        return self.ok("escalated")
+        org = load_org(self.session, [self.ob.owner_id])
+        holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage)
+        return self.ok("escalated", holder=holder)
 
     def acknowledge(self, _arg: str) -> ActionResult:
         """Acknowledge (stage holder): the IRO hears, once per stage."""
         assert self.alert is not None
-        if not self._first_time("qa_acknowledged"):
+        if not self._first_time(ACT_ACKNOWLEDGED):
             return self.no("already")
         values: dict[str, Any] = {"acknowledged_stage": self.ob.stage}
         if self.ob.stage_due_at is not None:  # one reminder, the working day before its deadline
@@ -402,14 +426,14 @@ class Step:
                 values["next_action_at"] = self.sooner(remind_at)
         if not claim(self.session, self.ob, self.now, **values):
             return self.no("already")
-        self.audit("qa_acknowledged", alert_id=self.alert.alert_id)
+        self.audit(ACT_ACKNOWLEDGED, alert_id=self.alert.alert_id)
         iro = self.alert_iro()
-        self.tell(
+        told = self.tell(
             f"ob:{self.ob.id}:ack:{self.ob.stage}",
             iro,
             msg.alert_update_message(view(self.ob), "acknowledged", self.actor.name),
         )
-        return self.ok("acknowledged")
+        return self.ok("acknowledged", told=told)
 
     # -- 9-month reviews -------------------------------------------------------------
 
@@ -427,7 +451,7 @@ class Step:
         ):
             return self.no("already")
         cancel_pending(self.session, self.ob.id)  # type: ignore[arg-type]
-        self.audit("plan_reviewed", outcome=outcome)
+        self.audit(ACT_REVIEWED, outcome=outcome)
         if self.action == Action.REVIEW_ENDED:
             plan = self.session.get(Plan, self.ob.case_ref)
             if plan is not None and plan.plan_end is None:

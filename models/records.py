@@ -50,6 +50,8 @@ class ConferenceRecord:
     reason: str | None = None
     stood_down_for: datetime | None = None  # set in chat, not by the export
     stood_down_reason: str | None = None
+    strategy_on: date | None = None  # an ICPC's strategy discussion: held within 15 working days
+    record_sent_at: datetime | None = None  # the record and plan reached the family
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +80,47 @@ class AbsenceRecord:
     cover_id: str | None = None
 
 
-Record = StaffRecord | PlanRecord | ConferenceRecord | AlertRecord | AbsenceRecord
+def period_key(case_ref: str, entered_on: date) -> str:
+    """`LAC-1@2026-01-05`: one period in care, as the case and the day it began."""
+    return f"{case_ref}@{entered_on.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class CareRecord:
+    """One period in care of a looked-after child (the `care` import: one row per period)."""
+
+    case_ref: str
+    social_worker_id: str
+    iro_id: str
+    entered_on: date
+    left_on: date | None = None
+    period_id: str = ""  # the stored key, `period_key(case_ref, entered_on)`
+
+    def __post_init__(self) -> None:
+        """The export names a period by its case and entry day; the store needs one key."""
+        if not self.period_id:
+            object.__setattr__(self, "period_id", period_key(self.case_ref, self.entered_on))
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    """A looked-after review (review of arrangements), chaired by the child's IRO."""
+
+    review_id: str
+    case_ref: str
+    scheduled_for: datetime
+    iro_id: str | None = None
+    status: str = "scheduled"
+    reason: str | None = None
+    report_received_at: datetime | None = None
+    held_on: date | None = None
+    decisions_uploaded_at: datetime | None = None
+    record_uploaded_at: datetime | None = None
+    stood_down_for: datetime | None = None  # set in chat, not by the export
+    stood_down_reason: str | None = None
+
+
+Record = (
+    StaffRecord | PlanRecord | ConferenceRecord | AlertRecord | AbsenceRecord | CareRecord
+    | ReviewRecord
+)

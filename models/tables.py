@@ -65,6 +65,41 @@ class Conference(SQLModel, table=True):
     # Stood down in chat, for this date only: an export that moves the date revives it.
     stood_down_for: datetime | None = Field(default=None, sa_column=_ts())
     stood_down_reason: str | None = Field(default=None, max_length=32)
+    strategy_on: date | None = None  # an ICPC's strategy discussion
+    record_sent_at: datetime | None = Field(default=None, sa_column=_ts())  # to the family
+
+
+class CarePeriod(SQLModel, table=True):
+    """One period in care of a looked-after child, known only by its case reference."""
+
+    __tablename__ = "care"
+
+    period_id: str = Field(primary_key=True, max_length=80)  # `CASE@entered_on`
+    case_ref: str = Field(max_length=64, index=True)
+    social_worker_id: str = Field(max_length=64, index=True)
+    iro_id: str = Field(max_length=64, index=True)
+    entered_on: date
+    left_on: date | None = None
+
+
+class Review(SQLModel, table=True):
+    """A looked-after review: the report before it, the decisions and record after it."""
+
+    review_id: str = Field(primary_key=True, max_length=64)
+    case_ref: str = Field(max_length=64, index=True)
+    scheduled_for: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    iro_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(
+        default=SCHEDULED, max_length=16, sa_column_kwargs={"server_default": SCHEDULED}
+    )
+    reason: str | None = Field(default=None, max_length=32)
+    report_received_at: datetime | None = Field(default=None, sa_column=_ts())
+    held_on: date | None = None
+    decisions_uploaded_at: datetime | None = Field(default=None, sa_column=_ts())
+    record_uploaded_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Stood down in chat, for this date only: an export that moves the date revives it.
+    stood_down_for: datetime | None = Field(default=None, sa_column=_ts())
+    stood_down_reason: str | None = Field(default=None, max_length=32)
 
 
 class QaAlert(SQLModel, table=True):

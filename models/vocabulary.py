@@ -18,8 +18,23 @@ ICPC_REPORT = "icpc_report"
 QA_RESPONSE = "qa_response"
 PLAN_REVIEW = "plan_review"
 PLAN_FLAG = "plan_flag"
-OBLIGATION_KINDS = (RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW, PLAN_FLAG)
-REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT)
+# Looked-after children and conferences held in time (issue 12).
+LAC_REPORT = "lac_report"  # the social worker's report to the IRO before a looked-after review
+LAC_DECISIONS = "lac_decisions"  # the IRO's decisions of a review, uploaded within 5 working days
+LAC_RECORD = "lac_record"  # the IRO's full record of a review, within 20 working days
+LAC_REVIEW_DUE = "lac_review_due"  # the next looked-after review: booked, then held in time
+CONFERENCE_DUE = "conference_due"  # the next conference: ICPC after the strategy discussion, RCPCs
+FAMILY_RECORD = "family_record"  # the conference record and plan to the family, by the chair
+OBLIGATION_KINDS = (
+    RCPC_REPORT, ICPC_REPORT, QA_RESPONSE, PLAN_REVIEW, PLAN_FLAG,
+    LAC_REPORT, LAC_DECISIONS, LAC_RECORD, LAC_REVIEW_DUE, CONFERENCE_DUE, FAMILY_RECORD,
+)  # fmt: skip
+REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT, LAC_REPORT)  # a social worker's report before a meeting
+UPLOAD_KINDS = (LAC_DECISIONS, LAC_RECORD, FAMILY_RECORD)  # the IRO's own record after a meeting
+MEETING_KINDS = (LAC_REVIEW_DUE, CONFERENCE_DUE)  # the next meeting: booked, then held in time
+LAC_KINDS = (LAC_REPORT, LAC_DECISIONS, LAC_RECORD, LAC_REVIEW_DUE)
+# Kinds whose closed history lives in the records alone: a closed one is never inserted.
+RECORD_KINDS = (*LAC_KINDS, CONFERENCE_DUE, FAMILY_RECORD)
 
 KIND_LABELS = {
     RCPC_REPORT: "RCPC report",
@@ -27,6 +42,12 @@ KIND_LABELS = {
     QA_RESPONSE: "QA alert response",
     PLAN_REVIEW: "9-month plan review",
     PLAN_FLAG: "plan length flag",
+    LAC_REPORT: "LAC review report",
+    LAC_DECISIONS: "LAC review decisions",
+    LAC_RECORD: "LAC review record",
+    LAC_REVIEW_DUE: "next LAC review",
+    CONFERENCE_DUE: "next conference",
+    FAMILY_RECORD: "conference record to the family",
 }
 
 # Obligation statuses.
@@ -49,17 +70,62 @@ CHALLENGE = "challenge"  # past the last ladder stage: listed for the AD's chall
 
 REVIEWED = "reviewed"  # the case system's export says the 9-month review was held
 STOOD_DOWN = "stood_down"  # the conference was cancelled or stood down: no report is owed
+UPLOADED = "uploaded"  # a review's decisions or record are on the case system
+RECORD_SENT = "record_sent"  # the conference record and plan went to the family
+MEETING_HELD = "meeting_held"  # the next conference or review took place
+LEFT_CARE = "left_care"  # the child left care: nothing more is owed for that period
 
 OUTCOME_LABELS = {
     SUBMITTED: "submitted",
     REVIEWED: "reviewed (recorded in the case system)",
     STOOD_DOWN: "conference stood down",
+    UPLOADED: "uploaded",
+    RECORD_SENT: "sent to the family",
+    MEETING_HELD: "held",
+    LEFT_CARE: "the child left care",
     PLAN_CONTINUES: "reviewed, plan continues",
     EXIT_PLAN: "reviewed, exit plan agreed",
     PLAN_ENDED: "plan ended",
     RESPONDED: "responded",
     RESOLVED: "resolved",
+    MISSED: "the conference went ahead without it",
+    CLOSED: "closed",
 }
+
+# What a person did to an item: the audit trail's action codes, and how a refused second
+# press names the first ("Resolved by Jo Roberts at 8:06am").
+ACT_SUBMITTED = "report_submitted"
+ACT_MARKED_IN = "report_marked_in"
+ACT_LATE = "report_late"
+ACT_HELP = "help_requested"
+ACT_CHASED = "report_chased"
+ACT_STOOD_DOWN = "conference_stood_down"
+ACT_RESPONDED = "qa_responded"
+ACT_RESOLVED = "qa_resolved"
+ACT_NOT_RESOLVED = "qa_not_resolved"
+ACT_ESCALATED = "qa_escalate_requested"
+ACT_ACKNOWLEDGED = "qa_acknowledged"
+ACT_REVIEWED = "plan_reviewed"
+ACT_LABELS = {
+    ACT_SUBMITTED: "Submitted",
+    ACT_MARKED_IN: "Marked in",
+    ACT_LATE: "Marked as late",
+    ACT_HELP: "Help asked for",
+    ACT_CHASED: "Chased",
+    ACT_STOOD_DOWN: "Conference stood down",
+    ACT_RESPONDED: "Responded",
+    ACT_RESOLVED: "Resolved",
+    ACT_NOT_RESOLVED: "Marked not resolved",
+    ACT_ESCALATED: "Escalated",
+    ACT_ACKNOWLEDGED: "Acknowledged",
+    ACT_REVIEWED: "Review logged",
+}
+# The acts that close an item: a press on a closed item names the one that closed it.
+CLOSING_ACTS = (
+    ACT_SUBMITTED, ACT_MARKED_IN, ACT_STOOD_DOWN, ACT_RESPONDED, ACT_RESOLVED, ACT_REVIEWED,
+)  # fmt: skip
+# Closed by the engine from the records (an import), not by a press.
+CASE_SYSTEM = "the case system"
 
 # -- the outbox --------------------------------------------------------------------------------
 
@@ -98,6 +164,7 @@ ROLES: tuple[str, ...] = get_args(Role)
 SOCIAL_WORKER = "social_worker"
 IRO = "iro"
 TEAM_MANAGER = "team_manager"
+ASSISTANT_DIRECTOR = "assistant_director"
 SAFEGUARDING_MANAGER = "safeguarding_manager"
 MANAGER_ROLES = (
     "team_manager",
@@ -139,13 +206,21 @@ ICPC = "ICPC"
 RCPC = "RCPC"
 CONFERENCE_KINDS = (ICPC, RCPC)
 REPORT_KIND_OF = {RCPC: RCPC_REPORT, ICPC: ICPC_REPORT}  # conference kind -> what is owed
+CONFERENCE_OF = {report: kind for kind, report in REPORT_KIND_OF.items()}  # and back: "RCPC"
 
 CONCERN = "concern"
 POSITIVE = "positive"
 ALERT_KINDS = (CONCERN, POSITIVE)
 ALERT_KIND_LABELS = {CONCERN: "Concern", POSITIVE: "Positive"}
+ALERT_LABEL = "QA alert"  # what IROs and managers call it (the worker owes a "QA alert response")
 
 PLAN_CATEGORIES = ("neglect", "emotional", "physical", "sexual", "multiple")
+
+# The two services an IRO reviews for: child protection plans and children in care.
+CP = "cp"
+LAC = "lac"
+SERVICES = (CP, LAC)
+SERVICE_LABELS = {CP: "child protection", LAC: "looked-after"}
 
 # A conference's status in the export; "stood down" is how chat and the figures name a
 # conference that will not go ahead on its date (cancelled in the export, or stood down in chat).
@@ -238,6 +313,8 @@ class Action(StrEnum):
     STAND_DOWN_REASON = "sdr"
     ALERT_DRAFT = "al"
     COVER = "cv"
+    UPLOADED = "upl"
+    SENT = "snt"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -257,7 +334,32 @@ BUTTON_LABELS: dict[str, str] = {
     Action.REPORT_IN: "Report in",
     Action.REARRANGE: "Conference to be rearranged",
     Action.STAND_DOWN: "Stand down conference",
+    Action.UPLOADED: "Uploaded",
+    Action.SENT: "Sent",
 }
+# A looked-after review's buttons name the review, not a conference.
+REVIEW_BUTTON_LABELS: dict[str, str] = {
+    Action.REARRANGE: "Review to be rearranged",
+    Action.STAND_DOWN: "Stand down review",
+}
+
+
+def button_label(action: str, kind: str = "") -> str:
+    """The label of a button on an item of this kind (a review's stand-down names the review)."""
+    if kind in LAC_KINDS and action in REVIEW_BUTTON_LABELS:
+        return REVIEW_BUTTON_LABELS[action]
+    return BUTTON_LABELS[action]
+
+
+def done_action(kind: str) -> str | None:
+    """The button a `done` reply means on an item of this kind, if any."""
+    if kind in REPORT_KINDS:
+        return Action.SUBMITTED
+    if kind == FAMILY_RECORD:
+        return Action.SENT
+    if kind in UPLOAD_KINDS:
+        return Action.UPLOADED
+    return None
 
 # The /alert draft's own buttons (its kind and theme buttons use the labels above).
 CONFIRM, CANCEL = "Confirm", "Cancel"

@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from models.vocabulary import Role
+from models.vocabulary import LAC, Role
 from scheduler.calendar import WorkingCalendar, WorkingHours
 
 NonNegDays = Annotated[int, Field(ge=0, le=365)]
+PosDays = Annotated[int, Field(ge=1, le=365)]
+Months = Annotated[int, Field(ge=1, le=60)]
 
 
 class PolicyError(ValueError):
@@ -98,12 +100,17 @@ class QaAlertRule(_Strict):
     @field_validator("ladder")
     @classmethod
     def _ladder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("needs at least one stage")
-        repeated = sorted({role for role in value if value.count(role) > 1})
-        if repeated:
-            raise ValueError(f"{repeated[0]!r} appears more than once: a role may appear once")
-        return value
+        return _check_ladder(value)
+
+
+def _check_ladder(value: tuple[str, ...]) -> tuple[str, ...]:
+    """At least one stage, each role once."""
+    if not value:
+        raise ValueError("needs at least one stage")
+    repeated = sorted({role for role in value if value.count(role) > 1})
+    if repeated:
+        raise ValueError(f"{repeated[0]!r} appears more than once: a role may appear once")
+    return value
 
 
 class PlanReviewRule(_Strict):
@@ -111,6 +118,69 @@ class PlanReviewRule(_Strict):
 
     after_months: Annotated[int, Field(ge=1, le=120)] = 9
     also_flag_months: tuple[Annotated[int, Field(ge=1, le=240)], ...] = (18, 24)
+
+
+class CpConferenceRule(_Strict):
+    """Conferences held in time (Working Together; seeds 000-004) and the record to the family."""
+
+    icpc_within_working_days: PosDays = 15  # of the strategy discussion
+    first_review_within_months: Months = 3  # of the ICPC
+    then_every_months: Months = 6
+    record_within_working_days: PosDays = 5  # the record and plan to the family
+    booked_working_days_before: NonNegDays = 10  # not booked by then: the chair and admin hear
+    remind_working_days_before_due: tuple[NonNegDays, ...] = (2, 0)  # the record's nudges
+
+
+class LacReviewRule(_Strict):
+    """Looked-after reviews (reg. 33; seed 004: report 24 hours before, decisions in 5 working
+    days, the record in 20) and, optionally, the looked-after service's own QA ladder."""
+
+    first_within_working_days: PosDays = 20  # of entering care
+    first_within_days: NonNegDays = 0  # calendar days instead (e.g. 28); 0: working days
+    second_within_months: Months = 3
+    then_every_months: Months = 6
+    booked_working_days_before: NonNegDays = 10  # not booked by then: the IRO and admin hear
+    report_due_working_days_before: NonNegDays = 1
+    report_remind_working_days_before_due: tuple[NonNegDays, ...] = (1, 0)
+    decisions_within_working_days: PosDays = 5
+    record_within_working_days: PosDays = 20
+    remind_working_days_before_due: tuple[NonNegDays, ...] = (2, 0)  # decisions and record
+    ladder: tuple[Role, ...] = ()  # empty: the QA ladder of [qa_alert]
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_ladder(value) if value else value
+
+    @model_validator(mode="after")
+    def _one_first_review_rule(self) -> LacReviewRule:
+        both = {"first_within_working_days", "first_within_days"} <= self.model_fields_set
+        if both and self.first_within_days:
+            raise ValueError(
+                "set first_within_working_days or first_within_days, not both"
+            )
+        return self
+
+
+class CaseloadWeights(_Strict):
+    """How much one case counts on an IRO's caseload (seed 004: looked-after 1.5, CP 1)."""
+
+    cp: Annotated[float, Field(ge=0, le=10)] = 1.0
+    lac: Annotated[float, Field(ge=0, le=10)] = 1.5
+
+
+class CaseloadRule(_Strict):
+    """Weighted caseloads per IRO, against the IRO Handbook's range (50-70)."""
+
+    weights: CaseloadWeights = CaseloadWeights()
+    handbook_range: tuple[Annotated[int, Field(ge=0, le=1000)], ...] = (50, 70)
+
+    @field_validator("handbook_range")
+    @classmethod
+    def _range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(value) != 2 or value[0] > value[1]:
+            raise ValueError("must be [low, high] with low <= high, e.g. [50, 70]")
+        return value
 
 
 class AuditRule(_Strict):
@@ -129,6 +199,9 @@ class Policy(_Strict):
     icpc_report: IcpcReportRule = IcpcReportRule()
     qa_alert: QaAlertRule = QaAlertRule()
     plan_review: PlanReviewRule = PlanReviewRule()
+    cp_conference: CpConferenceRule = CpConferenceRule()
+    lac_review: LacReviewRule = LacReviewRule()
+    caseload: CaseloadRule = CaseloadRule()
     audit: AuditRule = AuditRule()
 
     @field_validator("timezone")
@@ -153,6 +226,19 @@ class Policy(_Strict):
     def report_rule(self, conference_kind: str) -> ReportRule:
         """The rule for an ICPC or RCPC report."""
         return self.icpc_report if conference_kind.upper() == "ICPC" else self.rcpc_report
+
+    def lac_report_rule(self) -> ReportRule:
+        """The social worker's report before a looked-after review, as a report rule."""
+        return ReportRule(
+            due_working_days_before=self.lac_review.report_due_working_days_before,
+            remind_working_days_before_due=self.lac_review.report_remind_working_days_before_due,
+        )
+
+    def ladder(self, service: str = "cp") -> tuple[str, ...]:
+        """The QA ladder of a service: the looked-after service's own, if the policy gives one."""
+        if service == LAC and self.lac_review.ladder:
+            return self.lac_review.ladder
+        return self.qa_alert.ladder
 
 
 def _describe(exc: ValidationError) -> str:

@@ -104,10 +104,6 @@ def answer(
         reason_press = cb.Callback(Action.STAND_DOWN_REASON, callback.item_id, callback.stage, why)
         result = actions.press(session, policy, actor=person, callback=reason_press, now=now)
         label = f"{label}] → [{STAND_DOWN_REASONS[why].button}"
-    if result.item is not None:
-        shown = render.result_text(result.item, result.code, policy.calendar().tz,
-                                   who=result.told, reason=result.reason)  # fmt: skip
-    else:
-        shown = render.REFUSALS.get(result.code, "Nothing changed.")
+    shown = render.action_text(result, policy.calendar().tz, now)
     when = f"{policy.calendar().local(now):%H:%M}"
     return f"{when} taps [{label}] → {shown.splitlines()[0]}"

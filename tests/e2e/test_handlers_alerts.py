@@ -108,7 +108,8 @@ async def test_responded_then_resolved_closes_the_alert(chat: ChatHarness) -> No
     [to_worker] = chat.sent_to("SW1")
     await chat.press(SW1, to_worker.message_id, button(to_worker, "Responded"))
     edited = chat.api.message(SW1, to_worker.message_id)
-    assert edited is not None and "responded. The IRO will log the outcome." in (edited.text or "")
+    assert edited is not None
+    assert "responded. Iris Rowe (IRO) will log the outcome." in (edited.text or "")
     assert await chat.deliver() == 1
     ask = [m for m in chat.sent_to("IRO1") if m.buttons][-1]
     assert "Sally Webb has responded to your QA alert on case CR-100" in (ask.text or "")
@@ -116,7 +117,8 @@ async def test_responded_then_resolved_closes_the_alert(chat: ChatHarness) -> No
     [alert] = alerts(chat.ctx)
     assert alert.closed_at is not None and alert.outcome == "resolved"
     closed = chat.api.message(IRO1, ask.message_id)
-    assert closed is not None and "QA alert resolved and closed" in (closed.text or "")
+    assert closed is not None
+    assert closed.text == "✅ Your QA alert on case CR-100: resolved and closed."
 
 
 async def test_not_resolved_escalates_to_the_team_manager_who_acknowledges(

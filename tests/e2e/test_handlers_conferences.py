@@ -68,7 +68,7 @@ async def test_the_chair_stands_the_conference_down_from_the_missing_report_noti
     await chat.press(IRO1, notice.message_id, button(reasons, "Not quorate"))
     done = chat.api.message(IRO1, notice.message_id)
     assert done is not None and (done.text or "").startswith(
-        "📅 RCPC report for case CR-100: conference stood down (not quorate). No report is due "
+        "📅 RCPC for case CR-100: stood down (not quorate). No report is due "
         "for that date. Told: Sally Webb"
     )
     with Session(chat.ctx.engine) as session:

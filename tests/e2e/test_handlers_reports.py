@@ -86,7 +86,7 @@ async def test_a_double_tap_records_once_and_says_so(chat: ChatHarness) -> None:
     await chat.press(SW1, message.message_id, data)
     state = domain_state(chat.ctx)
     again = await chat.press(SW1, message.message_id, data, edits=False)
-    assert again.text == render.REFUSALS["already"]
+    assert again.text == "Submitted by you at 9am. Nothing more to do."
     assert domain_state(chat.ctx) == state
 
 
@@ -140,13 +140,16 @@ async def test_a_text_reply_to_the_reminder_acts_on_that_item(chat: ChatHarness)
     assert edited is not None and edited.buttons == [] and edited.text == confirmation.text
     assert report(chat.ctx).outcome == "submitted"
     [again] = await chat.send(SW1, "Done.", reply_to=message.message_id)
-    assert again.text == render.REFUSALS["already"]
+    assert again.text == "Submitted by you at 9am. Nothing more to do."
 
 
 async def test_late_with_a_typed_reason_records_it_and_offers_dates(chat: ChatHarness) -> None:
     message = await reminder(chat)
     [dates] = await chat.send(SW1, "LATE sick", reply_to=message.message_id)
-    assert "late (illness)" in (dates.text or "") and len(dates.buttons) == 5
+    assert "will be late (illness). Recorded.\nWhen do you expect" in (dates.text or "")
+    assert len(dates.buttons) == 5
+    untouched = chat.api.message(SW1, message.message_id)  # one message answers, nothing else
+    assert untouched is not None and untouched.text == message.text
     assert report(chat.ctx).late_reason == "illness"
     await chat.press(SW1, dates.message_id, button(dates, "Tue 8 Dec"))
     assert report(chat.ctx).expected_on == date(2026, 12, 8)
@@ -207,4 +210,4 @@ async def test_the_team_manager_acts_on_the_overdue_escalation(chat: ChatHarness
     answer = await chat.press(
         TM1, again.message_id, cb.encode(Action.REPORT_IN, report(chat.ctx).id or 0, 1), edits=False
     )
-    assert answer.text == render.REFUSALS["already"]
+    assert answer.text == "Submitted by Sally Webb at 9am. Nothing more to do."

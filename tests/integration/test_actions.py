@@ -104,6 +104,37 @@ def test_a_double_tap_records_once(ctx: AppContext) -> None:
     assert audit_actions(ctx, item_id).count("report_submitted") == 1
 
 
+def test_a_repeat_press_finds_who_acted_first_in_the_audit_trail(ctx: AppContext) -> None:
+    item_id = setup_alert(ctx)
+    press(ctx, "SW1", Action.RESPONDED, item_id)
+    press(ctx, "IRO1", Action.RESOLVED, item_id, now=NOW + timedelta(minutes=6))
+    later = NOW + timedelta(minutes=15)
+    again = press(ctx, "IRO1", Action.RESOLVED, item_id, now=later)
+    assert again.settled == effects.Settled(
+        "qa_resolved", "Iris Rowe", NOW + timedelta(minutes=6), by_you=True
+    )
+    answered = press(ctx, "SW1", Action.RESPONDED, item_id, now=later)
+    assert answered.settled is not None and answered.settled.by == "Iris Rowe"  # what closed it
+
+
+def test_a_repeat_press_on_a_report_the_import_closed_names_the_case_system(
+    ctx: AppContext,
+) -> None:
+    from scheduler.sync import sync_obligations
+
+    item_id = setup_case(ctx)
+    with ctx.session() as session:
+        conference = session.get(Conference, "CR-100-C1")
+        assert conference is not None
+        conference.report_received_at = NOW
+        session.add(conference)
+        session.flush()
+        sync_obligations(session, ctx.policy, now=NOW, case_refs={"CR-100"})
+    again = press(ctx, "SW1", Action.SUBMITTED, item_id, now=NOW + timedelta(hours=1))
+    assert again.code == "already"
+    assert again.settled == effects.Settled("submitted", "", NOW)
+
+
 def test_two_simultaneous_presses_record_exactly_once(ctx: AppContext) -> None:
     item_id = setup_case(ctx)
     results: list[effects.ActionResult] = []

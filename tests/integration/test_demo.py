@@ -67,4 +67,4 @@ def test_the_demo_shows_a_cover_acting_a_leavers_case_unallocated_and_a_conferen
     assert "away until" in out and "taps [Submitted] → ✅ RCPC report for case CP-1002" in out
     assert "who has left (their cases are unallocated)" in out
     assert "12 unallocated cases" in out  # the leaver's team manager's digest
-    assert "taps [Stand down conference] → [Not quorate] → 📅 RCPC report for case CP-1003" in out
+    assert "taps [Stand down conference] → [Not quorate] → 📅 RCPC for case CP-1003" in out

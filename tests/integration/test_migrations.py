@@ -18,7 +18,16 @@ from sqlmodel import Session, SQLModel, select
 from models.audit import record
 from models.db import alembic_config, is_current, make_engine, upgrade
 from models.golive import went_live
-from models.tables import AuditEvent, Conference, Invite, LinkAttempt, Notification, Staff
+from models.tables import (
+    AuditEvent,
+    CarePeriod,
+    Conference,
+    Invite,
+    LinkAttempt,
+    Notification,
+    Review,
+    Staff,
+)
 from models.types import UTCDateTime
 from tests.auxil.db import TEST_DATABASE_URL, backend
 
@@ -199,4 +208,29 @@ def test_a_live_database_upgraded_went_live_with_its_first_import_and_its_rows_k
         assert conference is not None and (conference.status, conference.reason) == (
             "scheduled", None,
         )  # fmt: skip
+    assert schema_drift(empty) == []
+
+
+def test_upgrading_to_0006_keeps_conferences_and_adds_care_and_reviews(empty: Engine) -> None:
+    upgrade(empty, "0005")
+    with empty.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO conference (conference_id, case_ref, kind, scheduled_for, status, "
+            "reason) VALUES ('C1', 'CP-1', 'RCPC', :at, 'cancelled', 'not_quorate')"
+        ), {"at": UTCDateTime().process_bind_param(AT, empty.dialect)})  # fmt: skip
+
+    upgrade(empty)
+
+    with Session(empty) as session:
+        conference = session.get(Conference, "C1")
+        assert conference is not None
+        assert (conference.scheduled_for, conference.status, conference.reason) == (
+            AT, "cancelled", "not_quorate",
+        )  # fmt: skip
+        assert (conference.strategy_on, conference.record_sent_at) == (None, None)
+        assert session.exec(select(CarePeriod)).all() == []
+        assert session.exec(select(Review)).all() == []
+    assert schema_drift(empty) == []
+    downgrade(empty, "0005")
+    upgrade(empty)
     assert schema_drift(empty) == []

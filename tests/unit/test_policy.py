@@ -103,3 +103,60 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path: Path) -> None:
     broken.write_text("[delivery\n")
     with pytest.raises(PolicyError, match="not valid TOML"):
         load_policy(broken)
+
+
+# --- issue 12: conferences held in time, looked-after reviews, weighted caseloads ---------
+
+
+def test_the_new_sections_default_to_the_seeds_and_the_regulations() -> None:
+    policy = Policy()
+    assert (policy.cp_conference.icpc_within_working_days,
+            policy.cp_conference.first_review_within_months,
+            policy.cp_conference.then_every_months,
+            policy.cp_conference.record_within_working_days) == (15, 3, 6, 5)  # fmt: skip
+    lac = policy.lac_review
+    assert (lac.first_within_working_days, lac.first_within_days, lac.second_within_months,
+            lac.then_every_months, lac.report_due_working_days_before,
+            lac.decisions_within_working_days, lac.record_within_working_days) == (
+        20, 0, 3, 6, 1, 5, 20,
+    )  # fmt: skip
+    assert (policy.caseload.weights.cp, policy.caseload.weights.lac) == (1.0, 1.5)
+    assert policy.caseload.handbook_range == (50, 70)
+
+
+def test_the_looked_after_service_uses_the_qa_ladder_unless_it_has_its_own() -> None:
+    assert Policy().ladder("lac") == Policy().ladder("cp") == Policy().qa_alert.ladder
+    own = parse_policy({"lac_review": {"ladder": ["team_manager", "head_of_service"]}})
+    assert own.ladder("lac") == ("team_manager", "head_of_service")
+    assert own.ladder("cp") == Policy().qa_alert.ladder
+
+
+def test_the_first_review_may_be_counted_in_calendar_days_like_leicestershire_s_28() -> None:
+    policy = parse_policy({"lac_review": {"first_within_days": 28}})
+    assert policy.lac_review.first_within_days == 28
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"lac_review": {"first_within_days": 28, "first_within_working_days": 20}},
+         "invalid policy: lac_review: set first_within_working_days or first_within_days, "
+         "not both"),
+        ({"lac_review": {"ladder": ["team_manager", "team_manager"]}},
+         "invalid policy: lac_review.ladder: 'team_manager' appears more than once"),
+        ({"lac_review": {"record_within_working_days": 0}},
+         "invalid policy: lac_review.record_within_working_days: Input should be greater than"),
+        ({"cp_conference": {"icpc_within_working_days": "fifteen"}},
+         "invalid policy: cp_conference.icpc_within_working_days:"),
+        ({"caseload": {"weights": {"cp": 1, "lac": 1.5, "lac_plus": 2}}},
+         "invalid policy: caseload.weights.lac_plus: unknown key"),
+        ({"caseload": {"handbook_range": [70, 50]}},
+         "invalid policy: caseload.handbook_range: must be [low, high] with low <= high"),
+    ],
+)
+def test_a_bad_value_in_the_new_sections_is_refused_naming_its_key(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data)
+    assert str(caught.value).startswith(message)

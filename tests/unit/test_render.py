@@ -9,19 +9,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import render
+from handlers.effects import ActionResult, Settled
 from models import buttons as cb
 from models.vocabulary import (
+    ACT_CHASED,
+    ACT_RESOLVED,
     DONE,
     ICPC_REPORT,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    SUBMITTED,
     Action,
 )
 from scheduler import messages as msg
 from scheduler.calendar import LONDON
 from scheduler.items import Item
+from scheduler.org import Person
 
 DUE = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # Mon 7 Dec 2026, 6pm GMT
 
@@ -211,3 +216,114 @@ def test_an_escalated_item_is_listed_against_its_stage_deadline_not_the_original
     assert "OVERDUE" not in line
     late = render.item_line(escalated, LONDON, now=datetime(2026, 12, 1, 9, tzinfo=UTC))
     assert "OVERDUE" in late
+
+
+# -- issue 15: what a press answers, for whom ------------------------------------------------
+
+MORNING = datetime(2026, 11, 23, 8, 15, tzinfo=UTC)  # Mon 23 Nov 2026, 8:15am GMT
+
+
+def refused(settled: Settled | None) -> ActionResult:
+    """A press refused as already recorded, with whoever acted first."""
+    return ActionResult(False, "already", settled=settled)
+
+
+def test_a_repeat_press_names_who_acted_first_and_when() -> None:
+    resolved = Settled(ACT_RESOLVED, "Jo Roberts", datetime(2026, 11, 23, 8, 6, tzinfo=UTC))
+    assert render.refusal_text(refused(resolved), LONDON, MORNING) == (
+        "Resolved by Jo Roberts at 8:06am. Nothing more to do."
+    )
+    mine = Settled(ACT_CHASED, "Tara Morgan", datetime(2026, 11, 20, 9, 30, tzinfo=UTC), True)
+    assert render.refusal_text(refused(mine), LONDON, MORNING) == (
+        "Chased by you on Fri 20 Nov at 9:30am. Nothing more to do."
+    )
+
+
+def test_a_repeat_press_on_an_item_the_import_closed_says_so() -> None:
+    imported = Settled(SUBMITTED, "", datetime(2026, 11, 23, 2, 30, tzinfo=UTC))
+    assert render.refusal_text(refused(imported), LONDON, MORNING) == (
+        "Already recorded from the case system at 2:30am: submitted. Nothing more to do."
+    )
+    assert render.refusal_text(refused(None), LONDON, MORNING) == render.REFUSALS["already"]
+
+
+def test_a_typed_late_reason_is_confirmed_and_its_date_asked_in_one_message() -> None:
+    days = [date(2026, 12, 8), date(2026, 12, 9)]
+    message = render.late_date_message(item(), "illness", days, LONDON, recorded=True)
+    assert message.text == (
+        "🕒 RCPC report for case CR-100, due Mon 7 Dec, 6pm: will be late (illness). Recorded.\n"
+        "When do you expect to send it? Tap the day."
+    )
+    assert [label for row in message.keyboard or [] for label, _ in row] == [
+        "Tue 8 Dec", "Wed 9 Dec",
+    ]  # fmt: skip
+
+
+STAGE_DUE = datetime(2026, 12, 9, 18, 0, tzinfo=UTC)
+SAM = Person("SM1", "Sam Green", "service_manager", None, "North")
+
+
+def alert_result(code: str, role: str, **kw: object) -> str:
+    """The edited message after a press on a QA alert escalated to stage 2."""
+    view = item(QA_RESPONSE, case_ref="CP-2003", stage=2, stage_due_at=STAGE_DUE,
+                owner_name="" if role == "owner" else "Alex Thomas")  # fmt: skip
+    result = ActionResult(True, code, view, role=role, **kw)  # type: ignore[arg-type]
+    return render.action_text(result, LONDON, MORNING)
+
+
+@pytest.mark.parametrize(
+    ("code", "role", "kw", "expected"),
+    [
+        ("escalated", "raiser", {"holder": SAM},
+         "⬆️ Your QA alert on case CP-2003: escalated to stage 2, with Sam Green "
+         "(service manager), due Wed 9 Dec, 6pm."),
+        ("resolved", "raiser", {}, "✅ Your QA alert on case CP-2003: resolved and closed."),
+        ("acknowledged", "manager", {"told": "Iris Rowe"},
+         "👍 QA alert on case CP-2003 for Alex Thomas (social worker): acknowledged at stage 2. "
+         "Your response is due Wed 9 Dec, 6pm. Told: Iris Rowe."),
+        ("responded", "manager", {"told": "Iris Rowe"},
+         "✅ QA alert on case CP-2003 for Alex Thomas (social worker): your response at stage 2 "
+         "is recorded. Iris Rowe (IRO) will log the outcome."),
+        ("resolved", "manager", {"told": "Iris Rowe"},
+         "✅ QA alert on case CP-2003 for Alex Thomas (social worker): resolved and closed at "
+         "stage 2. Told: Iris Rowe."),
+        ("responded", "owner", {"told": "Iris Rowe"},
+         "✅ QA alert response for case CP-2003: responded. Iris Rowe (IRO) will log the outcome."),
+    ],
+)  # fmt: skip
+def test_each_role_reads_its_own_words_after_a_press_on_a_qa_alert(
+    code: str, role: str, kw: dict[str, object], expected: str
+) -> None:
+    text = alert_result(code, role, **kw)
+    assert text == expected
+    assert text.count("QA alert") == 1  # the alert is named once
+
+
+def test_a_manager_or_chair_reads_whose_report_it_is_and_who_was_told() -> None:
+    report = item(owner_name="Sally Webb")
+    marked = ActionResult(True, "report_in", report, told="Iris Rowe", role="manager")
+    assert render.action_text(marked, LONDON, MORNING) == (
+        "✅ RCPC report for case CR-100 from Sally Webb, due Mon 7 Dec, 6pm: marked in. "
+        "Recorded. Told: Iris Rowe."
+    )
+    chased = ActionResult(True, "chased", report, role="manager")
+    assert "Your digest shows it as chased" in render.action_text(chased, LONDON, MORNING)
+    stood = ActionResult(True, "stood_down", report, told="Sally Webb, Tara Morgan",
+                         role="chair", reason="not_quorate")  # fmt: skip
+    assert render.action_text(stood, LONDON, MORNING) == (
+        "📅 RCPC for case CR-100: stood down (not quorate). No report is due for that date. "
+        "Told: Sally Webb, Tara Morgan."
+    )
+    own = ActionResult(True, "submitted", item(), role="owner")
+    assert render.action_text(own, LONDON, MORNING) == (
+        "✅ RCPC report for case CR-100, due Mon 7 Dec, 6pm: submitted. Recorded."
+    )
+
+
+def test_an_alert_past_the_last_stage_tells_its_iro_it_is_listed_for_challenge() -> None:
+    listed = item(QA_RESPONSE, case_ref="CP-2003", stage=4, outcome="challenge")
+    result = ActionResult(True, "escalated", listed, role="raiser")
+    assert render.action_text(result, LONDON, MORNING) == (
+        "📌 Your QA alert on case CP-2003: past the last stage, listed for the assistant "
+        "director's challenge meeting."
+    )
