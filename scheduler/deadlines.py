@@ -9,7 +9,17 @@ from __future__ import annotations
 import calendar as _calendar
 from datetime import date, datetime, timedelta
 
-from models.vocabulary import ICPC_REPORT, PLAN_FLAG, PLAN_REVIEW, QA_RESPONSE, REPORT_KINDS
+from models.vocabulary import (
+    FAMILY_RECORD,
+    ICPC_REPORT,
+    LAC_DECISIONS,
+    LAC_REPORT,
+    PLAN_FLAG,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+    REPORT_KINDS,
+    UPLOAD_KINDS,
+)
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.policy import Policy, ReportRule
 
@@ -76,8 +86,31 @@ def stage_deadline(
 
 
 def report_rule_for(kind: str, policy: Policy) -> ReportRule:
-    """The ICPC or RCPC report rule for an obligation kind."""
+    """The ICPC, RCPC or looked-after review report rule for an obligation kind."""
+    if kind == LAC_REPORT:
+        return policy.lac_report_rule()
     return policy.report_rule("ICPC" if kind == ICPC_REPORT else "RCPC")
+
+
+def upload_rule_for(kind: str, policy: Policy) -> ReportRule:
+    """The chair's own record after a meeting, as a report rule: `due_working_days_before`
+    is how many working days *after* the meeting it is due, the nudges count back from then."""
+    if kind == FAMILY_RECORD:
+        rule = policy.cp_conference
+        return ReportRule(due_working_days_before=rule.record_within_working_days,
+                          remind_working_days_before_due=rule.remind_working_days_before_due)
+    lac = policy.lac_review
+    within = (lac.decisions_within_working_days if kind == LAC_DECISIONS
+              else lac.record_within_working_days)
+    return ReportRule(due_working_days_before=within,
+                      remind_working_days_before_due=lac.remind_working_days_before_due)
+
+
+def upload_due_on(
+    meeting_day: date, working_days: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """Close of hours on the Nth working day after the meeting's local day (figures use it too)."""
+    return hours.close_of_day(cal.add_working_days(meeting_day, working_days), cal)
 
 
 def report_reminder_times(
@@ -135,6 +168,9 @@ def first_action_at(
     owner's, when they work part time, so a nudge moved to their day before is not missed)."""
     if kind in REPORT_KINDS:
         times = report_reminder_times(due_at, report_rule_for(kind, policy), cal, hours, days)
+        return min([t for t, _ in times] + [due_at])
+    if kind in UPLOAD_KINDS:
+        times = report_reminder_times(due_at, upload_rule_for(kind, policy), cal, hours, days)
         return min([t for t, _ in times] + [due_at])
     if kind == QA_RESPONSE:
         return min(qa_reminder_at(due_at, cal, hours, days), due_at)

@@ -1,4 +1,5 @@
-"""What the records imply: plans, conferences and alerts in, the obligations they create out.
+"""What the records imply: plans, conferences, alerts, periods in care and reviews in, the
+obligations they create out.
 
 Pure: records and the policy in, `ObligationSpec`s out, keyed by (kind, subject_id);
 `scheduler.sync` compares them with the stored rows and writes only what changed.
@@ -10,13 +11,24 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import NamedTuple
 
-from models.records import AlertRecord, ConferenceRecord, PlanRecord
+from models.records import (
+    AlertRecord,
+    CareRecord,
+    ConferenceRecord,
+    PlanRecord,
+    ReviewRecord,
+)
 from models.vocabulary import (
     CANCELLED,
     CLOSED,
     DONE,
+    FAMILY_RECORD,
     HELD,
     ICPC_REPORT,
+    LAC_DECISIONS,
+    LAC_RECORD,
+    LAC_REPORT,
+    LEFT_CARE,
     MISSED,
     NOT_RESOLVED,
     OPEN,
@@ -25,10 +37,12 @@ from models.vocabulary import (
     PLAN_REVIEW,
     QA_RESPONSE,
     RCPC_REPORT,
+    RECORD_SENT,
     RESPONDED,
     REVIEWED,
     STOOD_DOWN,
     SUBMITTED,
+    UPLOADED,
 )
 from scheduler import deadlines
 from scheduler.policy import Policy
@@ -54,8 +68,13 @@ def derive_obligations(
     policy: Policy,
     *,
     now: datetime | None = None,
+    care: Iterable[CareRecord] = (),
+    reviews: Iterable[ReviewRecord] = (),
 ) -> dict[tuple[str, str], ObligationSpec]:
     """Records + policy -> the obligations they imply, keyed by (kind, subject_id).
+
+    `care` and `reviews` are the looked-after side (`derive_looked_after`); a caller with
+    child protection records only passes neither and gets exactly what it got before.
 
     Given `now`, a report still missing once its conference has taken place is closed
     (`cancelled`, outcome `missed`, at the conference time): chasing it is moot, and the
@@ -157,10 +176,112 @@ def derive_obligations(
                 QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due
             )
         specs[(QA_RESPONSE, alert.alert_id)] = spec
+    specs.update(derive_family_records(conferences, by_case, policy))
+    specs.update(derive_looked_after(care, reviews, policy, now=now))
     return specs
 
 
-def stood_down(conf: ConferenceRecord) -> bool:
+def derive_family_records(
+    conferences: Iterable[ConferenceRecord], by_case: dict[str, PlanRecord], policy: Policy
+) -> dict[tuple[str, str], ObligationSpec]:
+    """The chair's record and plan to the family, due N working days after a held conference."""
+    cal, hours = policy.calendar(), policy.hours()
+    within = policy.cp_conference.record_within_working_days
+    specs: dict[tuple[str, str], ObligationSpec] = {}
+    for conf in conferences:
+        if conf.status != HELD:
+            continue
+        plan = by_case.get(conf.case_ref)
+        chair = conf.chair_id or (plan.chair_id if plan else None)
+        if chair is None:
+            continue  # nobody chaired it that we know of
+        day = cal.local(conf.scheduled_for).date()
+        due = deadlines.upload_due_on(day, within, cal, hours)
+        if conf.record_sent_at is not None:
+            spec = ObligationSpec(FAMILY_RECORD, conf.conference_id, conf.case_ref, chair, due,
+                                  DONE, RECORD_SENT, conf.record_sent_at)  # fmt: skip
+        else:
+            spec = ObligationSpec(FAMILY_RECORD, conf.conference_id, conf.case_ref, chair, due)
+        specs[(FAMILY_RECORD, conf.conference_id)] = spec
+    return specs
+
+
+def care_period_on(periods: list[CareRecord], day: date) -> CareRecord | None:
+    """The period in care a day falls in; else the latest that began by then (None: none)."""
+    began = [p for p in periods if p.entered_on <= day]
+    for period in sorted(began, key=lambda p: p.entered_on, reverse=True):
+        if period.left_on is None or period.left_on >= day:
+            return period
+    return max(began, key=lambda p: p.entered_on) if began else None
+
+
+def derive_looked_after(
+    care: Iterable[CareRecord],
+    reviews: Iterable[ReviewRecord],
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+) -> dict[tuple[str, str], ObligationSpec]:
+    """A looked-after review's report (the social worker's, before it) and the IRO's decisions
+    and record (after it is held), keyed like every other obligation.
+
+    The report closes when it is received, when the review is held or has met without it
+    (`missed`), or is stood down; the child leaving care before the review ends it.
+    """
+    cal, hours = policy.calendar(), policy.hours()
+    periods: dict[str, list[CareRecord]] = {}
+    for stay in care:
+        periods.setdefault(stay.case_ref, []).append(stay)
+    if not periods:
+        return {}
+    rule = policy.lac_report_rule()
+    lac = policy.lac_review
+    specs: dict[tuple[str, str], ObligationSpec] = {}
+    report_cache: dict[date, datetime] = {}
+    for review in reviews:
+        day = cal.local(review.scheduled_for).date()
+        period = care_period_on(periods.get(review.case_ref, []), day)
+        if period is None:
+            continue  # a review for a child we hold no period in care for
+        rid, case_ref = review.review_id, review.case_ref
+        iro = review.iro_id or period.iro_id
+        if review.held_on is not None and review.status != CANCELLED:
+            for kind, within, done_at in (
+                (LAC_DECISIONS, lac.decisions_within_working_days, review.decisions_uploaded_at),
+                (LAC_RECORD, lac.record_within_working_days, review.record_uploaded_at),
+            ):
+                due = deadlines.upload_due_on(review.held_on, within, cal, hours)
+                if done_at is not None:
+                    spec = ObligationSpec(kind, rid, case_ref, iro, due, DONE, UPLOADED, done_at)
+                else:
+                    spec = ObligationSpec(kind, rid, case_ref, iro, due)
+                specs[(kind, rid)] = spec
+        if day not in report_cache:
+            report_cache[day] = deadlines.report_due_on(
+                day, rule.due_working_days_before, cal, hours
+            )
+        due = report_cache[day]
+        worker = period.social_worker_id
+        held_at = (hours.opening_of_day(review.held_on, cal)
+                   if review.held_on is not None else None)  # fmt: skip
+        if review.report_received_at is not None:
+            spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due, DONE, SUBMITTED,
+                                  review.report_received_at)  # fmt: skip
+        elif stood_down(review):
+            spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due, CANCELLED, STOOD_DOWN,
+                                  now)  # fmt: skip
+        elif period.left_on is not None and period.left_on < day:
+            spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due, CANCELLED, LEFT_CARE)
+        elif held_at is not None or (now is not None and now >= review.scheduled_for):
+            spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due, CANCELLED, MISSED,
+                                  held_at or review.scheduled_for)  # fmt: skip
+        else:
+            spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due)
+        specs[(LAC_REPORT, rid)] = spec
+    return specs
+
+
+def stood_down(conf: ConferenceRecord | ReviewRecord) -> bool:
     """Will not go ahead on its date: cancelled in the export, or stood down in chat for this
     date (an export that moves the date, or says it was held, brings it back)."""
     if conf.status == CANCELLED:
@@ -168,7 +289,7 @@ def stood_down(conf: ConferenceRecord) -> bool:
     return conf.status != HELD and conf.stood_down_for == conf.scheduled_for
 
 
-def stood_down_reason(conf: ConferenceRecord) -> str | None:
+def stood_down_reason(conf: ConferenceRecord | ReviewRecord) -> str | None:
     """Why, as a reason code: the export's for a cancelled conference, else the chat's."""
     return conf.reason if conf.status == CANCELLED else conf.stood_down_reason
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from models.bulk import chunks, table_of
-from models.tables import Absence, Conference, Plan, QaAlert, Staff
-from models.vocabulary import QA_RESPONSE, REPORT_KINDS
+from models.tables import Absence, CarePeriod, Conference, Plan, QaAlert, Review, Staff
+from models.vocabulary import FAMILY_RECORD, LAC_KINDS, QA_RESPONSE, REPORT_KINDS
 from scheduler.items import Item, Unallocated
 from scheduler.org import MAX_COVER_HOPS, Away, Org, Person, parse_working_days
 
@@ -118,7 +118,9 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
     if not rows:
         return []
     cases = sorted({r[3] for r in rows})
-    conf_ids = sorted({r[2] for r in rows if r[1] in REPORT_KINDS})
+    conf_ids = sorted({r[2] for r in rows if r[1] in (*REPORT_KINDS, FAMILY_RECORD)
+                       and r[1] not in LAC_KINDS})  # fmt: skip
+    review_ids = sorted({r[2] for r in rows if r[1] in LAC_KINDS})
     alert_ids = sorted({r[2] for r in rows if r[1] == QA_RESPONSE})
     plans: dict[str, tuple[str, date]] = {}
     pt, ct, at = table_of(Plan), table_of(Conference), table_of(QaAlert)
@@ -138,6 +140,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         stmt = select(at.c.alert_id, at.c.raised_by, at.c.theme).where(at.c.alert_id.in_(part))
         for aid, raised_by, theme in session.execute(stmt):
             alerts[aid] = (raised_by, theme)
+    reviews = load_review_context(session, review_ids)
     items = []
     for row in rows:
         (oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version,
@@ -145,7 +148,9 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         chair, start = plans.get(case_ref, (None, None))
         conference_at = None
         raised_by = theme = None
-        if kind in REPORT_KINDS and subject in confs:
+        if kind in LAC_KINDS:
+            conference_at, chair = reviews.get(subject, (None, None))
+        elif (kind in REPORT_KINDS or kind == FAMILY_RECORD) and subject in confs:
             conference_at, conf_chair = confs[subject]
             chair = conf_chair or chair
         if kind == QA_RESPONSE and subject in alerts:
@@ -161,6 +166,32 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
             )
         )  # fmt: skip
     return items
+
+
+def load_review_context(
+    session: Session, review_ids: Sequence[str]
+) -> dict[str, tuple[datetime, str | None]]:
+    """Each looked-after review's date and its IRO (the review's, else the period in care's)."""
+    if not review_ids:
+        return {}
+    rt, ct = table_of(Review), table_of(CarePeriod)
+    found: dict[str, tuple[datetime, str | None, str]] = {}
+    for part in chunks(list(review_ids)):
+        stmt = select(rt.c.review_id, rt.c.scheduled_for, rt.c.iro_id, rt.c.case_ref).where(
+            rt.c.review_id.in_(part)
+        )
+        for rid, when, iro, case_ref in session.execute(stmt):
+            found[rid] = (when, iro, case_ref)
+    missing = sorted({case for _, iro, case in found.values() if iro is None})
+    iros: dict[str, str] = {}
+    for part in chunks(missing):
+        stmt = (
+            select(ct.c.case_ref, ct.c.iro_id)
+            .where(ct.c.case_ref.in_(part))
+            .order_by(ct.c.entered_on)
+        )
+        iros.update({case: iro for case, iro in session.execute(stmt)})  # the latest period's
+    return {rid: (when, iro or iros.get(case)) for rid, (when, iro, case) in found.items()}
 
 
 def load_unallocated(

@@ -20,8 +20,17 @@ from models import audit
 from models.bulk import Memo, chunks, insert_obligations, rows_of, table_of
 from models.golive import went_live
 from models.outbox import cancel_pending
-from models.records import AlertRecord, ConferenceRecord, PlanRecord
-from models.tables import Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.records import AlertRecord, CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
+from models.tables import (
+    CarePeriod,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Review,
+    Staff,
+)
 from models.vocabulary import (
     CANCELLED,
     DONE,
@@ -31,6 +40,7 @@ from models.vocabulary import (
     OPEN,
     PLAN_FLAG,
     PLAN_REVIEW,
+    RECORD_KINDS,
     SUBMITTED,
 )
 from scheduler import deadlines, rules
@@ -115,7 +125,8 @@ def sync_obligations(
         for row in rows_of(
             session, table_of(Conference),
             ("conference_id", "case_ref", "kind", "scheduled_for", "chair_id",
-             "report_received_at", "status", "reason", "stood_down_for", "stood_down_reason"),
+             "report_received_at", "status", "reason", "stood_down_for", "stood_down_reason",
+             "strategy_on", "record_sent_at"),
             scope, "case_ref", memo,
         )
     ]  # fmt: skip
@@ -128,7 +139,9 @@ def sync_obligations(
             scope, "case_ref", memo,
         )
     ]  # fmt: skip
-    desired = derive_obligations(plans, conferences, alerts, policy, now=now)
+    care, reviews = load_looked_after(session, scope, memo)
+    desired = derive_obligations(plans, conferences, alerts, policy, now=now, care=care,
+                                 reviews=reviews)  # fmt: skip
     existing = {
         (row[1], row[2]): _Existing(row[0], *row[3:])
         for row in rows_of(
@@ -163,8 +176,8 @@ def sync_obligations(
     for key, spec in desired.items():
         ex = existing.get(key)
         if ex is None:
-            if spec.status == CANCELLED:
-                continue
+            if spec.status == CANCELLED or (spec.status != OPEN and spec.kind in RECORD_KINDS):
+                continue  # closed history lives in the records alone
             if spec.kind == PLAN_FLAG and spec.due_at > flag_horizon:
                 continue  # created nearer the time by `ensure_milestones`
             inserts.append(_new_row(spec, now, timing, write, golive))
@@ -276,6 +289,34 @@ def sync_obligations(
     if inserts or moves or closes or reopens or late_reports:
         logger.info("obligations synced: %s", result)
     return result
+
+
+def load_looked_after(
+    session: Session, scope: Sequence[str] | None, memo: Memo | None = None
+) -> tuple[list[CareRecord], list[ReviewRecord]]:
+    """The periods in care and looked-after reviews of these cases (all when `scope` is None)."""
+    memo = memo or Memo(session)
+    care = [
+        CareRecord(*row)
+        for row in rows_of(
+            session, table_of(CarePeriod),
+            ("case_ref", "social_worker_id", "iro_id", "entered_on", "left_on", "period_id"),
+            scope, "case_ref", memo,
+        )
+    ]  # fmt: skip
+    if not care:
+        return [], []  # no child in care in scope: no review is owed anything
+    reviews = [
+        ReviewRecord(*row)
+        for row in rows_of(
+            session, table_of(Review),
+            ("review_id", "case_ref", "scheduled_for", "iro_id", "status", "reason",
+             "report_received_at", "held_on", "decisions_uploaded_at", "record_uploaded_at",
+             "stood_down_for", "stood_down_reason"),
+            scope, "case_ref", memo,
+        )
+    ]  # fmt: skip
+    return care, reviews
 
 
 def _part_timers(session: Session) -> dict[str, WorkingDays]:

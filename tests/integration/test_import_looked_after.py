@@ -10,8 +10,10 @@ from sqlmodel import Session, select
 
 from handlers.csvfile import ImportRejected
 from handlers.importing import ImportReport, import_csv
-from models.tables import CarePeriod, Conference, QaAlert, Review
+from models.tables import CarePeriod, Conference, Obligation, QaAlert, Review
+from models.vocabulary import LAC_KINDS, LAC_RECORD, LAC_REPORT, OPEN
 from scheduler.policy import Policy
+from scheduler.sync import sync_obligations
 from tests.conftest import Database
 from tests.integration.test_import import PLANS_CSV, STAFF_CSV, csv_of, errors_of
 
@@ -174,3 +176,45 @@ def test_children_in_care_before_any_staff_are_refused_with_what_to_do(
     assert caught.value.file_error == (
         "no staff imported yet: import staff first (irobot import staff FILE.csv), then care"
     )
+
+
+def _obligations(session: Session) -> list[tuple[str, str, str, str, str | None]]:
+    """Every obligation of the looked-after side, as (kind, subject, owner, status, outcome)."""
+    session.expire_all()
+    rows = session.exec(select(Obligation).order_by(Obligation.kind, Obligation.subject_id)).all()
+    return [(o.kind, o.subject_id, o.owner_id, o.status, o.outcome) for o in rows
+            if o.kind in LAC_KINDS]  # fmt: skip
+
+
+def test_importing_reviews_derives_the_report_and_the_iros_uploads_through_the_one_engine(
+    session: Session,
+) -> None:
+    """Care and reviews reach derivation: the worker's report, the IRO's decisions and record;
+    closed history (already uploaded) is not stored as rows."""
+    load(session, "care", CARE_CSV)
+    reviews = csv_of(
+        REVIEWS_HEADER,
+        "R1,LAC-2,2026-11-06 10:00,IRO2,held,2026-11-06,2026-11-10 15:00,",
+        "R2,LAC-1,2026-12-03T14:00,,,,,",
+    )
+    report = load(session, "reviews", reviews)
+    assert report.sync is not None and report.sync.created == 2
+    assert _obligations(session) == [
+        (LAC_RECORD, "R1", "IRO2", OPEN, None),
+        (LAC_REPORT, "R2", "SW1", OPEN, None),
+    ]
+    uploaded = reviews.replace("2026-11-10 15:00,", "2026-11-10 15:00,2026-11-20 09:00")
+    assert load(session, "reviews", uploaded).sync.closed == 1  # type: ignore[union-attr]
+    assert _obligations(session) == [
+        (LAC_RECORD, "R1", "IRO2", "done", "uploaded"),
+        (LAC_REPORT, "R2", "SW1", OPEN, None),
+    ]
+
+
+def test_db_resync_keeps_the_looked_after_obligations(session: Session) -> None:
+    """`irobot db resync` (a full sync) derives from care and reviews too: nothing moves."""
+    load(session, "care", CARE_CSV)
+    load(session, "reviews", csv_of(REVIEWS_HEADER, "R2,LAC-1,2026-12-03T14:00,,,,,"))
+    result = sync_obligations(session, Policy(), now=NOW)
+    assert (result.created, result.moved, result.closed) == (0, 0, 0)
+    assert _obligations(session) == [(LAC_REPORT, "R2", "SW1", OPEN, None)]
