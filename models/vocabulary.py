@@ -369,3 +369,61 @@ REVIEW_OUTCOMES: dict[str, str] = {
     Action.REVIEW_EXIT: EXIT_PLAN,
     Action.REVIEW_ENDED: PLAN_ENDED,
 }
+
+
+# -- `irobot report`: column headings (two lines) and what each column counts (the legend) -----
+# `{rcpc}` etc. are the policy's working days, filled in by the renderer.
+
+REPORT_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "team": ("", "Team", "the team of the case's social worker; Service: every team"),
+    "rcpc": ("RCPC report", "{rcpc} wd before",
+             "RCPC reports received by the close of working hours {rcpc} working days before the "
+             "conference, "
+             "of those due: 93% (28/30) = 28 of 30 in time"),
+    "icpc": ("ICPC report", "{icpc} wd before",
+             "the same for ICPC reports, {icpc} working day(s) before"),
+    "qa": ("QA answered", "in {qa} wd",
+           "QA concerns answered (or closed) within {qa} working days, of those whose "
+           "window has closed"),
+    "qa_raised": ("QA raised,", "stage {stages}",
+                  "14, 7/2/0/0 = 14 concerns raised; 7 reached stage 1 of the ladder or beyond, "
+                  "2 stage 2, ...; +N = N past the last stage (the AD's challenge list)"),
+    "plans": ("Plans", "open", "CP plans open on the last day of the period (or today)"),
+    "plans_9": ("9m", "(reviewed)",
+                "9 (4) = 9 open plans had passed 9 months, 4 of them with the 9-month review "
+                "held"),
+    "plans_18": ("", "18m", "open plans that had passed 18 months"),
+    "plans_24": ("", "24m", "open plans that had passed 24 months (also counted in 18m)"),
+    "failed": ("Msgs", "failed", "messages Telegram refused, created in the period"),
+    "held": ("Msgs", "held", "messages waiting for someone who has not linked Telegram yet"),
+    "stood_down": ("Conferences", "stood down",
+                   "conferences that did not go ahead on their date, of those whose date "
+                   "came (not counted in report timeliness)"),
+    "lac_decisions": ("LAC decisions", "in {decisions} wd",
+                      "looked-after reviews held whose decisions were uploaded within "
+                      "{decisions} working days, of those whose window has closed"),
+    "lac_records": ("LAC record", "in {record} wd",
+                    "the same for the full review record, within {record} working days; "
+                    "< {target}% = below the policy's target"),
+    "family_records": ("Family record", "in {family} wd",
+                       "conference records and plans sent to the family within {family} "
+                       "working days of a conference that went ahead"),
+    "in_care": ("Children", "in care", "children in care on the last day of the period"),
+    "alerts_cp": ("QA alerts CP", "concern/pos",
+                  "3/1 = 3 concerns and 1 positive alert raised on child protection cases"),
+    "alerts_lac": ("QA alerts LAC", "concern/pos",
+                   "the same on looked-after cases (a case with a period in care)"),
+}
+REPORT_NOTES = (
+    "wd = working days (Mon-Fri, not bank holidays or closure days); – = nothing was due; "
+    "a rate counts only items whose deadline had passed (or that were done already)"
+)
+CASELOAD_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "iro": ("", "IRO", "an IRO (or chair) with open cases, or any active IRO"),
+    "cp": ("CP", "cases", "children on a CP plan they chair (not in care)"),
+    "lac": ("LAC", "cases", "children in care whose IRO they are"),
+    "weighted": ("Weighted", "caseload", "CP x {cp} + LAC x {lac} (policy [caseload] weights)"),
+    "band": ("IRO Handbook", "{low}-{high}",
+             "over / within / under the IRO Handbook's range (policy handbook_range)"),
+}
+CASELOAD_BANDS = {"over": "over", "within": "within", "under": "under"}

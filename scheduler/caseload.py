@@ -18,8 +18,29 @@ from sqlmodel import Session, col
 
 from models.golive import went_live
 from models.records import ConferenceRecord
-from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
-from models.vocabulary import DONE, FAILED, PENDING, PLAN_REVIEW, QA_RESPONSE
+from models.tables import (
+    AuditEvent,
+    CarePeriod,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Review,
+    Staff,
+)
+from models.vocabulary import (
+    CANCELLED,
+    CONCERN,
+    CP,
+    DONE,
+    FAILED,
+    HELD,
+    LAC,
+    PENDING,
+    PLAN_REVIEW,
+    QA_RESPONSE,
+)
 from scheduler.derive import stood_down, stood_down_reason
 from scheduler.policy import Policy
 
@@ -42,11 +63,16 @@ class ConferenceRow:
     chair_id: str = ""
     team: str = NO_TEAM
     stood_down: str | None = None  # why it did not go ahead (a reason code), None if it did
+    case_ref: str = ""
+    strategy_on: date | None = None  # an ICPC's strategy discussion
+    record_sent_at: datetime | None = None  # the record and plan reached the family
+    status: str = "scheduled"  # as exported: scheduled, held or cancelled
 
 
 @dataclass(frozen=True)
 class AlertRow:
-    """One QA concern: raised, first answered (response or closure), highest stage reached."""
+    """One QA alert: raised, first answered (response or closure), highest stage reached;
+    its kind (a concern, or a positive one that needs no answer), theme and service."""
 
     alert_id: str
     raised_at: datetime
@@ -55,6 +81,9 @@ class AlertRow:
     worker_id: str = ""
     raised_by: str = ""
     team: str = NO_TEAM
+    kind: str = CONCERN
+    theme: str | None = None
+    service: str = CP  # LAC when the case has a period in care
 
 
 @dataclass(frozen=True)
@@ -82,6 +111,45 @@ class NotificationRow:
 
 
 @dataclass(frozen=True)
+class CareRow:
+    """One period in care of a looked-after child: its dates, worker and IRO."""
+
+    case_ref: str
+    entered_on: date
+    left_on: date | None = None
+    worker_id: str = ""
+    iro_id: str = ""
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One looked-after review: when, held on which day, decisions and record uploaded when."""
+
+    review_id: str
+    case_ref: str
+    scheduled_for: datetime
+    held_on: date | None = None  # None: not held (yet)
+    decisions_at: datetime | None = None
+    record_at: datetime | None = None
+    stood_down: str | None = None  # why it did not go ahead, None if it did
+    iro_id: str = ""
+    worker_id: str = ""
+    team: str = NO_TEAM
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    """A member of staff as the caseload table names them."""
+
+    staff_id: str
+    name: str
+    role: str
+    team: str = NO_TEAM
+    active: bool = True
+
+
+@dataclass(frozen=True)
 class Caseload:
     """Everything the figures need, as plain rows; filtered by team or span in memory."""
 
@@ -90,16 +158,19 @@ class Caseload:
     plans: tuple[PlanRow, ...] = ()
     notifications: tuple[NotificationRow, ...] = ()
     went_live: datetime | None = None  # deadlines before the first import are not measured
+    care: tuple[CareRow, ...] = ()
+    reviews: tuple[ReviewRow, ...] = ()
+    staff: tuple[StaffRow, ...] = ()  # everyone, whatever the split: the caseload table's names
 
     def for_team(self, team: str) -> Caseload:
         """Only rows attributed to `team`."""
-        return self.by_team().get(team, Caseload())
+        return self.by_team().get(team, Caseload(went_live=self.went_live, staff=self.staff))
 
     def by_team(self) -> dict[str, Caseload]:
         """Rows split by team in one sweep (not one sweep per team: authorities have 100s)."""
         parts: dict[str, tuple[list[ConferenceRow], list[AlertRow], list[PlanRow],
-                               list[NotificationRow]]] = defaultdict(
-            lambda: ([], [], [], [])
+                               list[NotificationRow], list[CareRow], list[ReviewRow]]] = (
+            defaultdict(lambda: ([], [], [], [], [], []))
         )  # fmt: skip
         for c in self.conferences:
             parts[c.team][0].append(c)
@@ -109,10 +180,15 @@ class Caseload:
             parts[p.team][2].append(p)
         for n in self.notifications:
             parts[n.team][3].append(n)
+        for k in self.care:
+            parts[k.team][4].append(k)
+        for r in self.reviews:
+            parts[r.team][5].append(r)
         return {
-            team: Caseload(tuple(c), tuple(a), tuple(p), tuple(n), self.went_live)
-            for team, (c, a, p, n) in parts.items()
-        }
+            team: Caseload(tuple(c), tuple(a), tuple(p), tuple(n), self.went_live,
+                           tuple(k), tuple(r), self.staff)
+            for team, (c, a, p, n, k, r) in parts.items()
+        }  # fmt: skip
 
     def for_span(self, staff_ids: Collection[str]) -> Caseload:
         """Rows whose worker, chair or raising IRO is in a manager's span."""
@@ -123,6 +199,9 @@ class Caseload:
             tuple(r for r in self.plans if r.worker_id in ids or r.chair_id in ids),
             tuple(r for r in self.notifications if r.recipient_id in ids),
             self.went_live,
+            tuple(r for r in self.care if r.worker_id in ids or r.iro_id in ids),
+            tuple(r for r in self.reviews if r.worker_id in ids or r.iro_id in ids),
+            self.staff,
         )
 
     def teams(self) -> list[str]:
@@ -131,6 +210,8 @@ class Caseload:
         found |= {r.team for r in self.alerts}
         found |= {r.team for r in self.plans}
         found |= {r.team for r in self.notifications}
+        found |= {r.team for r in self.care}
+        found |= {r.team for r in self.reviews}
         return sorted(found)
 
 
@@ -181,10 +262,16 @@ def load_caseload(
             )
         )
     )
-    staff = {
-        s_id: team or NO_TEAM
-        for s_id, team in conn.execute(select(col(Staff.staff_id), col(Staff.team)))
-    }
+    people = [
+        StaffRow(s_id, name, role, team or NO_TEAM, bool(active))
+        for s_id, name, role, team, active in conn.execute(
+            select(
+                col(Staff.staff_id), col(Staff.name), col(Staff.role), col(Staff.team),
+                col(Staff.active),
+            )
+        )
+    ]  # fmt: skip
+    staff = {p.staff_id: p.team for p in people}
 
     def team_of(staff_id: str) -> str:
         return staff.get(staff_id, NO_TEAM)
@@ -206,6 +293,8 @@ def load_caseload(
             col(Conference.reason),
             col(Conference.stood_down_for),
             col(Conference.stood_down_reason),
+            col(Conference.strategy_on),
+            col(Conference.record_sent_at),
         ).where(col(Conference.scheduled_for) >= start, col(Conference.scheduled_for) < end)
     ):
         worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
@@ -213,9 +302,24 @@ def load_caseload(
         off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
         conferences.append(
             ConferenceRow(
-                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker), off
+                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker), off,
+                case_ref, record.strategy_on, record.record_sent_at, record.status,
             )
+        )  # fmt: skip
+    care_rows_read = list(
+        conn.execute(
+            select(
+                col(CarePeriod.case_ref),
+                col(CarePeriod.entered_on),
+                col(CarePeriod.left_on),
+                col(CarePeriod.social_worker_id),
+                col(CarePeriod.iro_id),
+            ).order_by(col(CarePeriod.entered_on))
         )
+    )
+    in_care: dict[str, tuple[str, str]] = {  # case -> its latest period's (worker, IRO)
+        case_ref: (worker, iro) for case_ref, _, _, worker, iro in care_rows_read
+    }
     raw_alerts = list(
         conn.execute(
             select(
@@ -225,8 +329,9 @@ def load_caseload(
                 col(QaAlert.raised_at),
                 col(QaAlert.responded_at),
                 col(QaAlert.closed_at),
+                col(QaAlert.kind),
+                col(QaAlert.theme),
             ).where(
-                col(QaAlert.kind) == "concern",
                 col(QaAlert.raised_at) >= start,
                 col(QaAlert.raised_at) < end,
             )
@@ -237,15 +342,18 @@ def load_caseload(
         for ob_id, subject, stage in conn.execute(
             select(col(Obligation.id), col(Obligation.subject_id), col(Obligation.stage)).where(
                 col(Obligation.kind) == QA_RESPONSE,
-                col(Obligation.subject_id).in_([a[0] for a in raw_alerts]),
+                col(Obligation.subject_id).in_([a[0] for a in raw_alerts if a[6] == CONCERN]),
             )
         ):
             if ob_id is not None:
                 stage_of[subject] = (ob_id, stage)
     history = _stage_history(conn, [ob_id for ob_id, _ in stage_of.values()])
     alerts = []
-    for alert_id, case_ref, raised_by, raised_at, responded, closed in raw_alerts:
-        worker = plans[case_ref][0] if case_ref in plans else ""
+    for alert_id, case_ref, raised_by, raised_at, responded, closed, kind, theme in raw_alerts:
+        if case_ref in plans:
+            worker = plans[case_ref][0]
+        else:
+            worker = in_care[case_ref][0] if case_ref in in_care else ""
         ob_id, stage = stage_of.get(alert_id, (0, 0))
         alerts.append(
             AlertRow(
@@ -256,6 +364,9 @@ def load_caseload(
                 worker,
                 raised_by,
                 team_of(worker),
+                kind,
+                theme,
+                LAC if case_ref in in_care else CP,
             )
         )
     reviewed: dict[str, date] = {  # held, as the case system recorded it
@@ -293,13 +404,50 @@ def load_caseload(
             .where(col(Notification.status) == PENDING, col(Staff.chat_id).is_(None))
         )
     ]
+    care = tuple(
+        CareRow(case_ref, entered, left, worker, iro, team_of(worker))
+        for case_ref, entered, left, worker, iro in care_rows_read
+        if left is None or left >= period_start
+    )
+    reviews = []
+    for review_id, case_ref, when, iro, status, held_on, decided, recorded, *gone in conn.execute(
+        select(
+            col(Review.review_id),
+            col(Review.case_ref),
+            col(Review.scheduled_for),
+            col(Review.iro_id),
+            col(Review.status),
+            col(Review.held_on),
+            col(Review.decisions_uploaded_at),
+            col(Review.record_uploaded_at),
+            col(Review.reason),
+            col(Review.stood_down_for),
+            col(Review.stood_down_reason),
+        ).where(col(Review.scheduled_for) < end)
+    ):
+        reason, off_for, off_reason = gone
+        worker, period_iro = in_care.get(case_ref, ("", ""))
+        if status == CANCELLED:
+            why: str | None = reason or NOT_GIVEN
+        elif status != HELD and off_for is not None and off_for == when:
+            why = off_reason or NOT_GIVEN
+        else:
+            why = None
+        if held_on is None and status == HELD:
+            held_on = policy.calendar().local(when).date()
+        reviews.append(
+            ReviewRow(review_id, case_ref, when, held_on, decided, recorded, why,
+                      iro or period_iro, worker, team_of(worker))
+        )  # fmt: skip
     logger.debug(
-        "loaded %d conferences, %d concerns, %d plans",
+        "loaded %d conferences, %d alerts, %d plans, %d periods in care, %d reviews",
         len(conferences),
         len(alerts),
         len(plan_rows),
+        len(care),
+        len(reviews),
     )
     return Caseload(
         tuple(conferences), tuple(alerts), tuple(plan_rows), tuple(notifications),
-        went_live(session),
+        went_live(session), care, tuple(reviews), tuple(people),
     )  # fmt: skip

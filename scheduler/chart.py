@@ -29,6 +29,11 @@ _SERIES = (
 )
 
 
+# A week with fewer reports or concerns due than this is drawn hollow, with its count: one
+# late report out of two is 50%, and the eye should not read it as a collapse.
+SMALL_SAMPLE = 5
+
+
 def _day(d: date) -> str:
     return f"{d.day} {d:%b}"
 
@@ -86,7 +91,8 @@ def build_figure(
     xs = list(range(len(points)))
     drawn = 0
     for name, colour, marker, style in _SERIES:
-        ys = [_pct(getattr(p, name)) for p in points]
+        rates = [getattr(p, name) for p in points]
+        ys = [_pct(rate) for rate in rates]
         total = _total(points, name)
         overall = "no data" if total.pct is None else f"{total.pct:.0f}% of {total.total}"
         ax.plot(
@@ -98,18 +104,38 @@ def build_figure(
             linewidth=3,
             markersize=9,
             clip_on=False,
-            label=f"{labels[name]}\n12 weeks: {overall}",
+            label=f"{labels[name]}\n{len(points)} weeks: {overall}",
         )
+        small = [i for i, rate in enumerate(rates) if 0 < rate.total < SMALL_SAMPLE]
+        if small:  # hollow markers and the count: too few to read as a trend
+            ax.plot(
+                [xs[i] for i in small], [ys[i] for i in small], linestyle="none",
+                marker=marker, markersize=9, markerfacecolor="white", markeredgecolor=colour,
+                markeredgewidth=2, clip_on=False, label="_small",
+            )  # fmt: skip
+            for i in small:
+                ax.annotate(
+                    f"n={rates[i].total}", (xs[i], ys[i]), textcoords="offset points",
+                    xytext=(0, -20), ha="center", fontsize=11, color=colour,
+                )  # fmt: skip
         drawn += sum(1 for y in ys if not math.isnan(y))
+    for i, point in enumerate(points):
+        if point.partial:  # the week still running (or cut by the period): shaded, labelled
+            ax.axvspan(i - 0.5, i + 0.5, color="#dddddd", alpha=0.6, zorder=0)
+            ax.text(i, 103, "part\nweek", ha="center", va="bottom", fontsize=11, color="#555555")
     ax.set_ylim(0, 105)
     ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
     ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
     ax.set_xlim(-0.5, len(points) - 0.5)
-    step = 3 if len(points) > 6 else 1
+    step = max(1, math.ceil(len(points) / 4)) if len(points) > 6 else 1
     ticks = [i for i in xs if (len(points) - 1 - i) % step == 0]
     ax.set_xticks(ticks, [_day(points[i].week_start) for i in ticks])
     ax.tick_params(labelsize=17)
-    ax.set_xlabel("Week beginning  (a gap: nothing due that week)", fontsize=15)
+    ax.set_xlabel(
+        f"Week beginning  (gap: nothing due; hollow: fewer than {SMALL_SAMPLE} due,\n"
+        "with how many; shaded: part of a week)",
+        fontsize=14,
+    )
     ax.grid(axis="y", alpha=0.35)
     ax.spines[["top", "right"]].set_visible(False)
     first, last = points[0].week_start, points[-1].week_start

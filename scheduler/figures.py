@@ -31,9 +31,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from models.vocabulary import FAILED
+from models.vocabulary import CONCERN, FAILED, IRO
 from scheduler.calendar import WorkingCalendar, WorkingHours
-from scheduler.caseload import AlertRow, Caseload, ConferenceRow
+from scheduler.caseload import (
+    NO_TEAM,
+    NOT_GIVEN,
+    AlertRow,
+    CareRow,
+    Caseload,
+    ConferenceRow,
+    PlanRow,
+    ReviewRow,
+)
 from scheduler.deadlines import add_months, qa_due_on, report_due_on
 from scheduler.policy import Policy
 
@@ -83,6 +92,13 @@ class Figures:
     notifications_held: int = 0
     stood_down: Rate = Rate()  # conferences that did not go ahead, of those whose date came
     stood_down_reasons: tuple[tuple[str, int], ...] = ()  # (reason code, count), by code
+    lac_decisions: Rate = Rate()  # looked-after reviews' decisions uploaded in N working days
+    lac_records: Rate = Rate()  # and their full records in M working days
+    family_records: Rate = Rate()  # conference records and plans to the family in time
+    children_in_care: int = 0  # open periods in care at the end of the period
+    qa_positive: int = 0  # positive alerts raised in the period (no answer needed)
+    alerts_by_service: tuple[tuple[str, str, int], ...] = ()  # (service, kind, count)
+    alerts_by_theme: tuple[tuple[str, str, int], ...] = ()  # (theme or not_given, kind, count)
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ class WeekPoint:
     rcpc: Rate = Rate()
     icpc: Rate = Rate()
     qa: Rate = Rate()
+    partial: bool = False  # not a whole week: still running at `now`, or cut by the period
 
 
 @dataclass(frozen=True)
@@ -107,11 +124,19 @@ class Rules:
     ladder_len: int
     review_months: int
     flag_months: tuple[int, ...] = field(default=(18, 24))
+    decisions_days: int = 5  # [lac_review] decisions_within_working_days
+    record_days: int = 20  # [lac_review] record_within_working_days
+    record_target_pct: int = 95  # [lac_review] record_target_pct
+    family_record_days: int = 5  # [cp_conference] record_within_working_days
+    cp_weight: float = 1.0  # [caseload] weights
+    lac_weight: float = 1.5
+    handbook_range: tuple[int, int] = (50, 70)  # [caseload] handbook_range
 
     @classmethod
     def of(cls, policy: Policy) -> Rules:
         """Pull the timescales out of the policy."""
         flags = tuple(policy.plan_review.also_flag_months)
+        low, high = policy.caseload.handbook_range
         return cls(
             cal=policy.calendar(),
             hours=policy.hours(),
@@ -121,6 +146,13 @@ class Rules:
             ladder_len=len(policy.qa_alert.ladder),
             review_months=policy.plan_review.after_months,
             flag_months=flags,
+            decisions_days=policy.lac_review.decisions_within_working_days,
+            record_days=policy.lac_review.record_within_working_days,
+            record_target_pct=policy.lac_review.record_target_pct,
+            family_record_days=policy.cp_conference.record_within_working_days,
+            cp_weight=policy.caseload.weights.cp,
+            lac_weight=policy.caseload.weights.lac,
+            handbook_range=(low, high),
         )
 
 
@@ -182,6 +214,8 @@ def qa_rate(
     deadlines: dict[date, datetime] = {}
     met = total = 0
     for row in rows:
+        if row.kind != CONCERN:
+            continue  # a positive alert needs no answer
         day = rules.cal.local(row.raised_at).date()
         deadline = deadlines.get(day)
         if deadline is None:
@@ -196,8 +230,154 @@ def qa_rate(
     return Rate(met, total)
 
 
+def within_working_days(day: date, moment: datetime, n: int, rules: Rules) -> bool:
+    """True when `moment` is no later than the close of working hours on the nth working day
+    after the local `day`: counted with `count_working_days` (arithmetic, not a walk)."""
+    local = rules.cal.local(moment)
+    later = rules.cal.count_working_days(day, local.date())
+    if later != n:
+        return later < n
+    close = rules.hours.close_of_day(local.date(), rules.cal)
+    return rules.cal.is_working_day(local.date()) and moment <= close
+
+
+def upload_rate(
+    items: Iterable[tuple[date, datetime | None]],
+    n: int,
+    rules: Rules,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+) -> Rate:
+    """(day, done at) pairs done within n working days of the day, among those whose window
+    has closed by `now` or that are done already (and, given `since`, whose window closed
+    after go-live: the backlog before it is not measured)."""
+    met = total = 0
+    for day, done_at in items:
+        in_time = done_at is not None and within_working_days(day, done_at, n, rules)
+        if not in_time and within_working_days(day, now, n, rules):
+            continue  # still inside its window: not late yet
+        if since is not None and not within_working_days(day, since, n, rules):
+            continue  # its window closed before go-live
+        total += 1
+        met += in_time
+    return Rate(met, total)
+
+
+def _held_reviews(reviews: Iterable[ReviewRow], start: datetime, end: datetime) -> list[ReviewRow]:
+    """Looked-after reviews held, dated in [start, end): each owes decisions and a record."""
+    return [
+        r
+        for r in reviews
+        if r.held_on is not None and r.stood_down is None and start <= r.scheduled_for < end
+    ]
+
+
+def family_record_rate(
+    rows: Iterable[ConferenceRow], rules: Rules, *, now: datetime, since: datetime | None = None
+) -> Rate:
+    """Conference records and plans sent to the family within N working days of the
+    conference, among conferences that went ahead (not stood down) and whose date has come."""
+    items = [
+        (rules.cal.local(r.scheduled_for).date(), r.record_sent_at)
+        for r in rows
+        if r.stood_down is None and r.scheduled_for <= now
+    ]
+    return upload_rate(items, rules.family_record_days, rules, now=now, since=since)
+
+
+def _alert_counts(
+    alerts: Sequence[AlertRow],
+) -> tuple[tuple[tuple[str, str, int], ...], tuple[tuple[str, str, int], ...]]:
+    """(service, kind, n) and (theme, kind, n) counts, sorted by code."""
+    by_service = Counter((a.service, a.kind) for a in alerts)
+    by_theme = Counter((a.theme or NOT_GIVEN, a.kind) for a in alerts)
+    return (
+        tuple(sorted((s, k, n) for (s, k), n in by_service.items())),
+        tuple(sorted((t, k, n) for (t, k), n in by_theme.items())),
+    )
+
+
+def _merge(
+    a: tuple[tuple[str, str, int], ...], b: tuple[tuple[str, str, int], ...]
+) -> tuple[tuple[str, str, int], ...]:
+    total = Counter({(x, y): n for x, y, n in a}) + Counter({(x, y): n for x, y, n in b})
+    return tuple(sorted((x, y, n) for (x, y), n in total.items()))
+
+
+def count_of(counts: Iterable[tuple[str, str, int]], first: str, kind: str) -> int:
+    """One cell of the alert counts: e.g. `count_of(f.alerts_by_service, "lac", "concern")`."""
+    return sum(n for x, k, n in counts if x == first and k == kind)
+
+
 def _in_period(moment: datetime, start: datetime, end: datetime) -> bool:
     return start <= moment < end
+
+
+def as_of_day(end: datetime, now: datetime, rules: Rules) -> date:
+    """The day a standing count (plans open, caseloads) is taken: the period's last day, or
+    today when the period runs past now."""
+    day = rules.cal.local(min(end, now)).date()
+    return day - timedelta(days=1) if end <= now else day
+
+
+def _open_on(row: CareRow | PlanRow, day: date) -> bool:
+    if isinstance(row, CareRow):
+        return row.entered_on <= day and (row.left_on is None or row.left_on >= day)
+    return row.plan_start <= day and (row.plan_end is None or row.plan_end > day)
+
+
+@dataclass(frozen=True)
+class IroCaseload:
+    """One IRO's open cases on a day, weighted (policy [caseload]) and read against the
+    IRO Handbook's range: `band` is "over", "within" or "under"."""
+
+    staff_id: str
+    name: str
+    team: str
+    cp: int
+    lac: int
+    weighted: float
+    band: str
+    active: bool = True
+
+
+def iro_caseloads(rows: Caseload, rules: Rules, *, as_of: date) -> list[IroCaseload]:
+    """Each IRO's open cases on `as_of`: a child in care counts once, at the looked-after
+    weight, for their period's IRO; a child on a CP plan (not in care) for the plan's chair.
+    Every IRO on the staff list is shown (an empty caseload too), heaviest first."""
+    lac: Counter[str] = Counter()
+    cared: set[str] = set()
+    for period in rows.care:
+        if _open_on(period, as_of):
+            lac[period.iro_id] += 1
+            cared.add(period.case_ref)
+    cp: Counter[str] = Counter(
+        p.chair_id for p in rows.plans if _open_on(p, as_of) and p.case_ref not in cared
+    )
+    people = {s.staff_id: s for s in rows.staff}
+    ids = set(cp) | set(lac) | {s.staff_id for s in rows.staff if s.role == IRO and s.active}
+    low, high = rules.handbook_range
+    result = []
+    for staff_id in ids:
+        if not staff_id:
+            continue
+        weighted = cp[staff_id] * rules.cp_weight + lac[staff_id] * rules.lac_weight
+        band = "over" if weighted > high else "under" if weighted < low else "within"
+        person = people.get(staff_id)
+        result.append(
+            IroCaseload(
+                staff_id,
+                person.name if person else staff_id,
+                person.team if person else NO_TEAM,
+                cp[staff_id],
+                lac[staff_id],
+                weighted,
+                band,
+                person.active if person else True,
+            )
+        )
+    return sorted(result, key=lambda c: (-c.weighted, c.name, c.staff_id))
 
 
 def compute_figures(
@@ -211,13 +391,15 @@ def compute_figures(
 ) -> Figures:
     """All the measures for one set of rows over [start, end), judged as at `now`."""
     confs = [r for r in rows.conferences if _in_period(r.scheduled_for, start, end)]
-    alerts = [r for r in rows.alerts if _in_period(r.raised_at, start, end)]
+    every_alert = [r for r in rows.alerts if _in_period(r.raised_at, start, end)]
+    alerts = [r for r in every_alert if r.kind == CONCERN]
+    by_service, by_theme = _alert_counts(every_alert)
     stages = tuple(
         sum(1 for a in alerts if a.max_stage >= n) for n in range(1, rules.ladder_len + 1)
     )
-    as_of = rules.cal.local(min(end, now)).date()
-    if end <= now:
-        as_of -= timedelta(days=1)  # the last day inside the period
+    as_of = as_of_day(end, now, rules)
+    held = _held_reviews(rows.reviews, start, end)
+    since = rows.went_live
     open_plans = [
         p
         for p in rows.plans
@@ -248,7 +430,20 @@ def compute_figures(
         notifications_held=sum(1 for n in rows.notifications if n.held),
         stood_down=Rate(sum(reasons.values()), len(come)),
         stood_down_reasons=tuple(sorted(reasons.items())),
-    )
+        lac_decisions=upload_rate(
+            [(r.held_on, r.decisions_at) for r in held if r.held_on is not None],
+            rules.decisions_days, rules, now=now, since=since,
+        ),
+        lac_records=upload_rate(
+            [(r.held_on, r.record_at) for r in held if r.held_on is not None],
+            rules.record_days, rules, now=now, since=since,
+        ),
+        family_records=family_record_rate(confs, rules, now=now, since=since),
+        children_in_care=sum(1 for c in rows.care if _open_on(c, as_of)),
+        qa_positive=len(every_alert) - len(alerts),
+        alerts_by_service=by_service,
+        alerts_by_theme=by_theme,
+    )  # fmt: skip
 
 
 def figures_by_team(
@@ -295,6 +490,13 @@ def combine(label: str, parts: Sequence[Figures]) -> Figures:
                 (Counter(dict(total.stood_down_reasons)) + Counter(dict(f.stood_down_reasons)))
                 .items()
             )),
+            lac_decisions=total.lac_decisions + f.lac_decisions,
+            lac_records=total.lac_records + f.lac_records,
+            family_records=total.family_records + f.family_records,
+            children_in_care=total.children_in_care + f.children_in_care,
+            qa_positive=total.qa_positive + f.qa_positive,
+            alerts_by_service=_merge(total.alerts_by_service, f.alerts_by_service),
+            alerts_by_theme=_merge(total.alerts_by_theme, f.alerts_by_theme),
         )  # fmt: skip
     return total
 
@@ -314,23 +516,53 @@ def weekly_series(
     """
     last = week_start(last_week)
     mondays = [last - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    return _series(rows, rules, mondays, now=now)
+
+
+def period_series(
+    rows: Caseload, rules: Rules, *, now: datetime, start_day: date, end_day: date
+) -> list[WeekPoint]:
+    """The weeks of the period [start_day, end_day) (the table's period): only items dated
+    inside it count, and a week cut by either edge, or still running at `now`, is partial."""
+    first, last = week_start(start_day), week_start(end_day - timedelta(days=1))
+    mondays = [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
+    return _series(rows, rules, mondays, now=now, start_day=start_day, end_day=end_day)
+
+
+def _series(
+    rows: Caseload,
+    rules: Rules,
+    mondays: Sequence[date],
+    *,
+    now: datetime,
+    start_day: date | None = None,
+    end_day: date | None = None,
+) -> list[WeekPoint]:
     wanted = set(mondays)
+    low = start_day or date.min
+    high = end_day or date.max
+
+    def bucket(moment: datetime) -> date | None:
+        day = rules.cal.local(moment).date()
+        monday = week_start(day)
+        return monday if monday in wanted and low <= day < high else None
+
     confs: dict[date, list[ConferenceRow]] = defaultdict(list)
     for c in rows.conferences:
-        monday = week_start(rules.cal.local(c.scheduled_for).date())
-        if monday in wanted:
+        if (monday := bucket(c.scheduled_for)) is not None:
             confs[monday].append(c)
     alerts: dict[date, list[AlertRow]] = defaultdict(list)
     for a in rows.alerts:
-        monday = week_start(rules.cal.local(a.raised_at).date())
-        if monday in wanted:
+        if (monday := bucket(a.raised_at)) is not None:
             alerts[monday].append(a)
+    today = rules.cal.local(now).date()
     return [
         WeekPoint(
             week_start=m,
             rcpc=report_rate(confs[m], "RCPC", rules, now=now, since=rows.went_live),
             icpc=report_rate(confs[m], "ICPC", rules, now=now, since=rows.went_live),
             qa=qa_rate(alerts[m], rules, now=now, since=rows.went_live),
+            partial=m < low or m + timedelta(days=7) > min(high, today),
         )
         for m in mondays
     ]

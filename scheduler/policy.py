@@ -144,6 +144,7 @@ class LacReviewRule(_Strict):
     report_remind_working_days_before_due: tuple[NonNegDays, ...] = (1, 0)
     decisions_within_working_days: PosDays = 5
     record_within_working_days: PosDays = 20
+    record_target_pct: Annotated[int, Field(ge=0, le=100)] = 95  # of records in time (seed 004)
     remind_working_days_before_due: tuple[NonNegDays, ...] = (2, 0)  # decisions and record
     ladder: tuple[Role, ...] = ()  # empty: the QA ladder of [qa_alert]
 

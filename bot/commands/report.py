@@ -11,6 +11,7 @@ import argparse
 import csv
 import logging
 import sys
+import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,17 +22,35 @@ from sqlmodel import Session, col
 
 from bot.context import AppContext, CommandError
 from models.tables import QaAlert, Staff
-from models.vocabulary import STAND_DOWN_REASON_CODES, stand_down_phrase
+from models.vocabulary import (
+    ALERT_KINDS,
+    CASELOAD_BANDS,
+    CASELOAD_COLUMNS,
+    CONCERN,
+    CP,
+    LAC,
+    POSITIVE,
+    REPORT_COLUMNS,
+    REPORT_NOTES,
+    STAND_DOWN_REASON_CODES,
+    THEME_CODES,
+    stand_down_phrase,
+    theme_phrase,
+)
 from scheduler.caseload import NOT_GIVEN, Caseload, load_caseload
 from scheduler.figures import (
     SERVICE,
     Figures,
+    IroCaseload,
+    Rate,
     Rules,
     add_months,
+    as_of_day,
+    count_of,
     day_start,
     figures_by_team,
-    week_start,
-    weekly_series,
+    iro_caseloads,
+    period_series,
 )
 from scheduler.policy import Policy
 
@@ -86,7 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chart",
         metavar="FILE.png",
-        help="also write the weekly chart (12 weeks up to --to) of the service or --team",
+        help="also write the weekly chart of the same period (--from/--to), service or --team",
+    )
+    parser.add_argument(
+        "--caseload",
+        action="store_true",
+        help="only the weighted caseload per IRO on the period's last day (table or csv)",
     )
     parser.add_argument(
         "--challenge",
@@ -111,7 +135,29 @@ def text_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
+# Added after the columns above (INTERFACE.md: additions only); each says what it counts.
+MORE_CSV_COLUMNS = (
+    "lac_decisions_in_time",
+    "lac_decisions_due",
+    "lac_decisions_pct",
+    "lac_records_in_time",
+    "lac_records_due",
+    "lac_records_pct",
+    "lac_records_target_pct",
+    "family_records_in_time",
+    "family_records_due",
+    "family_records_pct",
+    "children_in_care",
+    "alerts_concern_cp",
+    "alerts_positive_cp",
+    "alerts_concern_lac",
+    "alerts_positive_lac",
+)
+
+
+def csv_rows(
+    figures: Sequence[Figures], ladder_len: int, target_pct: int = 95
+) -> list[list[str]]:
     """Header plus one row per team: plain numbers a spreadsheet can sum."""
     header = list(CSV_COLUMNS)
     header += [f"qa_reached_stage_{n}" for n in range(1, ladder_len + 1)]
@@ -130,6 +176,9 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
     ]
     reasons = [*STAND_DOWN_REASON_CODES, NOT_GIVEN]
     header += [f"stood_down_{code}" for code in reasons]
+    header += list(MORE_CSV_COLUMNS)
+    themes = [*THEME_CODES, NOT_GIVEN]
+    header += [f"alerts_{kind}_theme_{theme}" for theme in themes for kind in ALERT_KINDS]
     rows = [header]
     for f in figures:
         row = [text_cell(f.team)]
@@ -153,6 +202,21 @@ def csv_rows(figures: Sequence[Figures], ladder_len: int) -> list[list[str]]:
         row += [str(f.stood_down.total), str(f.stood_down.met), _pct(f.stood_down.pct)]
         by_reason = dict(f.stood_down_reasons)
         row += [str(by_reason.get(code, 0)) for code in reasons]
+        for rate in (f.lac_decisions, f.lac_records):
+            row += [str(rate.met), str(rate.total), _pct(rate.pct)]
+        row.append(str(target_pct))
+        row += [str(f.family_records.met), str(f.family_records.total), _pct(f.family_records.pct)]
+        row.append(str(f.children_in_care))
+        row += [
+            str(count_of(f.alerts_by_service, service, kind))
+            for service in (CP, LAC)
+            for kind in ALERT_KINDS
+        ]
+        row += [
+            str(count_of(f.alerts_by_theme, theme, kind))
+            for theme in themes
+            for kind in ALERT_KINDS
+        ]
         rows.append(row)
     return rows
 
@@ -190,23 +254,90 @@ def text_table(
     return "\n".join(out + body)
 
 
-def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> str:
-    """The figures as a terminal table: one row per team, the service last below a rule."""
-    stages = "/".join(str(n) for n in range(1, rules.ladder_len + 1))
-    headers = [
-        ("", "Team"),
-        ("RCPC report", f"{rules.rcpc_days} wd before"),
-        ("ICPC report", f"{rules.icpc_days} wd before"),
-        ("QA answered", f"in {rules.qa_days} wd"),
-        ("QA raised,", f"stage {stages}"),
-        ("Plans", "open"),
-        ("9m", "(reviewed)"),
-        ("", "18m"),
-        ("", "24m"),
-        ("Msgs", "failed"),
-        ("Msgs", "held"),
-        ("Conferences", "stood down"),
+def _heads(columns: dict[str, tuple[str, str, str]], keys: Sequence[str],
+           values: dict[str, object]) -> list[tuple[str, str]]:  # fmt: skip
+    """Two-line headings from the vocabulary, the policy's numbers filled in."""
+    return [
+        (columns[k][0].format(**values), columns[k][1].format(**values)) for k in keys
     ]
+
+
+def _legend(columns: dict[str, tuple[str, str, str]], keys: Sequence[str],
+            values: dict[str, object]) -> list[str]:  # fmt: skip
+    """One line per column: its heading, then what it counts (wrapped for a terminal)."""
+    lines = []
+    for k in keys:
+        top, bottom, meaning = (part.format(**values) for part in columns[k])
+        name = " ".join(part for part in (top, bottom) if part)
+        lines += textwrap.wrap(
+            f"{name}: {meaning}", width=100, initial_indent="  ", subsequent_indent="      "
+        )
+    return lines
+
+
+def _values(rules: Rules) -> dict[str, object]:
+    low, high = rules.handbook_range
+    return {
+        "rcpc": rules.rcpc_days,
+        "icpc": rules.icpc_days,
+        "qa": rules.qa_days,
+        "stages": "/".join(str(n) for n in range(1, rules.ladder_len + 1)),
+        "decisions": rules.decisions_days,
+        "record": rules.record_days,
+        "target": rules.record_target_pct,
+        "family": rules.family_record_days,
+        "cp": f"{rules.cp_weight:g}",
+        "lac": f"{rules.lac_weight:g}",
+        "low": low,
+        "high": high,
+    }
+
+
+MAIN_KEYS = ("team", "rcpc", "icpc", "qa", "qa_raised", "plans", "plans_9", "plans_18",
+             "plans_24", "failed", "held", "stood_down")  # fmt: skip
+MORE_KEYS = ("team", "lac_decisions", "lac_records", "family_records", "in_care", "alerts_cp",
+             "alerts_lac")  # fmt: skip
+CASELOAD_KEYS = ("iro", "cp", "lac", "weighted", "band")
+
+
+def _against_target(rate: Rate, target: int) -> str:
+    """`91% (21/23) <95%` when below the policy's target."""
+    pct = rate.pct
+    return rate.show() + (f" <{target}%" if pct is not None and pct < target else "")
+
+
+def _by_kind(counts: Sequence[tuple[str, str, int]], first: str) -> str:
+    return f"{count_of(counts, first, CONCERN)}/{count_of(counts, first, POSITIVE)}"
+
+
+def render_caseloads(caseloads: Sequence[IroCaseload], rules: Rules) -> str:
+    """The weighted caseload per IRO, heaviest first, read against the Handbook's range."""
+    values = _values(rules)
+    rows = [
+        [
+            c.name + ("" if c.active else " (left)"),
+            str(c.cp),
+            str(c.lac),
+            f"{c.weighted:g}",
+            CASELOAD_BANDS[c.band],
+        ]
+        for c in caseloads
+    ]
+    over = sum(1 for c in caseloads if c.band == "over")
+    high = rules.handbook_range[1]
+    title = f"Caseload per IRO, weighted: {over} of {len(caseloads)} over the Handbook's {high}"
+    return f"{title}\n\n{text_table(_heads(CASELOAD_COLUMNS, CASELOAD_KEYS, values), rows)}"
+
+
+def render_table(
+    figures: Sequence[Figures],
+    title: str,
+    rules: Rules,
+    caseloads: Sequence[IroCaseload] | None = None,
+) -> str:
+    """The figures as terminal tables (one row per team, the service last below a rule), the
+    caseload per IRO and, under them, a legend saying what every column counts."""
+    values = _values(rules)
     rows = []
     for f in figures:
         reached = "/".join(str(n) for n in f.qa_stages)
@@ -228,20 +359,56 @@ def render_table(figures: Sequence[Figures], title: str, rules: Rules) -> str:
                 f.stood_down.show(),
             ]
         )
-    notes = (
-        "wd = working days · QA stage n: reached stage n or beyond · "
-        "held: recipient has not linked Telegram yet\nstood down: did not go ahead on its "
-        "date (not counted in report timeliness)"
-    )
+    more = [
+        [
+            f.team,
+            f.lac_decisions.show(),
+            _against_target(f.lac_records, rules.record_target_pct),
+            f.family_records.show(),
+            str(f.children_in_care),
+            _by_kind(f.alerts_by_service, CP),
+            _by_kind(f.alerts_by_service, LAC),
+        ]
+        for f in figures
+    ]
+    has_service = bool(figures) and figures[-1].team == SERVICE and len(figures) > 1
+    parts = [
+        title,
+        text_table(_heads(REPORT_COLUMNS, MAIN_KEYS, values), rows, bold_last=has_service),
+    ]
     total = figures[-1] if figures else None
     if total is not None and total.stood_down_reasons:
         why = ", ".join(
             f"{stand_down_phrase(code) if code != NOT_GIVEN else 'reason not given'} {n}"
             for code, n in sorted(total.stood_down_reasons, key=lambda r: (-r[1], r[0]))
         )
-        notes += f"\nStood down, by reason ({total.team}): {why}"
-    has_service = bool(figures) and figures[-1].team == SERVICE and len(figures) > 1
-    return f"{title}\n\n{text_table(headers, rows, bold_last=has_service)}\n\n{notes}"
+        parts.append(f"Stood down, by reason ({total.team}): {why}")
+    parts.append(
+        "Looked-after reviews, records and QA alerts\n\n"
+        + text_table(_heads(REPORT_COLUMNS, MORE_KEYS, values), more, bold_last=has_service)
+    )
+    if total is not None and total.alerts_by_theme:
+        text = f"QA alerts by theme ({total.team}): " + _themes(total.alerts_by_theme)
+        parts.append("\n".join(textwrap.wrap(text, width=100, subsequent_indent="  ")))
+    legend = ["Legend", *_legend(REPORT_COLUMNS, MAIN_KEYS + MORE_KEYS[1:], values)]
+    if caseloads is not None:
+        parts.append(render_caseloads(caseloads, rules))
+        legend += _legend(CASELOAD_COLUMNS, CASELOAD_KEYS, values)
+    legend += textwrap.wrap(REPORT_NOTES, width=100, initial_indent="  ",
+                            subsequent_indent="  ")  # fmt: skip
+    parts.append("\n".join(legend))
+    return "\n\n".join(parts)
+
+
+def _themes(counts: Sequence[tuple[str, str, int]]) -> str:
+    """`drift and delay 12 concerns, 3 positive; ...`, every theme with an alert."""
+    themes = sorted({t for t, _, _ in counts}, key=lambda t: (t == NOT_GIVEN, t))
+    out = []
+    for theme in themes:
+        name = "theme not given" if theme == NOT_GIVEN else theme_phrase(theme)
+        concern, positive = count_of(counts, theme, CONCERN), count_of(counts, theme, POSITIVE)
+        out.append(f"{name} {concern} concern{'s' if concern != 1 else ''}, {positive} positive")
+    return "; ".join(out)
 
 
 @dataclass(frozen=True)
@@ -332,6 +499,28 @@ def _print_challenge(rows: Sequence[ChallengeRow], fmt: str) -> None:
         print(text_table(headers, values, left=(0, 1, 2, 3, 5, 6)))
 
 
+CASELOAD_CSV = ("iro_id", "iro", "team", "cp_cases", "lac_cases", "weighted_caseload",
+                "handbook_low", "handbook_high", "handbook_band")  # fmt: skip
+
+
+def caseload_csv_rows(loads: Sequence[IroCaseload], rules: Rules) -> list[list[str]]:
+    """Header plus one row per IRO: cases by service, the weighted sum, the Handbook band."""
+    low, high = rules.handbook_range
+    return [list(CASELOAD_CSV)] + [
+        [text_cell(c.staff_id), text_cell(c.name), text_cell(c.team), str(c.cp), str(c.lac),
+         f"{c.weighted:g}", str(low), str(high), c.band]
+        for c in loads
+    ]  # fmt: skip
+
+
+def _print_caseloads(loads: Sequence[IroCaseload], rules: Rules, fmt: str) -> None:
+    if fmt == "csv":
+        csv.writer(sys.stdout).writerows(caseload_csv_rows(loads, rules))
+        return
+    legend = ["Legend", *_legend(CASELOAD_COLUMNS, CASELOAD_KEYS, _values(rules))]
+    print(f"{render_caseloads(loads, rules)}\n\n" + "\n".join(legend))
+
+
 def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
     end = _date(args.end, "--to") or today + timedelta(days=1)
     start = _date(args.start, "--from") or add_months(end, -12)
@@ -358,28 +547,39 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
             known = set(session.execute(select(col(Staff.team)).distinct()).scalars())
             if args.team not in known:
                 raise CommandError(f"unknown team {args.team!r}")
-        last_week = week_start(end_day - timedelta(days=1))
-        chart_start = day_start(last_week - timedelta(weeks=11), cal)
-        load_from = min(start, chart_start) if args.chart else start
-        caseload = load_caseload(session, ctx.policy, start=load_from, end=end, now=now)
+        caseload = load_caseload(session, ctx.policy, start=start, end=end, now=now)
+    loads = iro_caseloads(caseload, rules, as_of=as_of_day(end, now, rules))
+    if args.team is not None:
+        loads = [c for c in loads if c.team == args.team]
+    if getattr(args, "caseload", False):
+        _print_caseloads(loads, rules, args.format)
+        return 0
     figures = figures_by_team(caseload, rules, start=start, end=end, now=now, team=args.team)
     if args.format == "csv":
-        csv.writer(sys.stdout).writerows(csv_rows(figures, rules.ladder_len))
+        csv.writer(sys.stdout).writerows(
+            csv_rows(figures, rules.ladder_len, rules.record_target_pct)
+        )
     else:
         title = f"Timeliness {start_day:%-d %b %Y} to {end_day - timedelta(days=1):%-d %b %Y}"
-        print(render_table(figures, title, rules))
+        print(render_table(figures, title, rules, loads))
     if args.chart:
-        _write_chart(Path(args.chart), caseload, rules, args.team, last_week, now)
+        _write_chart(Path(args.chart), caseload, rules, args.team, (start_day, end_day), now)
     return 0
 
 
 def _write_chart(
-    path: Path, caseload: Caseload, rules: Rules, team: str | None, last_week: date, now: datetime
+    path: Path,
+    caseload: Caseload,
+    rules: Rules,
+    team: str | None,
+    period: tuple[date, date],
+    now: datetime,
 ) -> None:
+    """The weekly chart of the table's own period (one period for both)."""
     from scheduler.chart import render_chart  # matplotlib only when asked
 
     rows = caseload.for_team(team) if team else caseload
-    points = weekly_series(rows, rules, now=now, last_week=last_week)
+    points = period_series(rows, rules, now=now, start_day=period[0], end_day=period[1])
     png = render_chart(
         points,
         span_name=team or "The whole service",

@@ -14,14 +14,27 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import Session
 
-from models.tables import AuditEvent, Conference, Notification, Obligation, Plan, QaAlert, Staff
+from models.tables import (
+    AuditEvent,
+    CarePeriod,
+    Conference,
+    Notification,
+    Obligation,
+    Plan,
+    QaAlert,
+    Review,
+    Staff,
+)
 from models.vocabulary import CANCELLED, DONE, FAILED, OPEN, PENDING, PLAN_REVIEW, QA_RESPONSE, SENT
 from scheduler.caseload import (
     AlertRow,
+    CareRow,
     Caseload,
     ConferenceRow,
     NotificationRow,
     PlanRow,
+    ReviewRow,
+    StaffRow,
     load_caseload,
 )
 from scheduler.figures import (
@@ -64,6 +77,9 @@ CASES = {
     "PL4": (SOUTH, "sw2"),
     "PL5": (SOUTH, "sw2"),
     "PL8": (SOUTH, "sw2"),
+    "LA1": (SOUTH, "sw2"),  # looked-after children: a period in care each, no plan
+    "LA2": (NORTH, "sw1"),
+    "LA3": (NORTH, "sw1"),
 }
 
 # (id, case, kind, scheduled_for, report_received_at) and why, by hand:
@@ -87,6 +103,16 @@ CONFERENCES = [
     # ICPC Tue 29 Dec: due Thu 24 Dec 18:00, in Mon 28 Dec: late
     ("I2", "PL3", "ICPC", at(2026, 12, 29), at(2026, 12, 28, 9, 0)),
 ]
+# The record and plan to the family, due by close of the 5th working day after the conference:
+RECORD_SENT = {
+    "R1": at(2026, 12, 17, 18, 0),  # Thu 10 Dec -> Thu 17 Dec 18:00: on the minute, in time
+    "R2": at(2026, 12, 17, 18, 1),  # a minute late
+    "R3": at(2027, 1, 4, 9, 0),  # Tue 29 Dec -> Wed 6 Jan (over Fri 1 Jan): in time, counted
+    # R4 Mon 14 Dec -> Mon 21 Dec, never sent: late
+    "R7": at(2026, 12, 23, 9, 0),  # Tue 15 Dec -> Tue 22 Dec: a day late
+    "I1": at(2026, 12, 23, 17, 0),  # Wed 16 Dec -> Wed 23 Dec 18:00: in time
+    # I2 Tue 29 Dec -> Wed 6 Jan, not sent at NOW: window still open, not counted
+}
 # Conferences that did not go ahead: no report counted, one stood down each, by reason.
 # (id, case, scheduled_for, export status, export reason, stood down in chat for, chat reason)
 STOOD_DOWN = [
@@ -112,6 +138,36 @@ ALERTS = [
     ("A6", "PL7", "concern", at(2026, 12, 31), None, None, 0, []),
     # positive alerts need no answer and are not counted
     ("P1", "PL4", "positive", at(2026, 12, 2), None, None, 0, []),
+    # a looked-after child's case (South): answered the next day, in time
+    ("A7", "LA1", "concern", at(2026, 12, 9), at(2026, 12, 10), None, 0, []),
+]
+THEMES = {"A1": "drift_and_delay", "A2": "report_late", "A3": "drift_and_delay",
+          "P1": "plan_quality", "A7": "statutory_duty"}  # fmt: skip
+
+# Periods in care: (case, entered_on, left_on, IRO)
+CARE = [
+    ("LA1", date(2026, 10, 1), None, "iro2"),
+    ("LA2", date(2025, 1, 1), date(2026, 11, 15), "iro1"),  # left before the period
+    ("LA3", date(2026, 12, 20), None, "iro1"),
+]
+# Looked-after reviews: (id, case, scheduled_for, status, held_on, reason, decisions, record)
+REVIEWS = [
+    # held Wed 2 Dec: decisions by Wed 9 Dec 18:00 (in, on the minute); record by Mon 4 Jan
+    # 18:00 (20 working days over Fri 25, Mon 28 Dec and Fri 1 Jan), in on 30 Dec: in time
+    ("V1", "LA1", at(2026, 12, 2), "held", date(2026, 12, 2), None,
+     at(2026, 12, 9, 18, 0), at(2026, 12, 30, 18, 0)),
+    # held (no held_on: its date) Wed 16 Dec: decisions due Wed 23 Dec, none: late; record due
+    # Mon 18 Jan: not yet counted
+    ("V2", "LA1", at(2026, 12, 16), "held", None, None, None, None),
+    # held Tue 22 Dec: decisions due Thu 31 Dec 18:00, in at 09:00; record not yet due
+    ("V3", "LA3", at(2026, 12, 22), "scheduled", date(2026, 12, 22), None,
+     at(2026, 12, 31, 9, 0), None),
+    # cancelled: owes nothing
+    ("V4", "LA1", at(2026, 12, 21), "cancelled", None, "family_unable", None, None),
+    # before the period
+    ("V5", "LA1", at(2026, 11, 20), "held", date(2026, 11, 20), None, None, None),
+    # not held (yet): owes nothing
+    ("V6", "LA3", at(2026, 12, 23), "scheduled", None, None, None, None),
 ]
 
 # (case, plan_start, plan_end, 9-month review logged on)
@@ -151,13 +207,20 @@ EXPECTED = {
         notifications_held=0,
         stood_down=Rate(1, 5),  # S1 of R1, R2, R3, I1, S1
         stood_down_reasons=(("not_quorate", 1),),
+        family_records=Rate(3, 4),  # R1, R3, I1 in time; R2 late
+        lac_decisions=Rate(1, 1),  # V3
+        lac_records=Rate(0, 0),  # V3's not yet due
+        children_in_care=1,  # LA3 (LA2 left in November)
+        alerts_by_service=(("cp", "concern", 3),),
+        alerts_by_theme=(("drift_and_delay", "concern", 1), ("not_given", "concern", 1),
+                         ("report_late", "concern", 1)),
     ),
     SOUTH: Figures(
         team=SOUTH,
         rcpc=Rate(1, 2),
         icpc=Rate(0, 1),
-        qa=Rate(2, 3),
-        qa_raised=3,
+        qa=Rate(3, 4),
+        qa_raised=4,
         qa_stages=(2, 2, 2, 1),
         plans_open=3,
         plans_9=2,
@@ -168,13 +231,21 @@ EXPECTED = {
         notifications_held=1,
         stood_down=Rate(1, 4),  # S2 of R4, R7, I2, S2
         stood_down_reasons=(("worker_absent", 1),),
+        family_records=Rate(0, 2),  # R4 never sent, R7 late; I2 not yet due
+        lac_decisions=Rate(1, 2),  # V1 in time, V2 late (V4 cancelled, V5 before)
+        lac_records=Rate(1, 1),  # V1; V2's not yet due
+        children_in_care=1,  # LA1
+        qa_positive=1,  # P1
+        alerts_by_service=(("cp", "concern", 3), ("cp", "positive", 1), ("lac", "concern", 1)),
+        alerts_by_theme=(("drift_and_delay", "concern", 1), ("not_given", "concern", 2),
+                         ("plan_quality", "positive", 1), ("statutory_duty", "concern", 1)),
     ),
     SERVICE: Figures(
         team=SERVICE,
         rcpc=Rate(2, 5),
         icpc=Rate(1, 2),
-        qa=Rate(3, 5),
-        qa_raised=6,
+        qa=Rate(4, 6),
+        qa_raised=7,
         qa_stages=(3, 2, 2, 1),
         plans_open=6,
         plans_9=4,
@@ -185,6 +256,15 @@ EXPECTED = {
         notifications_held=1,
         stood_down=Rate(2, 9),
         stood_down_reasons=(("not_quorate", 1), ("worker_absent", 1)),
+        family_records=Rate(3, 6),
+        lac_decisions=Rate(2, 3),
+        lac_records=Rate(1, 1),
+        children_in_care=2,
+        qa_positive=1,
+        alerts_by_service=(("cp", "concern", 6), ("cp", "positive", 1), ("lac", "concern", 1)),
+        alerts_by_theme=(("drift_and_delay", "concern", 2), ("not_given", "concern", 3),
+                         ("plan_quality", "positive", 1), ("report_late", "concern", 1),
+                         ("statutory_duty", "concern", 1)),
     ),
 }
 
@@ -194,7 +274,8 @@ def hand_caseload() -> Caseload:
     team = {"sw1": NORTH, "sw2": SOUTH}
     return Caseload(
         conferences=tuple(
-            ConferenceRow(cid, kind, when, got, CASES[case][1], "iro1", CASES[case][0])
+            ConferenceRow(cid, kind, when, got, CASES[case][1], "iro1", CASES[case][0],
+                          case_ref=case, record_sent_at=RECORD_SENT.get(cid))
             for cid, case, kind, when, got in CONFERENCES
         )
         + tuple(
@@ -219,9 +300,11 @@ def hand_caseload() -> Caseload:
                 CASES[case][1],
                 "iro1",
                 CASES[case][0],
+                kind,
+                THEMES.get(aid),
+                "lac" if case.startswith("LA") else "cp",
             )
             for aid, case, kind, raised, resp, closed, stage, history in ALERTS
-            if kind == "concern"
         ),
         plans=tuple(
             PlanRow(case, start, end, reviewed, CASES[case][1], "iro1", CASES[case][0])
@@ -232,6 +315,17 @@ def hand_caseload() -> Caseload:
             for who, status, created in NOTIFICATIONS
             if status in (FAILED, PENDING)
         ),
+        care=tuple(
+            CareRow(case, entered, left, CASES[case][1], iro, CASES[case][0])
+            for case, entered, left, iro in CARE
+        ),
+        reviews=tuple(
+            ReviewRow(rid, case, when, held_on or (when.date() if status == "held" else None),
+                      decided, recorded, reason if status == "cancelled" else None,
+                      "iro2" if case == "LA1" else "iro1", CASES[case][1], CASES[case][0])
+            for rid, case, when, status, held_on, reason, decided, recorded in REVIEWS
+        ),
+        staff=(StaffRow("iro1", "Ira Olu", "iro", "IRO"), StaffRow("iro2", "Bo Ek", "iro", "IRO")),
     )
 
 
@@ -307,8 +401,8 @@ def test_the_weekly_series_buckets_by_the_week_of_the_conference_and_the_alert()
     ]
     # week of 30 Nov: R6 (late) only; A1, A3, A4 raised then
     assert points[0].rcpc == Rate(0, 1) and points[0].qa == Rate(2, 3)
-    # week of 7 Dec: R1 in, R2 late; A5 in time
-    assert points[1].rcpc == Rate(1, 2) and points[1].qa == Rate(1, 1)
+    # week of 7 Dec: R1 in, R2 late; A5 and A7 in time
+    assert points[1].rcpc == Rate(1, 2) and points[1].qa == Rate(2, 2)
     # week of 14 Dec: R4 late, R7 in; I1 in; A2 late
     assert (points[2].rcpc, points[2].icpc, points[2].qa) == (Rate(1, 2), Rate(1, 1), Rate(0, 1))
     assert points[3] == type(points[3])(date(2026, 12, 21))
@@ -326,8 +420,16 @@ def seed(session: Session) -> None:
             Staff(staff_id="sw1", name="Sam Wu", role="social_worker", team=NORTH, chat_id=11),
             Staff(staff_id="sw2", name="Kim Lee", role="social_worker", team=SOUTH),
             Staff(staff_id="iro1", name="Ira Olu", role="iro", team="IRO", chat_id=13),
+            Staff(staff_id="iro2", name="Bo Ek", role="iro", team="IRO"),
         ]
     )
+    for case, entered, left, iro in CARE:
+        session.add(CarePeriod(period_id=f"{case}@{entered}", case_ref=case, entered_on=entered,
+                               left_on=left, social_worker_id=CASES[case][1], iro_id=iro))
+    for rid, case, when, status, held_on, reason, decided, recorded in REVIEWS:
+        session.add(Review(review_id=rid, case_ref=case, scheduled_for=when, status=status,
+                           held_on=held_on, reason=reason, decisions_uploaded_at=decided,
+                           record_uploaded_at=recorded))  # fmt: skip
     for case, start, end, reviewed in PLANS:
         session.add(
             Plan(
@@ -360,6 +462,7 @@ def seed(session: Session) -> None:
                 scheduled_for=when,
                 report_received_at=got,
                 chair_id="iro1",
+                record_sent_at=RECORD_SENT.get(cid),
             )
         )
     for cid, case, when, status, reason, chat, chat_reason in STOOD_DOWN:
@@ -379,6 +482,7 @@ def seed(session: Session) -> None:
                 raised_by="iro1",
                 raised_at=raised,
                 kind=kind,
+                theme=THEMES.get(aid),
                 responded_at=resp,
                 closed_at=closed,
             )

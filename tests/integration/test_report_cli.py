@@ -46,14 +46,54 @@ def test_the_csv_has_one_row_per_team_and_the_service_with_the_hand_computed_num
     assert [r["team"] for r in rows] == ["North", "South", "Service"]
     south = rows[1]
     assert (south["rcpc_in_time"], south["rcpc_due"], south["rcpc_pct"]) == ("1", "2", "50.0")
-    assert (south["qa_in_time"], south["qa_due"], south["qa_pct"]) == ("2", "3", "66.7")
+    assert (south["qa_in_time"], south["qa_due"], south["qa_pct"]) == ("3", "4", "75.0")  # A7
     assert [south[f"qa_reached_stage_{n}"] for n in (1, 2, 3, 4)] == ["2", "2", "2", "1"]
     assert (south["plans_18_months"], south["plans_24_months"]) == ("2", "1")
     assert south["notifications_held"] == "1"
     service = rows[2]
     assert (service["rcpc_in_time"], service["rcpc_due"], service["rcpc_pct"]) == ("2", "5", "40.0")
-    assert (service["icpc_pct"], service["qa_pct"]) == ("50.0", "60.0")
+    assert (service["icpc_pct"], service["qa_pct"]) == ("50.0", "66.7")
     assert (service["plans_9_months"], service["plans_9_months_reviewed"]) == ("4", "2")
+
+
+def test_the_csv_adds_looked_after_records_family_records_and_alerts_by_service_and_theme(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    out = run(ctx, capsys, *DECEMBER, "--format", "csv")
+    header = out.splitlines()[0].split(",")
+    assert header[: len(report.CSV_COLUMNS)] == list(report.CSV_COLUMNS)  # the old ones first
+    north, south, service = csv.DictReader(io.StringIO(out))
+    assert [south[f"lac_decisions_{c}"] for c in ("in_time", "due", "pct")] == ["1", "2", "50.0"]
+    assert [south[f"lac_records_{c}"] for c in ("in_time", "due", "pct")] == ["1", "1", "100.0"]
+    assert (north["lac_records_due"], north["lac_records_pct"]) == ("0", "")  # nothing due yet
+    assert service["lac_records_target_pct"] == "95"
+    assert [north[f"family_records_{c}"] for c in ("in_time", "due", "pct")] == ["3", "4", "75.0"]
+    assert (service["family_records_due"], service["children_in_care"]) == ("6", "2")
+    assert [south[f"alerts_{k}_{s}"] for s in ("cp", "lac") for k in ("concern", "positive")] == [
+        "3", "1", "1", "0",
+    ]  # fmt: skip
+    assert service["alerts_concern_theme_drift_and_delay"] == "2"
+    assert service["alerts_positive_theme_plan_quality"] == "1"
+    assert service["alerts_concern_theme_not_given"] == "3"
+
+
+def test_the_caseload_per_iro_is_weighted_and_read_against_the_handbook_range(
+    ctx: AppContext, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Session(database.engine) as session:
+        seed(session)
+    rows = list(csv.reader(io.StringIO(run(ctx, capsys, *DECEMBER, "--caseload", "--format",
+                                           "csv"))))  # fmt: skip
+    assert rows == [
+        list(report.CASELOAD_CSV),
+        ["iro1", "Ira Olu", "IRO", "6", "1", "7.5", "50", "70", "under"],  # PL1-5, PL7; LA3
+        ["iro2", "Bo Ek", "IRO", "0", "1", "1.5", "50", "70", "under"],  # LA1
+    ]
+    table = run(ctx, capsys, *DECEMBER)
+    assert "Caseload per IRO, weighted: 0 of 2 over the Handbook's 70" in table
+    assert "Weighted caseload: CP x 1 + LAC x 1.5 (policy [caseload] weights)" in table
 
 
 def test_stood_down_conferences_are_counted_by_reason_not_as_missed_reports(
@@ -71,8 +111,9 @@ def test_stood_down_conferences_are_counted_by_reason_not_as_missed_reports(
     )  # fmt: skip
     table = run(ctx, capsys, *DECEMBER)
     assert "22% (2/9)" in table
-    assert table.rstrip().endswith(
+    assert (
         "Stood down, by reason (Service): not quorate 1, social worker ill or absent 1"
+        in table.splitlines()
     )
 
 
@@ -83,7 +124,7 @@ def test_the_table_is_readable_in_a_terminal(
         seed(session)
     out = run(ctx, capsys, *DECEMBER)
     assert "Timeliness 1 Dec 2026 to 31 Dec 2026" in out
-    assert "40% (2/5)" in out and "60% (3/5)" in out
+    assert "40% (2/5)" in out and "67% (4/6)" in out
     lines = out.splitlines()
     service = next(n for n, line in enumerate(lines) if line.startswith("Service "))
     assert set(lines[service - 1]) == {"-", " "}  # the total stands apart from the teams

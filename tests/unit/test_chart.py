@@ -85,3 +85,31 @@ def test_an_empty_span_says_nothing_was_due() -> None:
 def test_no_weeks_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="no weeks"):
         render_chart([], span_name="North")
+
+
+def test_a_week_with_few_items_due_is_drawn_hollow_with_its_count() -> None:
+    points = weeks(rcpc=Rate(9, 10))
+    points[4] = WeekPoint(points[4].week_start, rcpc=Rate(1, 2))  # 50% of just 2
+    fig = build_figure(points, span_name="North")
+    (ax,) = fig.axes
+    hollow = [line for line in ax.get_lines() if line.get_label() == "_small"]
+    assert len(hollow) == 1 and hollow[0].get_markerfacecolor() == "white"
+    assert list(hollow[0].get_xdata()) == [4] and list(hollow[0].get_ydata()) == [50]
+    assert [t.get_text() for t in ax.texts if t.get_text().startswith("n=")] == ["n=2"]
+    assert "hollow: fewer than 5 due" in ax.get_xlabel()
+
+
+def test_a_week_still_running_is_shaded_and_labelled_part_week() -> None:
+    points = weeks(rcpc=Rate(9, 10))
+    points[-1] = WeekPoint(points[-1].week_start, rcpc=Rate(9, 10), partial=True)
+    fig = build_figure(points, span_name="North")
+    labels = [t for t in fig.axes[0].texts if t.get_text() == "part\nweek"]
+    assert len(labels) == 1 and labels[0].get_position()[0] == 11
+    full = build_figure(weeks(rcpc=Rate(9, 10)), span_name="North")
+    assert not [t for t in full.axes[0].texts if t.get_text() == "part\nweek"]
+
+
+def test_a_years_chart_keeps_its_ticks_few_and_names_its_weeks() -> None:
+    fig = build_figure(weeks(52, rcpc=Rate(9, 10)), span_name="North")
+    assert len(fig.axes[0].get_xticks()) <= 5
+    assert fig.legends[0].get_texts()[0].get_text().endswith("52 weeks: 90% of 520")
