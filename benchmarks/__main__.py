@@ -5,9 +5,9 @@ machine, and the usual way to build this with the same stack (one APScheduler jo
 reminder) measured in the same run. Each step is one benchmark module's `measure`; a step
 that fails is reported as failed, and the rest still run.
 
-Run:  python -m benchmarks [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
-                           [--out benchmarks/RESULTS.md] [--only press scan ...]
-Without --pg the PostgreSQL figures are left out. Run it on a machine as quiet as you can
+Run:  python -m benchmarks [--pg URL | --no-pg] [--out benchmarks/RESULTS.md] [--only press scan ...]
+PostgreSQL is measured on --pg, else on $IROBOT_TEST_PG_URL, else on the test database
+(postgresql+psycopg://postgres@127.0.0.1:5432/test) when it answers; --no-pg leaves it out. Run it on a machine as quiet as you can
 get it: the file records the load average at the start and how busy the cores were.
 """
 
@@ -31,6 +31,7 @@ from pathlib import Path
 from benchmarks import apscheduler_jobs, digest_report, dispatch, press, scan, startup, workers
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 STEPS = ("startup", "scan", "digest", "import", "press", "delivery", "usual")
 
 # Figures before issue 13's work, on this box with these benchmarks (tree bc4b8d7, 1 Dec 2026,
@@ -74,6 +75,7 @@ class Results:
     proxy: str = ""
     notes: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # each step's time and the load it met
 
 
 def busy_share(seconds: float = 2.0) -> float:
@@ -95,6 +97,27 @@ def postgres_version(pg_url: str | None) -> str:
     try:
         with engine.connect() as conn:
             return str(conn.exec_driver_sql("SHOW server_version").scalar())
+    finally:
+        engine.dispose()
+
+
+def reachable_pg(url: str) -> str | None:
+    """`url` when a PostgreSQL server answers there within 3 s, else None (said on stderr)."""
+    from sqlalchemy.engine import make_url
+
+    from models.db import make_engine
+
+    parsed = make_url(url)
+    engine = make_engine(parsed.set(query={**parsed.query, "connect_timeout": "3"})
+                         .render_as_string(hide_password=False), pooled=False)  # fmt: skip
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return url
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL figures
+        print(f"PostgreSQL not measured: {url} did not answer ({type(exc).__name__})",
+              file=sys.stderr)  # fmt: skip
+        return None
     finally:
         engine.dispose()
 
@@ -311,12 +334,19 @@ def write(path: Path, results: Results, header: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Measure the machine, run the steps, write the file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--pg", metavar="URL", help="also measure on this PostgreSQL database")
+    parser.add_argument("--pg", metavar="URL",
+                        help="PostgreSQL to measure on (default: $IROBOT_TEST_PG_URL or "
+                             f"{DEFAULT_PG}, when it answers)")  # fmt: skip
+    parser.add_argument("--no-pg", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps")
     parser.add_argument("--commit", help="the commit measured, when run from an exported tree")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.no_pg:
+        args.pg = None
+    elif args.pg is None:
+        args.pg = reachable_pg(os.environ.get("IROBOT_TEST_PG_URL") or DEFAULT_PG)
     load = os.getloadavg()
     busy = busy_share()
     began, stamp = time.monotonic(), datetime.now(UTC)
@@ -329,12 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             results.failed.append(name)
-        print(f"   {time.monotonic() - step_began:.0f} s", flush=True)
+        step_took = time.monotonic() - step_began
+        results.steps.append(f"{name} {step_took:.0f} s (load {os.getloadavg()[0]:.1f})")
+        print(f"   {step_took:.0f} s", flush=True)
     took = time.monotonic() - began
     end_load = os.getloadavg()
     idle = "quiet" if busy < 0.15 and load[0] < 1.0 else "not idle"
     header = [
-        f"Written by `python -m benchmarks{' --pg URL' if args.pg else ''}` on "
+        f"Written by `python -m benchmarks{'' if args.pg else ' --no-pg'}` on "
         f"{stamp:%Y-%m-%d %H:%M} UTC at commit {args.commit or commit()}; the run took "
         f"{took:.0f} s.",
         "",
@@ -344,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- Before the run: load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
         f"(1/5/15 min), cores {busy:.0%} busy over 2 s: {idle}. After: load average "
         f"{end_load[0]:.2f}. The box is shared with another engineer's work, so figures move.",
+        f"- Steps, with the 1-minute load average as each ended: {', '.join(results.steps)}.",
         "- \"before\": the same benchmarks on the tree before issue 13 (bc4b8d7), on this box.",
     ]  # fmt: skip
     write(args.out, results, header)

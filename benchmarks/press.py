@@ -342,7 +342,7 @@ async def in_process(
                 await app.start()
                 assert app.updater is not None
                 await app.updater.start_polling(poll_interval=0, timeout=10)
-                profiler = cProfile.Profile() if profile else None
+                profiler = cProfile.Profile(time.process_time) if profile else None
                 cpu0 = time.process_time()
                 if profiler:
                     profiler.enable()
