@@ -5,10 +5,11 @@ machine, and the usual way to build this with the same stack (one APScheduler jo
 reminder) measured in the same run. Each step is one benchmark module's `measure`; a step
 that fails is reported as failed, and the rest still run.
 
-Run:  python -m benchmarks [--pg URL | --no-pg] [--out benchmarks/RESULTS.md] [--only press scan ...]
+Run:  python -m benchmarks [--pg URL | --no-pg] [--out benchmarks/RESULTS.md] [--only press ...]
 PostgreSQL is measured on --pg, else on $IROBOT_TEST_PG_URL, else on the test database
-(postgresql+psycopg://postgres@127.0.0.1:5432/test) when it answers; --no-pg leaves it out. Run it on a machine as quiet as you can
-get it: the file records the load average at the start and how busy the cores were.
+(postgresql+psycopg://postgres@127.0.0.1:5432/test) when it answers; --no-pg leaves it out.
+Run it on a machine as quiet as you can get it: the file records the load average at the
+start and how busy the cores were.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def reachable_pg(url: str) -> str | None:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
         return url
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL figures
+    except Exception as exc:
         print(f"PostgreSQL not measured: {url} did not answer ({type(exc).__name__})",
               file=sys.stderr)  # fmt: skip
         return None

@@ -123,11 +123,16 @@ class PressFigures:
 
 
 @contextmanager
-def fresh_engine(pg_url: str | None) -> Iterator[tuple[Engine, str]]:
-    """A migrated, empty database and the URL a process would use to reach that same one."""
+def fresh_engine(
+    pg_url: str | None, start_from: Path | None = None
+) -> Iterator[tuple[Engine, str]]:
+    """A migrated database, empty or a copy of the SQLite file `start_from` (the scale
+    benchmark's service), and the URL a process would use to reach that same one."""
     if pg_url is None:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/press.db"
+            if start_from is not None:
+                shutil.copyfile(start_from, f"{tmp}/press.db")
             engine = make_engine(url)
             upgrade(engine)
             try:
@@ -193,6 +198,7 @@ def targets(engine: Engine) -> list[tuple[int, int, str]]:
             select(Staff.telegram_user_id, Obligation.id, Obligation.case_ref)
             .join(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
             .where(Obligation.kind == "rcpc_report")
+            .where(col(Staff.telegram_user_id).is_not(None))  # the presses' own, not a service's
         ).all()
     result = [(int(u or 0), int(i or 0), str(c)) for u, i, c in rows]
     random.Random(4).shuffle(result)
@@ -322,16 +328,18 @@ def figures(
 
 
 async def in_process(
-    pg_url: str | None, rate: float, presses: int, accounts: int, profile: str | None = None
+    pg_url: str | None, rate: float, presses: int, accounts: int, profile: str | None = None,
+    start_from: Path | None = None,
 ) -> PressFigures:
     """The PTB application in this process, long polling the stand-in; one rate."""
     policy = Policy()
     per_account = -(-presses // accounts)
     api = spawn_process(TOKEN, limits=False, cwd=ROOT)
     try:
-        with fresh_engine(pg_url) as (engine, url):
+        with fresh_engine(pg_url, start_from) as (engine, url):
             seed(engine, policy, accounts, per_account)
             chosen = targets(engine)[:presses]
+            done_before, audited_before = verify(engine)  # a service's rows beside (scale.py)
             settings = Settings(TELEGRAM_BOT_TOKEN=TOKEN, IROBOT_DATABASE_URL=url,
                                 IROBOT_TELEGRAM_API_URL=api.base_url)  # fmt: skip
             ctx = AppContext(settings=settings, policy=policy, engine=engine)
@@ -355,7 +363,7 @@ async def in_process(
                 await app.stop()
             done, audited = verify(engine)
             return figures(engine.dialect.name, 0, rate, len(pressed), started, edits, seen,
-                           done, audited, cpu)  # fmt: skip
+                           done - done_before, audited - audited_before, cpu)  # fmt: skip
     finally:
         api.close()
 
