@@ -243,6 +243,10 @@ def import_service(path: Path, service: Service) -> dict[str, Any]:
     if problems:
         raise SystemExit(f"the service's export did not import cleanly: {problems}")
     with sqlite3.connect(path) as conn:
+        # A live service's staff have linked Telegram: their digests and nudges are built.
+        conn.execute("UPDATE staff SET chat_id = 9000000 + rowid, telegram_user_id = "
+                     "9000000 + rowid WHERE staff_id LIKE 'LA-%'")  # fmt: skip
+        conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("obligation", "auditevent", "notification")}  # fmt: skip
