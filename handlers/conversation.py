@@ -66,6 +66,7 @@ class UseCases:
     press: Callable[..., effects.ActionResult] = actions.press
     reply: Callable[..., effects.ActionResult] = actions.reply
     open_items: Callable[..., list[Item]] = lists.open_items
+    acting_for: Callable[..., set[str]] = lists.acting_for
     team_items: Callable[..., list[Item]] = lists.team_items
     unallocated_cases: Callable[..., list[Unallocated]] = lists.unallocated_cases
     item_for_message: Callable[..., int | None] = lists.item_for_message
@@ -166,14 +167,17 @@ class Conversation:
             if name == "help":
                 return _text(render.help_text(staff.role, staff.name))
             if name == "mine":
-                items = self.use.open_items(session, staff.staff_id, now=now, tz=self.tz)
-                return Reply(send=render.mine_messages(items, self.tz, now))
+                items = self.use.open_items(session, staff.staff_id, now=now, tz=self.tz,
+                                            policy=self.ctx.policy)  # fmt: skip
+                viewer = self.use.acting_for(session, staff.staff_id, now=now, tz=self.tz)
+                return Reply(send=render.mine_messages(items, self.tz, now, viewer=viewer))
             if name == "team":
                 if not is_manager(staff.role):
                     return _text("/team is for managers. Send /mine for your own items.")
-                items = self.use.team_items(session, staff.staff_id, now)
+                items = self.use.team_items(session, staff.staff_id, now, policy=self.ctx.policy)
                 cases = self.use.unallocated_cases(session, staff.staff_id)
-                return Reply(send=render.team_messages(items, self.tz, now, unallocated=cases))
+                return Reply(send=render.team_messages(items, self.tz, now, unallocated=cases,
+                                                       viewer={staff.staff_id}))  # fmt: skip
             if name == "alert":
                 return self._alert_start(session, staff, args, user_data, now)
             if name == "cover":

@@ -111,6 +111,7 @@ def view(ob: Obligation, owner_name: str = "") -> Item:
         stage_due_at=ob.stage_due_at,
         backlog=ob.backlog,
         acknowledged_stage=ob.acknowledged_stage,
+        help_requested_at=ob.help_requested_at,
     )
 
 

@@ -7,7 +7,7 @@ leak into a chat.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -81,21 +81,47 @@ REFUSALS = {
     "expired_cover": "That draft has expired. Send /cover to start again.",
 }
 
-def item_line(item: Item, tz: ZoneInfo, now: datetime | None = None) -> str:
-    """One line for a list: what, which case, by when, and whether it is late or escalated."""
-    due = item.deadline
-    parts = [msg.item_title(item), f"due {msg.when_text(due, tz)}"]
+def item_line(
+    item: Item, tz: ZoneInfo, now: datetime | None = None, *, viewer: Collection[str] | None = None
+) -> str:
+    """One line for a list, from its reader's side (`viewer`: their id and whoever they act
+    for; None: the owner's side). The owner reads their own deadline and, apart, that it is
+    escalated and to whom; the stage holder reads their stage's deadline; anyone else in the
+    span reads where it stands on the ladder."""
+    owning = viewer is None or item.owner_id in viewer
+    holder = item.holder
+    holding = not owning and holder is not None and viewer is not None and holder.staff_id in viewer
+    due = item.due_at if owning else item.deadline
+    alert = item.kind == QA_RESPONSE and not owning  # the worker owes a response; others: the alert
+    parts = [f"{ALERT_LABEL} for case {item.case_ref}" if alert else msg.item_title(item)]
+    if holding and alert:
+        parts.append(f"stage {item.stage}: your response due {msg.when_text(due, tz)}")
+    else:
+        parts.append(f"due {msg.when_text(due, tz)}")
     if item.backlog:
         parts.append("to confirm (due before go-live)")
     elif now is not None and due <= now:
         parts.append("OVERDUE")
-    if item.stage >= 1:
-        parts.append(f"escalated (stage {item.stage})")
+    if item.stage >= 1 and not (holding and alert):
+        parts.append(_escalated(item, owning=owning, holding=holding))
     if item.expected_on:
         parts.append(f"expected {msg.day_text(item.expected_on)}")
     if item.owner_name:
         parts.append(item.owner_name)
     return " · ".join(parts)
+
+
+def _escalated(item: Item, *, owning: bool, holding: bool) -> str:
+    """Where an escalated item is now: to whom (and at which stage of a QA ladder)."""
+    holder = item.holder
+    if holding:
+        return "escalated to you"
+    if holder is None:
+        return f"escalated (stage {item.stage})"
+    who = f"{holder.name} ({role_label(holder.role)})"
+    if item.kind != QA_RESPONSE:
+        return f"escalated to {who}"
+    return f"escalated to stage {item.stage}: {who}" if owning else f"stage {item.stage} with {who}"
 
 
 def owner_keyboard(item: Item) -> list[list[Button]] | None:
@@ -123,9 +149,38 @@ def owner_keyboard(item: Item) -> list[list[Button]] | None:
     return None
 
 
-def item_message(item: Item, tz: ZoneInfo, now: datetime) -> Message:
-    """An open item with its buttons, as `/mine` shows it."""
-    return Message(item_line(item, tz, now), owner_keyboard(item))
+def holder_keyboard(item: Item) -> list[list[Button]] | None:
+    """The buttons the holder of an escalated item's stage gets (as on their escalation)."""
+    if item.status != OPEN or item.stage < 1:
+        return None
+    if item.kind == QA_RESPONSE:
+        return [
+            [
+                cb.button(Action.ACKNOWLEDGE, item.id, item.stage),
+                cb.button(Action.RESPONDED, item.id, item.stage),
+            ],
+            [cb.button(Action.RESOLVED, item.id, item.stage)],
+        ]
+    if item.kind in (RCPC_REPORT, ICPC_REPORT):
+        return [
+            [
+                cb.button(Action.CHASED, item.id, item.stage),
+                cb.button(Action.REPORT_IN, item.id, item.stage),
+            ],
+            [cb.button(Action.REARRANGE, item.id, item.stage)],
+        ]
+    return None
+
+
+def item_message(
+    item: Item, tz: ZoneInfo, now: datetime, *, viewer: Collection[str] | None = None
+) -> Message:
+    """An open item with its buttons, as `/mine` shows it: the owner's, or the stage holder's."""
+    if viewer is None or item.owner_id in viewer:
+        keyboard = owner_keyboard(item)
+    else:
+        keyboard = holder_keyboard(item)
+    return Message(item_line(item, tz, now, viewer=viewer), keyboard)
 
 
 def late_reason_message(item: Item, tz: ZoneInfo) -> Message:
@@ -278,15 +333,18 @@ def _alert_result(
     return f"✅ {title}: recorded."
 
 
-def mine_messages(items: Sequence[Item], tz: ZoneInfo, now: datetime) -> list[Message]:
-    """`/mine`: a header, then each open item (soonest first) with its own buttons."""
+def mine_messages(
+    items: Sequence[Item], tz: ZoneInfo, now: datetime, *, viewer: Collection[str] | None = None
+) -> list[Message]:
+    """`/mine`: a header, then each open item (soonest first) with its own buttons, each read
+    from `viewer`'s side (their own items, and those escalated to them)."""
     if not items:
         return [Message("You have no open items. 🎉")]
     shown = items[:MINE_LIMIT]
     header = f"Your open items, soonest first ({len(items)}):"
     if len(items) > len(shown):
         header += f" showing the first {len(shown)}."
-    return [Message(header), *(item_message(item, tz, now) for item in shown)]
+    return [Message(header), *(item_message(item, tz, now, viewer=viewer) for item in shown)]
 
 
 def team_messages(
@@ -295,15 +353,17 @@ def team_messages(
     now: datetime,
     *,
     unallocated: Sequence[Unallocated] = (),
+    viewer: Collection[str] = (),
 ) -> list[Message]:
-    """`/team`: overdue and escalated items in the manager's span, then the cases whose
-    social worker has left, split to fit Telegram."""
+    """`/team`: overdue and escalated items in the manager's span (read from `viewer`'s
+    side: what is with them shows their stage's deadline), then the cases whose social
+    worker has left, split to fit Telegram."""
     if not items and not unallocated:
         return [Message("Nothing overdue or escalated in your team. 🎉")]
     lines = []
     if items:
         lines.append(f"Overdue or escalated in your span ({len(items)}):")
-        lines += [f"• {item_line(item, tz, now)}" for item in items]
+        lines += [f"• {item_line(item, tz, now, viewer=viewer)}" for item in items]
     if unallocated:
         lines.append(f"{msg.UNALLOCATED_HEADING} ({len(unallocated)}):")
         lines += [f"• {msg.unallocated_line(case)}" for case in unallocated]

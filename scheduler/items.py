@@ -7,6 +7,19 @@ from datetime import date, datetime
 
 from models.buttons import Message
 from models.vocabulary import OPEN
+from scheduler.org import Person
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One thing a person did to an item (from the audit trail), for the line a digest shows."""
+
+    act: str  # an audit action code (`ACT_LABELS`)
+    by: str  # the name of whoever did it
+    at: datetime
+    covering_for: str = ""  # the name of whoever they acted for, when covering
+    stage: int = 0
+    reason: str = ""  # a stand-down's reason code
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,9 @@ class Item:
     owner_name: str = ""
     backlog: bool = False  # fell due before go-live: listed once "to confirm", never chased
     acknowledged_stage: int | None = None  # the stage holder tapped Acknowledge at this stage
+    help_requested_at: datetime | None = None  # the owner tapped Need help
+    holder: Person | None = None  # who holds an escalated item's current stage, where listed
+    acts: tuple[Act, ...] = ()  # what people did to it, oldest first, where a digest shows it
 
     @property
     def deadline(self) -> datetime:

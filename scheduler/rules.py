@@ -186,6 +186,21 @@ def next_held_stage(
     return None
 
 
+def stage_holder(org: Org, policy: Policy, item: Item) -> Person | None:
+    """Who holds an escalated item now (None at stage 0, or for a kind without a ladder): the
+    QA ladder's stage holder, a late report's team manager, a 9-month review's safeguarding
+    manager; lists show them apart from the owner's own deadline."""
+    if item.stage < 1:
+        return None
+    if item.kind == QA_RESPONSE:
+        return ladder_holder(org, item.owner_id, policy, item.stage)
+    if item.kind in REPORT_KINDS:
+        return org.first_with_role(item.owner_id, TEAM_MANAGER)
+    if item.kind == PLAN_REVIEW:
+        return org.first_with_role(item.owner_id, SAFEGUARDING_MANAGER)
+    return None
+
+
 # --- the rules ---------------------------------------------------------------------------
 
 

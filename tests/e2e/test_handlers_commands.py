@@ -274,3 +274,43 @@ async def test_a_flood_wait_from_telegram_is_waited_out_and_the_message_still_ar
     assert all(m.text != render.ERROR for m in flooded.bot_messages(SW1))
     assert flooded.api.stats.injected_failures == 2
     assert limiter.pacing.now() - began >= 2.0  # both waits of 1 s, on the simulated clock
+
+
+async def test_each_person_reads_the_deadline_that_is_theirs_on_an_escalated_alert(
+    ctx: AppContext,
+) -> None:
+    """The worker's /mine keeps their own response date and says, apart, who has it now;
+    the team manager holding stage 1 finds it in /mine with the stage buttons and its date."""
+    from scheduler.escalation import escalate
+    from tests.auxil.chat import seed_alert
+
+    with ctx.session() as session:
+        seed_org(session)
+        seed_case(session, ctx, "CR-100", conference_at=london(2027, 1, 20, 10))
+        alert_id = seed_alert(session, ctx, raised_at=london(2026, 11, 20, 11))  # due Fri 27 Nov
+        ob = obligation(session, "qa_response", alert_id)
+        assert ob.id is not None
+        assert escalate(session, ctx.policy, ob.id, from_stage=0, to_stage=1,
+                        now=london(2026, 11, 30, 9), actor="test")  # fmt: skip
+        session.refresh(ob)
+        stage_due = ob.stage_due_at
+    assert stage_due is not None
+    async with running_bot(ctx) as chat:
+        _, worker, _report = await chat.send(SW1, "/mine", expect=3)
+        assert worker.text == (
+            "QA alert response for case CR-100 · due Fri 27 Nov, 6pm · OVERDUE · "
+            "escalated to stage 1: Tara Morgan (team manager)"
+        )
+        assert [label for row in worker.buttons for label, _ in row] == ["Responded"]
+        _, held = await chat.send(TM1, "/mine", expect=2)
+        due = render.msg.when_text(stage_due, ctx.policy.calendar().tz)
+        assert held.text == (
+            f"QA alert for case CR-100 · stage 1: your response due {due} · Sally Webb"
+        )
+        await chat.press(TM1, held.message_id, button(held, "Acknowledge"))
+        [team] = await chat.send(TM1, "/team")
+        assert f"stage 1: your response due {due}" in (team.text or "")
+        [above] = await chat.send(USERS["SM1"], "/team")
+        assert f"due {due} · stage 1 with Tara Morgan (team manager) · Sally Webb" in (
+            above.text or ""
+        )

@@ -443,7 +443,7 @@ def test_a_stage_holder_recording_the_response_asks_the_iro_for_the_outcome(
     assert any(n.kind == "outcome_request" for n in outbox(ctx, "IRO1"))
 
 
-def test_mine_and_team_list_an_escalated_item_by_the_stage_deadline_they_show(
+def test_mine_lists_the_workers_own_deadline_and_team_the_stage_deadline(
     ctx: AppContext,
 ) -> None:
     from scheduler.escalation import escalate
@@ -459,10 +459,15 @@ def test_mine_and_team_list_an_escalated_item_by_the_stage_deadline_they_show(
                         actor="test")  # fmt: skip
     tz = ctx.policy.calendar().tz
     with ctx.session() as session:
-        mine = lists.open_items(session, "SW1")
+        mine = lists.open_items(session, "SW1", now=NOW, policy=ctx.policy)
         later = london(2026, 12, 7, 9)  # the CR-100 report is overdue now
-        team = lists.team_items(session, "TM1", later)
-    shown = [render.item_line(item, tz, NOW).split(" · ")[1] for item in mine]
-    assert shown == ["due Fri 4 Dec, 6pm", "due Tue 8 Dec, 6pm", "due Fri 11 Dec, 6pm"]
+        team = lists.team_items(session, "TM1", later, policy=ctx.policy)
+    shown = [render.item_line(item, tz, NOW, viewer={"SW1"}).split(" · ") for item in mine]
+    assert [parts[1] for parts in shown] == [
+        "due Fri 6 Nov, 6pm", "due Fri 4 Dec, 6pm", "due Fri 11 Dec, 6pm",
+    ]  # fmt: skip
+    assert shown[0][2:] == ["OVERDUE", "escalated to stage 1: Tara Morgan (team manager)"]
     assert [item.case_ref for item in mine] == ["CR-100", "CR-100", "CR-200"]
     assert [item.kind for item in team] == ["rcpc_report", "qa_response"]
+    held = render.item_line(team[1], tz, later, viewer={"TM1"})
+    assert held.startswith("QA alert for case CR-100 · stage 1: your response due Tue 8 Dec, 6pm")

@@ -204,17 +204,18 @@ def test_chunking_keeps_every_chunk_within_the_limit() -> None:
     assert chunks == ["a" * 10 + "\n" + "a" * 10] * 5
 
 
-def test_an_escalated_item_is_listed_against_its_stage_deadline_not_the_original() -> None:
+def test_a_manager_lists_an_escalated_item_against_its_stage_deadline_not_the_original() -> None:
     escalated = item(
         QA_RESPONSE,
         due_at=datetime(2026, 10, 30, 18, tzinfo=UTC),
         stage=1,
         stage_due_at=datetime(2026, 11, 30, 18, tzinfo=UTC),
     )
-    line = render.item_line(escalated, LONDON, now=datetime(2026, 11, 25, 9, tzinfo=UTC))
+    before = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    line = render.item_line(escalated, LONDON, before, viewer={"TM1"})
     assert "due Mon 30 Nov, 6pm" in line and "escalated (stage 1)" in line
     assert "OVERDUE" not in line
-    late = render.item_line(escalated, LONDON, now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    late = render.item_line(escalated, LONDON, datetime(2026, 12, 1, 9, tzinfo=UTC), viewer={"TM1"})
     assert "OVERDUE" in late
 
 
@@ -327,3 +328,57 @@ def test_an_alert_past_the_last_stage_tells_its_iro_it_is_listed_for_challenge()
         "📌 Your QA alert on case CP-2003: past the last stage, listed for the assistant "
         "director's challenge meeting."
     )
+
+
+# -- issue 15: each person's list shows the deadline that is theirs ---------------------------
+
+JO = Person("TM1", "Jo Roberts", "team_manager", "SM1", "North")
+ESCALATED = item(
+    QA_RESPONSE,
+    case_ref="CP-1019",
+    due_at=datetime(2026, 11, 20, 18, tzinfo=UTC),  # the worker's response: Fri 20 Nov
+    stage=1,
+    stage_due_at=datetime(2026, 12, 2, 18, tzinfo=UTC),  # the team manager's stage: Wed 2 Dec
+    holder=JO,
+)
+MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+def test_a_worker_reads_their_own_response_date_and_apart_that_it_went_up_the_ladder() -> None:
+    line = render.item_line(ESCALATED, LONDON, MONDAY, viewer={"SW1"})
+    assert line == (
+        "QA alert response for case CP-1019 · due Fri 20 Nov, 6pm · OVERDUE · "
+        "escalated to stage 1: Jo Roberts (team manager)"
+    )
+
+
+def test_the_stage_holder_reads_their_stage_deadline_and_whose_case_it_is() -> None:
+    held = item(**{**{f: getattr(ESCALATED, f) for f in ("kind", "case_ref", "due_at", "stage",
+                                                           "stage_due_at", "holder")},
+                   "owner_name": "Alex Thomas"})  # fmt: skip
+    assert render.item_line(held, LONDON, MONDAY, viewer={"TM1"}) == (
+        "QA alert for case CP-1019 · stage 1: your response due Wed 2 Dec, 6pm · Alex Thomas"
+    )
+    above = render.item_line(held, LONDON, MONDAY, viewer={"SM1"})
+    assert above == (
+        "QA alert for case CP-1019 · due Wed 2 Dec, 6pm · stage 1 with Jo Roberts "
+        "(team manager) · Alex Thomas"
+    )
+
+
+def test_the_stage_holder_gets_the_stage_buttons_in_mine_and_the_owner_their_own() -> None:
+    held = render.item_message(ESCALATED, LONDON, MONDAY, viewer={"TM1"})
+    own = render.item_message(ESCALATED, LONDON, MONDAY, viewer={"SW1"})
+    assert [cb.decode(d).action for d in all_data(held.keyboard)] == [  # type: ignore[union-attr]
+        Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED,
+    ]  # fmt: skip
+    assert [cb.decode(d).action for d in all_data(own.keyboard)] == [Action.RESPONDED]  # type: ignore[union-attr]
+
+
+def test_a_late_report_names_the_team_manager_it_went_to_for_its_worker() -> None:
+    late = item(due_at=datetime(2026, 11, 20, 18, tzinfo=UTC), stage=1, holder=JO)
+    assert render.item_line(late, LONDON, MONDAY, viewer={"SW1"}) == (
+        "RCPC report for case CR-100 · due Fri 20 Nov, 6pm · OVERDUE · "
+        "escalated to Jo Roberts (team manager)"
+    )
+    assert render.item_line(late, LONDON, MONDAY, viewer={"TM1"}).endswith("escalated to you")
