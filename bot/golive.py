@@ -45,5 +45,6 @@ def unlinked_digests(session: Session, policy: Policy, *, at: datetime) -> list[
             text=row.message.text,
             buttons=[[label for label, _ in line] for line in row.message.keyboard or []],
         )
-        for row in build_digests(session, org, waiting, now=at, cal=cal)
+        for row in build_digests(session, org, waiting, now=at, cal=cal,
+                                     digest_clock=policy.delivery.digest_clock())
     ]

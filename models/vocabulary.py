@@ -120,6 +120,14 @@ ACT_LABELS = {
     ACT_ACKNOWLEDGED: "Acknowledged",
     ACT_REVIEWED: "Review logged",
 }
+# The same acts as a digest line states them ("chased by Jo Roberts Mon 23 Nov").
+ACT_PHRASES = {
+    ACT_CHASED: "chased",
+    ACT_HELP: "help asked",
+    ACT_LATE: "will be late",
+    ACT_ACKNOWLEDGED: "acknowledged",
+    ACT_STOOD_DOWN: "stood down",
+}
 # The acts that close an item: a press on a closed item names the one that closed it.
 CLOSING_ACTS = (
     ACT_SUBMITTED, ACT_MARKED_IN, ACT_STOOD_DOWN, ACT_RESPONDED, ACT_RESOLVED, ACT_REVIEWED,

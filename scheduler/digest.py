@@ -6,19 +6,28 @@ out every manager's span in memory and enqueues once per manager per day.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from models.buttons import Message
-from models.tables import Notification, Obligation, Staff
+from models.tables import AuditEvent, Notification, Obligation, Staff
 from models.vocabulary import (
+    ACT_ACKNOWLEDGED,
+    ACT_CHASED,
+    ACT_HELP,
+    ACT_LATE,
+    ACT_PHRASES,
+    ACT_STOOD_DOWN,
     ICPC_REPORT,
     MANAGER_ROLES,
     N_CHART,
@@ -29,11 +38,14 @@ from models.vocabulary import (
     QA_RESPONSE,
     RCPC_REPORT,
     SAFEGUARDING_MANAGER,
+    STOOD_DOWN,
+    reason_phrase,
     role_label,
+    stand_down_phrase,
 )
 from scheduler import messages as msg
 from scheduler.calendar import WorkingCalendar
-from scheduler.items import Item, Unallocated
+from scheduler.items import Act, Item, Unallocated
 from scheduler.loaders import load_absences, load_unallocated
 from scheduler.notify import enqueue
 from scheduler.org import Org, Person
@@ -61,6 +73,8 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (PLAN_REVIEW, "9-month reviews overdue"),
     (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
+DIGEST_CLOCK = dt_time(8, 30)  # the policy's default `digest_time`
+STOOD_DOWN_HEADING = "Conferences stood down since the last digest"
 
 
 def when(moment: datetime, cal: WorkingCalendar, today: date | None = None) -> str:
@@ -86,8 +100,49 @@ def _lateness(item: Item, today: date, cal: WorkingCalendar) -> str:
     return f"{late} working day{'s' if late != 1 else ''} late"
 
 
-def _line(item: Item, today: date, cal: WorkingCalendar) -> str:
-    """Two short lines per item so a phone screen does not wrap mid-fact."""
+def _by(act: Act, today: date, cal: WorkingCalendar) -> str:
+    """` by Jo Roberts (covering for Sam Wu) Mon 23 Nov`: who did it, for whom, which day."""
+    covering = f" (covering for {act.covering_for})" if act.covering_for else ""
+    return f" by {act.by}{covering} {day_label(cal.local(act.at).date(), today)}"
+
+
+def _last(item: Item, act: str, stage: int | None = None) -> Act | None:
+    """The latest time this was done to the item (at this stage, if given)."""
+    found = [a for a in item.acts if a.act == act and (stage is None or a.stage == stage)]
+    return found[-1] if found else None
+
+
+def state_facts(
+    item: Item, today: date, cal: WorkingCalendar, cover: str = ""
+) -> list[str]:
+    """What already happened to a late item, as a digest states it: the worker said it will
+    be late (why, and when it will come), help was asked, it was chased, the stage holder
+    acknowledged it, a cover is acting for its owner."""
+    facts = []
+    if item.late_reason is not None:
+        expected = item.expected_on
+        due = f", expected {day_label(expected, today)}" if expected else ""
+        facts.append(f"{ACT_PHRASES[ACT_LATE]} ({reason_phrase(item.late_reason)}){due}")
+    elif item.expected_on is not None:
+        facts.append(f"expected {day_label(item.expected_on, today)}")
+    if item.help_requested_at is not None:
+        asked = cal.local(item.help_requested_at).date()
+        facts.append(f"{ACT_PHRASES[ACT_HELP]} {day_label(asked, today)}")
+    chased = _last(item, ACT_CHASED)
+    if chased is not None:
+        facts.append(f"{ACT_PHRASES[ACT_CHASED]}{_by(chased, today, cal)}")
+    if item.stage >= 1 and item.acknowledged_stage == item.stage:
+        acked = _last(item, ACT_ACKNOWLEDGED, item.stage)
+        by = _by(acked, today, cal) if acked is not None else ""
+        facts.append(f"{ACT_PHRASES[ACT_ACKNOWLEDGED]} at stage {item.stage}{by}")
+    if cover:
+        facts.append(f"{cover} covering for {item.owner_name}")
+    return facts
+
+
+def _line(item: Item, today: date, cal: WorkingCalendar, cover: str = "") -> str:
+    """Two short lines per item so a phone screen does not wrap mid-fact: the case and whose
+    it is, then its deadline, lateness and state (what was already done about it)."""
     if item.kind == PLAN_FLAG:
         months = item.subject_id.rpartition(":")[2] or "18"
         reached = day_label(cal.local(item.due_at).date(), today)
@@ -101,9 +156,17 @@ def _line(item: Item, today: date, cal: WorkingCalendar) -> str:
         facts = [f"due {when(item.deadline, cal, today)}", lateness]
         if item.stage > 0:
             facts.append("escalated" if item.kind != QA_RESPONSE else f"stage {item.stage}")
-    if item.expected_on is not None:
-        facts.append(f"expected {day_label(item.expected_on, today)}")
+    facts += state_facts(item, today, cal, cover)
     return f"• {item.case_ref}, {item.owner_name}\n  " + " · ".join(facts)
+
+
+def _stood_down_line(item: Item, today: date, cal: WorkingCalendar) -> str:
+    """A late item whose conference was stood down since the last digest: its last line."""
+    act = _last(item, ACT_STOOD_DOWN)
+    why = f" ({stand_down_phrase(act.reason)})" if act is not None else ""
+    by = _by(act, today, cal) if act is not None else " in the case system"
+    what = msg.kind_label(item.kind, item.subject_id)
+    return f"• {item.case_ref}, {item.owner_name}\n  {what}: {ACT_PHRASES[ACT_STOOD_DOWN]}{why}{by}"
 
 
 def _flags_once(items: Iterable[Item]) -> list[Item]:
@@ -156,9 +219,13 @@ def build_digest(
     limit: int = TELEGRAM_LIMIT,
     per_group: int = PER_GROUP,
     unallocated: Sequence[Unallocated] = (),
+    covers: Mapping[str, str] = {},
+    stood_down: Sequence[Item] = (),
 ) -> list[Message]:
-    """The day's digest for one manager: grouped by kind, oldest first, then the cases whose
-    social worker has left (for their last team manager); [] if nothing to follow up."""
+    """The day's digest for one manager: grouped by kind, oldest first, each line the item's
+    state (`covers`: who acts for an owner away, by owner id), then the late items stood down
+    since the last digest and the cases whose social worker has left (for their last team
+    manager); [] if nothing to follow up."""
     by_kind: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.kind == PLAN_FLAG and (
@@ -170,7 +237,7 @@ def build_digest(
     if PLAN_FLAG in by_kind:
         by_kind[PLAN_FLAG] = _flags_once(by_kind[PLAN_FLAG])
     shown = [kind for kind, _ in GROUPS if by_kind.get(kind)]
-    if not shown and not unallocated:
+    if not shown and not unallocated and not stood_down:
         return []
     total = sum(len(by_kind[k]) for k in shown if k != PLAN_FLAG)
     escalated = sum(1 for k in shown if k != PLAN_FLAG for i in by_kind[k] if i.stage > 0)
@@ -178,6 +245,8 @@ def build_digest(
     if PLAN_FLAG in by_kind:
         flags = len(by_kind[PLAN_FLAG])
         summary.append(f"{flags} plan{'s' if flags != 1 else ''} newly at 18 or 24 months")
+    if stood_down:
+        summary.append(f"{len(stood_down)} {ACT_PHRASES[ACT_STOOD_DOWN]}")
     if unallocated:
         cases = len(unallocated)
         summary.append(f"{cases} unallocated case{'s' if cases != 1 else ''}")
@@ -189,9 +258,17 @@ def build_digest(
         if not group:
             continue
         lines = [f"{heading}: {len(group)}"]
-        lines += [_line(item, today, cal) for item in group[:per_group]]
+        lines += [
+            _line(item, today, cal, covers.get(item.owner_id, "")) for item in group[:per_group]
+        ]
         if len(group) > per_group:
             lines.append(f"+{len(group) - per_group} more, see /team")
+        blocks.append("\n".join(lines))
+    if stood_down:
+        lines = [f"{STOOD_DOWN_HEADING}: {len(stood_down)}"]
+        lines += [_stood_down_line(item, today, cal) for item in stood_down[:per_group]]
+        if len(stood_down) > per_group:
+            lines.append(f"+{len(stood_down) - per_group} more")
         blocks.append("\n".join(lines))
     if unallocated:
         lines = [f"{msg.UNALLOCATED_HEADING}: {len(unallocated)}"]
@@ -236,44 +313,107 @@ def load_org(session: Session, *, now: datetime | None = None) -> Org:
     return Org.of(people, load_absences(session, None, now=now) if now is not None else ())
 
 
-def load_late_items(session: Session, *, now: datetime) -> list[Item]:
-    """Every open obligation past its due time or escalated, in one query."""
-    stmt = (
-        select(
-            col(Obligation.id),
-            col(Obligation.kind),
-            col(Obligation.case_ref),
-            col(Obligation.owner_id),
-            col(Staff.name),
-            col(Obligation.due_at),
-            col(Obligation.stage),
-            col(Obligation.subject_id),
-            col(Obligation.expected_on),
-            col(Obligation.stage_due_at),
-        )
-        .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
-        .where(col(Obligation.status) == OPEN)
-        .where(col(Obligation.backlog).is_(False))  # before go-live: to confirm, not late
-        .where(or_(col(Obligation.due_at) <= now, col(Obligation.stage) > 0))
+def _item_columns() -> tuple[Any, ...]:
+    """What a digest line reads of an obligation (and its owner's name)."""
+    return (
+        col(Obligation.id),
+        col(Obligation.kind),
+        col(Obligation.case_ref),
+        col(Obligation.owner_id),
+        col(Staff.name),
+        col(Obligation.due_at),
+        col(Obligation.stage),
+        col(Obligation.subject_id),
+        col(Obligation.expected_on),
+        col(Obligation.stage_due_at),
+        col(Obligation.late_reason),
+        col(Obligation.help_requested_at),
+        col(Obligation.acknowledged_stage),
+        col(Obligation.status),
+        col(Obligation.outcome),
     )
+
+
+def _items(rows: Iterable[Any]) -> list[Item]:
+    """Items from `_item_columns` rows."""
     return [
         Item(
-            id=ob_id,
-            kind=kind,
-            case_ref=case_ref,
-            owner_id=owner_id,
-            owner_name=name or owner_id,
-            due_at=due_at,
-            stage=stage,
-            subject_id=subject_id,
-            expected_on=expected_on,
-            stage_due_at=stage_due_at,
+            id=ob_id, kind=kind, case_ref=case_ref, owner_id=owner_id, owner_name=name or owner_id,
+            due_at=due_at, stage=stage, subject_id=subject_id, expected_on=expected_on,
+            stage_due_at=stage_due_at, late_reason=late_reason, help_requested_at=help_at,
+            acknowledged_stage=acknowledged, status=status, outcome=outcome,
         )
         for (
             ob_id, kind, case_ref, owner_id, name, due_at, stage, subject_id, expected_on,
-            stage_due_at,
-        ) in session.execute(stmt)
+            stage_due_at, late_reason, help_at, acknowledged, status, outcome,
+        ) in rows
     ]  # fmt: skip
+
+
+def _late(now: datetime) -> Any:
+    """Open, not backlog, and past its due time or escalated."""
+    return and_(
+        col(Obligation.status) == OPEN,
+        col(Obligation.backlog).is_(False),  # before go-live: to confirm, not late
+        or_(col(Obligation.due_at) <= now, col(Obligation.stage) > 0),
+    )
+
+
+def load_late_items(session: Session, *, now: datetime) -> list[Item]:
+    """Every open obligation past its due time or escalated, in one query."""
+    stmt = (
+        select(*_item_columns())
+        .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
+        .where(_late(now))
+    )
+    return _items(session.execute(stmt))
+
+
+def load_stood_down(session: Session, *, since: datetime, now: datetime) -> list[Item]:
+    """Late or escalated items whose conference was stood down since `since`: their last line."""
+    stmt = (
+        select(*_item_columns())
+        .outerjoin(Staff, col(Staff.staff_id) == col(Obligation.owner_id))
+        .where(col(Obligation.outcome) == STOOD_DOWN)
+        .where(col(Obligation.done_at) >= since)
+        .where(col(Obligation.done_at) < now)
+        .where(or_(col(Obligation.due_at) <= col(Obligation.done_at), col(Obligation.stage) > 0))
+    )
+    return _items(session.execute(stmt))
+
+
+DIGEST_ACTS = (ACT_CHASED, ACT_ACKNOWLEDGED, ACT_STOOD_DOWN)  # the rest are on the row
+
+
+def load_acts(
+    session: Session, org: Org, *, now: datetime, since: datetime
+) -> dict[int, tuple[Act, ...]]:
+    """What people did to the late items (and to those stood down since `since`), by item,
+    oldest first, in one query over the audit trail."""
+    stmt = (
+        select(col(AuditEvent.obligation_id), col(AuditEvent.action), col(AuditEvent.actor),
+               col(AuditEvent.at), col(AuditEvent.detail))
+        .join(Obligation, col(Obligation.id) == col(AuditEvent.obligation_id))
+        .where(col(AuditEvent.action).in_(DIGEST_ACTS))
+        .where(or_(_late(now), and_(col(Obligation.outcome) == STOOD_DOWN,
+                                    col(Obligation.done_at) >= since)))
+        .order_by(col(AuditEvent.at), col(AuditEvent.id))
+    )  # fmt: skip
+    acts: dict[int, list[Act]] = defaultdict(list)
+    for ob_id, action, actor, at, detail in session.execute(stmt):
+        try:
+            data = json.loads(detail or "{}")
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        person, covered = org.get(actor), org.get(data.get("covering_for"))
+        stage = data.get("stage")
+        acts[ob_id].append(Act(
+            act=action, by=person.name if person else actor, at=at,
+            covering_for=covered.name if covered else "",
+            stage=stage if isinstance(stage, int) else 0, reason=str(data.get("reason") or ""),
+        ))  # fmt: skip
+    return {ob_id: tuple(found) for ob_id, found in acts.items()}
 
 
 def managers(org: Org) -> list[Person]:
@@ -335,7 +475,8 @@ def digest_pass(
     recipients = [m for m in managers(org) if m.chat_id is not None]
     if not recipients:
         return 0
-    outgoing = build_digests(session, org, recipients, now=now, cal=cal)
+    outgoing = build_digests(session, org, recipients, now=now, cal=cal,
+                             digest_clock=policy.delivery.digest_clock())  # fmt: skip
     if _is_first_working_day_of_week(today, cal):
         outgoing += build_charts(
             session, policy, org, recipients, now=now, budget_seconds=chart_budget_seconds
@@ -364,17 +505,31 @@ def build_digests(
     *,
     now: datetime,
     cal: WorkingCalendar,
+    digest_clock: dt_time = DIGEST_CLOCK,
 ) -> list[_Outgoing]:
-    """Today's digest messages for every manager who has not had one yet (reads only)."""
+    """Today's digest messages for every manager who has not had one yet (reads only); what
+    was stood down since the last working day's `digest_clock` gets its last line."""
     today = cal.local(now).date()
     stamp = today.isoformat()
     done = _existing(session, [f"{DIGEST}:{m.staff_id}:{stamp}" for m in recipients])
     todo = [m for m in recipients if f"{DIGEST}:{m.staff_id}:{stamp}" not in done]
     if not todo:
         return []
+    since = cal.at(cal.previous_working_day(today, inclusive=False), digest_clock)
+    acts = load_acts(session, org, now=now, since=since)
     items_by_owner: dict[str, list[Item]] = defaultdict(list)
     for item in load_late_items(session, now=now):
-        items_by_owner[item.owner_id].append(item)
+        items_by_owner[item.owner_id].append(replace(item, acts=acts.get(item.id, ())))
+    stood_by_owner: dict[str, list[Item]] = defaultdict(list)
+    for item in load_stood_down(session, since=since, now=now):
+        stood_by_owner[item.owner_id].append(replace(item, acts=acts.get(item.id, ())))
+    covers: dict[str, str] = {}  # owner away -> who acts for them now
+    for owner_id in items_by_owner:
+        person = org.get(owner_id)
+        if person is not None and person.active and org.away(owner_id, now, cal.tz) is not None:
+            stand = org.stand_in(owner_id, now, cal.tz)
+            if stand is not None and stand.staff_id != owner_id:
+                covers[owner_id] = stand.name
     unallocated: dict[str, list[Unallocated]] = defaultdict(list)  # by the leaver's manager
     for case in load_unallocated(session):
         manager_of = org.team_manager(case.worker_id)
@@ -383,9 +538,13 @@ def build_digests(
     outgoing = []
     for manager in todo:
         key = f"{DIGEST}:{manager.staff_id}:{stamp}"
-        items = [i for owner in org.span(manager.staff_id) for i in items_by_owner.get(owner, ())]
+        span = org.span(manager.staff_id)
+        items = [i for owner in span for i in items_by_owner.get(owner, ())]
+        stood = [i for owner in span for i in stood_by_owner.get(owner, ())]
+        stood.sort(key=lambda i: (i.due_at, i.case_ref))
         messages = build_digest(manager, items, today=today, cal=cal,
-                                unallocated=unallocated.get(manager.staff_id, ()))  # fmt: skip
+                                unallocated=unallocated.get(manager.staff_id, ()),
+                                covers=covers, stood_down=stood)  # fmt: skip
         reader = org.stand_in(manager.staff_id, now, cal.tz) or manager
         away = org.away(manager.staff_id, now, cal.tz)
         for n, message in enumerate(messages, start=1):

@@ -401,3 +401,88 @@ def test_escalated_concerns_are_ordered_by_the_deadline_their_holder_works_to() 
     ]
     (text,) = digest_text(TM, items)
     assert text.index("CP-0002") < text.index("CP-0001")
+
+
+# ---------------------------------------------------------------- issue 15: a line is the state
+
+
+def test_a_digest_line_says_what_already_happened_to_the_item() -> None:
+    """Late with a reason and a date, help asked, chased by the manager (or their cover)."""
+    from models.vocabulary import ACT_CHASED, ACT_LATE
+    from scheduler.items import Act
+
+    acts = (
+        Act(ACT_LATE, "Sam Wu", at(2026, 12, 2, 9)),
+        Act(ACT_CHASED, "Alex Brown", at(2026, 12, 7, 10), covering_for="Tina Manning"),
+    )
+    late = item(1, stage=1, late_reason="illness", expected_on=date(2026, 12, 9),
+                help_requested_at=at(2026, 12, 1, 9), acts=acts)  # fmt: skip
+    (text,) = digest_text(TM, [late])
+    assert text.endswith(
+        "• CP-0001, Sam Wu\n"
+        "  due Tue 1 Dec, 6pm · 5 working days late · escalated · will be late (illness), "
+        "expected Wed 9 Dec · help asked Tue 1 Dec · chased by Alex Brown (covering for Tina "
+        "Manning) Mon 7 Dec"
+    )
+
+
+def test_a_digest_line_names_the_stage_acknowledged_and_a_cover_acting_for_the_owner() -> None:
+    from models.vocabulary import ACT_ACKNOWLEDGED
+    from scheduler.items import Act
+
+    ack = Act(ACT_ACKNOWLEDGED, "Tina Manning", at(2026, 12, 7, 9), stage=1)
+    acked = item(2, QA_RESPONSE, at(2026, 12, 10), stage=1, acknowledged_stage=1, acts=(ack,))
+    (text,) = digest_text(TM, [acked], covers={"sw1": "Alex Brown"})
+    assert text.endswith(
+        "  escalated, stage 1, due Thu 10 Dec, 6pm · acknowledged at stage 1 by Tina Manning "
+        "Mon 7 Dec · Alex Brown covering for Sam Wu"
+    )
+
+
+def test_an_item_stood_down_since_the_last_digest_gets_its_last_line() -> None:
+    from models.vocabulary import ACT_STOOD_DOWN, CANCELLED
+    from scheduler.items import Act
+
+    act = Act(ACT_STOOD_DOWN, "Ira Olu", at(2026, 12, 7, 11), reason="not_quorate")
+    stood = item(3, stage=1, status=CANCELLED, outcome="stood_down", acts=(act,))
+    (text,) = digest_text(TM, [], stood_down=[stood])
+    assert text == (
+        "Digest for Tina Manning, Tue 8 Dec\n"
+        "1 stood down\n"
+        "\n"
+        "Conferences stood down since the last digest: 1\n"
+        "• CP-0003, Sam Wu\n"
+        "  RCPC report: stood down (not quorate) by Ira Olu Mon 7 Dec"
+    )
+
+
+def test_the_pass_reads_who_chased_and_what_was_stood_down_from_the_audit_trail(
+    database: Database, policy: Policy
+) -> None:
+    """Chased by the manager's cover yesterday; a late report stood down yesterday morning."""
+    from models.audit import record
+    from models.vocabulary import ACT_CHASED, ACT_STOOD_DOWN, CANCELLED
+
+    seed(database)
+    with Session(database.engine) as session:
+        late = session.exec(select(Obligation).where(Obligation.case_ref == "CP-0001")).one()
+        stood = _ob(7, RCPC_REPORT, "sw1", at(2026, 12, 1), stage=1, status=CANCELLED,
+                    outcome="stood_down", done_at=at(2026, 12, 7, 11))  # fmt: skip
+        old = _ob(8, RCPC_REPORT, "sw1", at(2026, 11, 27), stage=1, status=CANCELLED,
+                  outcome="stood_down", done_at=at(2026, 12, 4, 11))  # before the last digest
+        session.add_all([stood, old])
+        session.flush()
+        record(session, at=at(2026, 12, 7, 10), actor="sm1", action=ACT_CHASED,
+               obligation_id=late.id, case_ref="CP-0001", stage=1, covering_for="tm1")
+        record(session, at=at(2026, 12, 7, 11), actor="iro1", action=ACT_STOOD_DOWN,
+               obligation_id=stood.id, case_ref="CP-0007", stage=1, reason="not_quorate")
+        digest_pass(session, policy, now=TUESDAY)
+        session.commit()
+    text = digests(database)["tm1"]
+    assert "chased by Sid Service (covering for Tina Manning) Mon 7 Dec" in text
+    assert (
+        "Conferences stood down since the last digest: 1\n"
+        "• CP-0007, Sam Wu\n"
+        "  RCPC report: stood down (not quorate) by Ira Olu Mon 7 Dec"
+    ) in text
+    assert "CP-0008" not in text
