@@ -203,7 +203,7 @@ async def test_the_team_manager_acts_on_the_overdue_escalation(chat: ChatHarness
     edited = chat.api.message(TM1, escalation.message_id)
     assert edited is not None and "chased. Recorded." in (edited.text or "")
     [again] = await chat.send(TM1, "/team")
-    assert "CR-100" in (again.text or "") and "escalated (stage 1)" in (again.text or "")
+    assert "CR-100" in (again.text or "") and "escalated to you" in (again.text or "")
     # The worker's own buttons still work at the escalated stage.
     await chat.press(SW1, stale_owner_button.message_id, button(stale_owner_button, "Submitted"))
     assert report(chat.ctx).status == "done"
