@@ -16,6 +16,7 @@ PURE = [
     "scheduler/messages.py",
     "scheduler/derive.py",
     "scheduler/deadlines.py",
+    "scheduler/timescales.py",
     "scheduler/items.py",
     "models/vocabulary.py",
     "models/buttons.py",

@@ -1,0 +1,317 @@
+"""When each meeting is due, and whether a held one was held in time: pure, no SQL, no clock.
+
+Looked-after reviews (reg. 33, policy `[lac_review]`): the first within N working days (or N
+calendar days) of entering care, the second within 3 months of the first held, then at most
+every 6 months after the previous held. Child protection conferences (`[cp_conference]`):
+the ICPC within 15 working days of the strategy discussion, the first RCPC within 3 months of
+the ICPC, then at most every 6 months after the previous.
+
+A due date (`due_on`) is the last day in timescale: a meeting held on or before it is in
+time (a due date on a Saturday means "by Saturday", as the regulations count). The engine's
+obligation falls due at the close of working hours that day (`meeting_due_at`), and "not
+booked" is told at the opening of the working day N working days before it (`book_by_at`).
+
+What counts as held: the export says so (`held_on`, or `status=held` on the day it was
+scheduled for), or its date has come and it was not stood down (as the timeliness figures
+count a conference whose date has come). The derivation (`scheduler.derive`), the rules and
+the figures all take their dates from here, so "in time" has one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
+from models.vocabulary import CANCELLED, HELD, ICPC, LAC_REVIEW_DUE, RCPC
+from scheduler.calendar import WorkingCalendar, WorkingHours
+from scheduler.deadlines import add_months
+from scheduler.policy import CpConferenceRule, LacReviewRule, Policy
+
+LAC_REVIEW = "lac_review"  # the `kind` of a looked-after review's verdict (conferences: ICPC/RCPC)
+ICPC_OF_PLAN_DAYS = 31  # an ICPC held this long before a plan's start is still that plan's ICPC
+SUBJECT_MARK = ">"  # `CP-1042>20261201`: the next meeting after the one on (or the start) 1 Dec
+
+
+# --- the dates ---------------------------------------------------------------------------
+
+
+def first_review_due(entered_on: date, rule: LacReviewRule, cal: WorkingCalendar) -> date:
+    """The first looked-after review: N calendar days (if set) or N working days after entry."""
+    if rule.first_within_days:
+        return entered_on + timedelta(days=rule.first_within_days)
+    return cal.add_working_days(entered_on, rule.first_within_working_days)
+
+
+def next_review_due(
+    entered_on: date, held: Sequence[date], rule: LacReviewRule, cal: WorkingCalendar
+) -> date:
+    """The review after those `held` (sorted) in one period: first, second, then every 6 months."""
+    if not held:
+        return first_review_due(entered_on, rule, cal)
+    if len(held) == 1:
+        return add_months(held[0], rule.second_within_months)
+    return add_months(held[-1], rule.then_every_months)
+
+
+def icpc_due(strategy_on: date, rule: CpConferenceRule, cal: WorkingCalendar) -> date:
+    """The Initial conference: within 15 working days of the strategy discussion."""
+    return cal.add_working_days(strategy_on, rule.icpc_within_working_days)
+
+
+def next_rcpc_due(icpc_on: date, held_rcpcs: Sequence[date], rule: CpConferenceRule) -> date:
+    """The Review conference after those held (sorted): 3 months after the ICPC, then 6."""
+    if not held_rcpcs:
+        return add_months(icpc_on, rule.first_review_within_months)
+    return add_months(held_rcpcs[-1], rule.then_every_months)
+
+
+def held_in_time(due_on: date, held_on: date) -> bool:
+    """Held on or before the last day in timescale."""
+    return held_on <= due_on
+
+
+def meeting_due_at(due_on: date, cal: WorkingCalendar, hours: WorkingHours) -> datetime:
+    """When a meeting not yet held is overdue: the close of working hours on its due day."""
+    return hours.close_of_day(due_on, cal)
+
+
+def book_by_at(
+    due_on: date, working_days_before: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """When a meeting not yet booked is told: opening of the day N working days before due
+    (0: the due day, or the working day before it when it is not one)."""
+    if working_days_before == 0:
+        return hours.opening_of_day(cal.previous_working_day(due_on), cal)
+    return hours.opening_of_day(cal.subtract_working_days(due_on, working_days_before), cal)
+
+
+def meeting_rule(kind: str, policy: Policy) -> LacReviewRule | CpConferenceRule:
+    """The policy section of a meeting obligation: `[lac_review]` or `[cp_conference]`."""
+    return policy.lac_review if kind == LAC_REVIEW_DUE else policy.cp_conference
+
+
+def book_by(kind: str, due_at: datetime, policy: Policy) -> datetime:
+    """`book_by_at` for a meeting obligation, from its stored deadline (local day = due day)."""
+    cal, hours = policy.calendar(), policy.hours()
+    days = meeting_rule(kind, policy).booked_working_days_before
+    return book_by_at(cal.local(due_at).date(), days, cal, hours)
+
+
+# --- held, stood down, booked -----------------------------------------------------------
+
+
+def _stood_down(status: str, scheduled_for: datetime, stood_down_for: datetime | None) -> bool:
+    """Cancelled in the export, or stood down in chat for this date (as `derive.stood_down`)."""
+    return status == CANCELLED or (status != HELD and stood_down_for == scheduled_for)
+
+
+def review_held_on(review: ReviewRecord, cal: WorkingCalendar, now: datetime) -> date | None:
+    """The day a looked-after review was held, or None (not yet, or stood down)."""
+    if review.held_on is not None:
+        return review.held_on
+    if _stood_down(review.status, review.scheduled_for, review.stood_down_for):
+        return None
+    if review.status == HELD or review.scheduled_for <= now:
+        return cal.local(review.scheduled_for).date()
+    return None
+
+
+def conference_held_on(conf: ConferenceRecord, cal: WorkingCalendar, now: datetime) -> date | None:
+    """The day a conference was held, or None (not yet, or stood down)."""
+    if _stood_down(conf.status, conf.scheduled_for, conf.stood_down_for):
+        return None
+    if conf.status == HELD or conf.scheduled_for <= now:
+        return cal.local(conf.scheduled_for).date()
+    return None
+
+
+def subject_of(case_ref: str, anchor: date) -> str:
+    """`CP-1042>20261201`: the next meeting of a case after its meeting (or start) on a day."""
+    return f"{case_ref}{SUBJECT_MARK}{anchor:%Y%m%d}"
+
+
+def anchor_of(subject_id: str) -> date | None:
+    """The day in a meeting obligation's subject: a booking counts only after it."""
+    _, mark, stamp = subject_id.rpartition(SUBJECT_MARK)
+    if not mark:
+        return None
+    try:
+        return datetime.strptime(stamp, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+# --- chains and verdicts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One meeting against its timescale: due by `due_on`, held on `held_on` (None: not yet).
+
+    `kind` is `lac_review`, `ICPC` or `RCPC`; `number` counts from 1 in the period in care
+    (reviews) or the plan (RCPCs; an ICPC is number 0). `meeting_id` is the review or
+    conference that was held (None for the next one, not held yet).
+    """
+
+    case_ref: str
+    kind: str
+    number: int
+    due_on: date
+    held_on: date | None = None
+    meeting_id: str | None = None
+
+    @property
+    def in_time(self) -> bool | None:
+        """Held by the due date; None while not held."""
+        return None if self.held_on is None else held_in_time(self.due_on, self.held_on)
+
+    def overdue(self, today: date) -> bool:
+        """Not held and its last day in timescale has passed."""
+        return self.held_on is None and today > self.due_on
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A period in care's reviews, or a plan's conferences: those held, and the next one.
+
+    `next` is None when no further meeting is owed (the period or plan has ended, or an ICPC
+    has no strategy date to count from); `anchor` is the day the next one counts from (the
+    previous meeting, or the start), which names its obligation (`subject_of`).
+    """
+
+    case_ref: str
+    held: tuple[Verdict, ...]
+    next: Verdict | None
+    anchor: date
+    ended: bool = False
+
+    @property
+    def subject_id(self) -> str:
+        """The obligation subject of the next meeting."""
+        return subject_of(self.case_ref, self.anchor)
+
+
+def review_chain(
+    period: CareRecord, reviews: Iterable[ReviewRecord], policy: Policy, now: datetime
+) -> Chain:
+    """A period in care: its reviews held (in the period), each against its due date, and the
+    next one due (None once the child has left care)."""
+    rule, cal = policy.lac_review, policy.calendar()
+    start, end = period.entered_on, period.left_on
+    found: list[tuple[date, str]] = []
+    for review in reviews:
+        if review.case_ref != period.case_ref:
+            continue
+        day = review_held_on(review, cal, now)
+        if day is not None and day >= start and (end is None or day <= end):
+            found.append((day, review.review_id))
+    found.sort()
+    held: list[Verdict] = []
+    days: list[date] = []
+    for number, (day, review_id) in enumerate(found, start=1):
+        due = next_review_due(start, days, rule, cal)
+        held.append(Verdict(period.case_ref, LAC_REVIEW, number, due, day, review_id))
+        days.append(day)
+    anchor = days[-1] if days else start
+    pending = Verdict(period.case_ref, LAC_REVIEW, len(days) + 1,
+                      next_review_due(start, days, rule, cal))  # fmt: skip
+    ended = end is not None
+    return Chain(period.case_ref, tuple(held), None if ended else pending, anchor, ended)
+
+
+def conference_chain(
+    plan: PlanRecord, conferences: Iterable[ConferenceRecord], policy: Policy, now: datetime
+) -> Chain:
+    """A plan: its ICPC (if the export has it) and RCPCs held, each against its due date, and
+    the next conference due.
+
+    The plan's ICPC is its case's latest ICPC row, unless dated more than a month before the
+    plan started (a previous plan's). Held, it starts the RCPC clock; without one in the export
+    the plan's start does. Not held yet, the next conference is that ICPC, due 15 working days
+    after its `strategy_on` (none without a strategy date). An ended plan owes nothing more.
+    """
+    rule, cal = policy.cp_conference, policy.calendar()
+    case_ref = plan.case_ref
+    own = [c for c in conferences if c.case_ref == case_ref]
+    icpcs = sorted((c for c in own if c.kind.upper() == ICPC), key=lambda c: c.scheduled_for)
+    icpc = icpcs[-1] if icpcs else None
+    ended = plan.plan_end is not None
+    held: list[Verdict] = []
+    anchor = plan.plan_start
+    if icpc is not None:
+        icpc_day = conference_held_on(icpc, cal, now)
+        earliest = plan.plan_start - timedelta(days=ICPC_OF_PLAN_DAYS)
+        belongs = cal.local(icpc.scheduled_for).date() >= earliest
+        if belongs and icpc_day is None:  # the next conference is the ICPC
+            if icpc.strategy_on is None:
+                return Chain(case_ref, (), None, plan.plan_start, ended)
+            pending = Verdict(case_ref, ICPC, 0, icpc_due(icpc.strategy_on, rule, cal))
+            return Chain(case_ref, (), None if ended else pending, icpc.strategy_on, ended)
+        if belongs and icpc_day is not None:
+            anchor = icpc_day
+            if icpc.strategy_on is not None:
+                held.append(Verdict(case_ref, ICPC, 0, icpc_due(icpc.strategy_on, rule, cal),
+                                    icpc_day, icpc.conference_id))  # fmt: skip
+    icpc_on = anchor
+    found = sorted(
+        (day, c.conference_id)
+        for c in own
+        if c.kind.upper() == RCPC
+        and (day := conference_held_on(c, cal, now)) is not None
+        and day > icpc_on
+        and (plan.plan_end is None or day <= plan.plan_end)
+    )
+    days: list[date] = []
+    for number, (day, conference_id) in enumerate(found, start=1):
+        held.append(Verdict(case_ref, RCPC, number, next_rcpc_due(icpc_on, days, rule), day,
+                            conference_id))  # fmt: skip
+        days.append(day)
+    anchor = days[-1] if days else icpc_on
+    pending = Verdict(case_ref, RCPC, len(days) + 1, next_rcpc_due(icpc_on, days, rule))
+    return Chain(case_ref, tuple(held), None if ended else pending, anchor, ended)
+
+
+def lac_reviews_in_timescale(
+    periods: Iterable[CareRecord],
+    reviews: Iterable[ReviewRecord],
+    policy: Policy,
+    now: datetime,
+) -> list[Verdict]:
+    """Every looked-after review held, each with its due date and whether it was in time
+    (the figures count these by `held_on`)."""
+    by_case: dict[str, list[ReviewRecord]] = {}
+    for review in reviews:
+        by_case.setdefault(review.case_ref, []).append(review)
+    found: list[Verdict] = []
+    for period in periods:
+        found.extend(review_chain(period, by_case.get(period.case_ref, ()), policy, now).held)
+    return sorted(found, key=lambda v: (v.held_on or v.due_on, v.case_ref, v.number))
+
+
+def conferences_in_timescale(
+    plans: Iterable[PlanRecord],
+    conferences: Iterable[ConferenceRecord],
+    policy: Policy,
+    now: datetime,
+) -> list[Verdict]:
+    """Every ICPC (with a strategy date) and RCPC held, with its due date and whether it was in
+    time. An ICPC counts even when no plan followed it; RCPCs follow their plan's chain."""
+    cal, rule = policy.calendar(), policy.cp_conference
+    by_case: dict[str, list[ConferenceRecord]] = {}
+    for conf in conferences:
+        by_case.setdefault(conf.case_ref, []).append(conf)
+    found: list[Verdict] = []
+    for confs in by_case.values():
+        for conf in confs:
+            if conf.kind.upper() != ICPC or conf.strategy_on is None:
+                continue
+            day = conference_held_on(conf, cal, now)
+            if day is not None:
+                found.append(Verdict(conf.case_ref, ICPC, 0, icpc_due(conf.strategy_on, rule, cal),
+                                     day, conf.conference_id))  # fmt: skip
+    for plan in plans:
+        chain = conference_chain(plan, by_case.get(plan.case_ref, ()), policy, now)
+        found.extend(v for v in chain.held if v.kind == RCPC)
+    return sorted(found, key=lambda v: (v.held_on or v.due_on, v.case_ref, v.number))
