@@ -36,7 +36,7 @@ NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
         (date(2028, 2, 2), CAL, LAC28, date(2028, 3, 1)),  # 29 February in a leap year counts
         (date(2027, 2, 2), CAL, LAC28, date(2027, 3, 2)),  # and not in an ordinary year
     ],
-    ids=str,
+    ids=["ordinary", "christmas", "closure", "easter", "28 days", "saturday", "leap", "not leap"],
 )
 def test_the_first_looked_after_review_is_due_n_working_or_calendar_days_after_entering_care(
     entered: date, cal: WorkingCalendar, rule: LacReviewRule, due: date
@@ -70,7 +70,7 @@ def test_the_second_review_is_due_3_months_after_the_first_then_6_after_the_prev
         (date(2026, 5, 21), CAL, date(2026, 6, 12)),  # over the Spring bank holiday
         (date(2026, 3, 19), CAL, date(2026, 4, 13)),  # over Easter
     ],
-    ids=str,
+    ids=["christmas", "closure", "spring bank holiday", "easter"],
 )
 def test_an_icpc_is_due_15_working_days_after_the_strategy_discussion(
     strategy: date, cal: WorkingCalendar, due: date
