@@ -33,6 +33,12 @@ REPORT_KINDS = (RCPC_REPORT, ICPC_REPORT, LAC_REPORT)  # a social worker's repor
 UPLOAD_KINDS = (LAC_DECISIONS, LAC_RECORD, FAMILY_RECORD)  # the IRO's own record after a meeting
 MEETING_KINDS = (LAC_REVIEW_DUE, CONFERENCE_DUE)  # the next meeting: booked, then held in time
 LAC_KINDS = (LAC_REPORT, LAC_DECISIONS, LAC_RECORD, LAC_REVIEW_DUE)
+# The next meeting in a sentence ("the next looked-after review is due by ..."), and who owns it.
+MEETING_LABELS = {
+    LAC_REVIEW_DUE: "looked-after review",
+    CONFERENCE_DUE: "child protection conference",
+}
+MEETING_OWNERS = {LAC_REVIEW_DUE: "the child's IRO", CONFERENCE_DUE: "the plan's chair"}
 # Kinds whose closed history lives in the records alone: a closed one is never inserted.
 RECORD_KINDS = (*LAC_KINDS, CONFERENCE_DUE, FAMILY_RECORD)
 
@@ -174,6 +180,7 @@ IRO = "iro"
 TEAM_MANAGER = "team_manager"
 ASSISTANT_DIRECTOR = "assistant_director"
 SAFEGUARDING_MANAGER = "safeguarding_manager"
+ADMIN = "admin"  # business support: books reviews and conferences
 MANAGER_ROLES = (
     "team_manager",
     "service_manager",
@@ -190,7 +197,7 @@ ROLE_LABELS = {
     "head_of_service": "head of service",
     "assistant_director": "assistant director",
     "safeguarding_manager": "safeguarding manager",
-    "admin": "administrator",
+    "admin": "business support",
 }
 
 

@@ -14,6 +14,8 @@ from models.vocabulary import (
     ICPC_REPORT,
     LAC_DECISIONS,
     LAC_REPORT,
+    LAC_REVIEW_DUE,
+    MEETING_KINDS,
     PLAN_FLAG,
     PLAN_REVIEW,
     QA_RESPONSE,
@@ -21,7 +23,7 @@ from models.vocabulary import (
     UPLOAD_KINDS,
 )
 from scheduler.calendar import WorkingCalendar, WorkingHours
-from scheduler.policy import Policy, ReportRule
+from scheduler.policy import CpConferenceRule, LacReviewRule, Policy, ReportRule
 
 LATE_DAY_CHOICES = 5  # how many working days "Will be late" offers
 REVIEW_GRACE_WORKING_DAYS = 5  # a 9-month review not logged in this long goes to the manager
@@ -156,6 +158,36 @@ def promise_times(expected_on: date, cal: WorkingCalendar,
     return nudge, manager
 
 
+# --- the next meeting: when it is overdue, and when "not booked" is told ------------------
+
+
+def meeting_due_at(due_on: date, cal: WorkingCalendar, hours: WorkingHours) -> datetime:
+    """When a meeting not yet held is overdue: the close of working hours on its due day."""
+    return hours.close_of_day(due_on, cal)
+
+
+def book_by_at(
+    due_on: date, working_days_before: int, cal: WorkingCalendar, hours: WorkingHours
+) -> datetime:
+    """When a meeting not yet booked is told: opening of the day N working days before due
+    (0: the due day, or the working day before it when it is not one)."""
+    if working_days_before == 0:
+        return hours.opening_of_day(cal.previous_working_day(due_on), cal)
+    return hours.opening_of_day(cal.subtract_working_days(due_on, working_days_before), cal)
+
+
+def meeting_rule(kind: str, policy: Policy) -> LacReviewRule | CpConferenceRule:
+    """The policy section of a meeting obligation: `[lac_review]` or `[cp_conference]`."""
+    return policy.lac_review if kind == LAC_REVIEW_DUE else policy.cp_conference
+
+
+def book_by(kind: str, due_at: datetime, policy: Policy) -> datetime:
+    """`book_by_at` for a meeting obligation, from its stored deadline (local day = due day)."""
+    cal, hours = policy.calendar(), policy.hours()
+    days = meeting_rule(kind, policy).booked_working_days_before
+    return book_by_at(cal.local(due_at).date(), days, cal, hours)
+
+
 def first_action_at(
     kind: str,
     due_at: datetime,
@@ -176,6 +208,8 @@ def first_action_at(
         return min(qa_reminder_at(due_at, cal, hours, days), due_at)
     if kind == PLAN_REVIEW:
         return on_their_day(due_at, days, cal, hours)
+    if kind in MEETING_KINDS:  # not booked: told then (no part-time shift: admins hear too)
+        return min(book_by(kind, due_at, policy), due_at)
     return due_at
 
 

@@ -21,6 +21,7 @@ from models.records import (
 from models.vocabulary import (
     CANCELLED,
     CLOSED,
+    CONFERENCE_DUE,
     DONE,
     FAMILY_RECORD,
     HELD,
@@ -28,7 +29,9 @@ from models.vocabulary import (
     LAC_DECISIONS,
     LAC_RECORD,
     LAC_REPORT,
+    LAC_REVIEW_DUE,
     LEFT_CARE,
+    MEETING_HELD,
     MISSED,
     NOT_RESOLVED,
     OPEN,
@@ -44,7 +47,7 @@ from models.vocabulary import (
     SUBMITTED,
     UPLOADED,
 )
-from scheduler import deadlines
+from scheduler import deadlines, timescales
 from scheduler.policy import Policy
 
 
@@ -178,6 +181,8 @@ def derive_obligations(
         specs[(QA_RESPONSE, alert.alert_id)] = spec
     specs.update(derive_family_records(conferences, by_case, policy))
     specs.update(derive_looked_after(care, reviews, policy, now=now))
+    if now is not None:  # what counts as held depends on what time it is
+        specs.update(derive_meetings(by_case.values(), conferences, care, reviews, policy, now=now))
     return specs
 
 
@@ -278,6 +283,62 @@ def derive_looked_after(
         else:
             spec = ObligationSpec(LAC_REPORT, rid, case_ref, worker, due)
         specs[(LAC_REPORT, rid)] = spec
+    return specs
+
+
+def derive_meetings(
+    plans: Iterable[PlanRecord],
+    conferences: Iterable[ConferenceRecord],
+    care: Iterable[CareRecord],
+    reviews: Iterable[ReviewRecord],
+    policy: Policy,
+    *,
+    now: datetime,
+) -> dict[tuple[str, str], ObligationSpec]:
+    """The next conference of each plan (its chair's) and the next review of each period in
+    care (its IRO's), from `scheduler.timescales`: open until held, closed `meeting_held` by
+    the meeting, cancelled when the plan ends or the child leaves care.
+
+    Each is named by the day it counts from (`CP-1042>20261201`), so the meeting after it is
+    a new obligation; only the latest held is given, to close its row (history lives in the
+    records, and in `timescales.*_in_timescale` for the figures).
+    """
+    cal, hours = policy.calendar(), policy.hours()
+    specs: dict[tuple[str, str], ObligationSpec] = {}
+    confs: dict[str, list[ConferenceRecord]] = {}
+    for conf in conferences:
+        confs.setdefault(conf.case_ref, []).append(conf)
+    reviews_of: dict[str, list[ReviewRecord]] = {}
+    for review in reviews:
+        reviews_of.setdefault(review.case_ref, []).append(review)
+
+    def add(kind: str, chain: timescales.Chain, owner: str, ended: str) -> None:
+        """The latest meeting held (closing its row) and the next one, open or ended."""
+        last = chain.held[-1] if chain.held else None
+        if last is not None and last.counted_from is not None:
+            subject = timescales.subject_of(chain.case_ref, last.counted_from)
+            specs[(kind, subject)] = ObligationSpec(
+                kind, subject, chain.case_ref, owner,
+                timescales.meeting_due_at(last.due_on, cal, hours), DONE, MEETING_HELD,
+                hours.opening_of_day(last.held_on or last.due_on, cal),
+            )  # fmt: skip
+        subject_id = chain.subject_id
+        if chain.next is None or subject_id is None:
+            return
+        due = timescales.meeting_due_at(chain.next.due_on, cal, hours)
+        if chain.ended:
+            specs[(kind, subject_id)] = ObligationSpec(
+                kind, subject_id, chain.case_ref, owner, due, CANCELLED, ended, now
+            )
+        else:
+            specs[(kind, subject_id)] = ObligationSpec(kind, subject_id, chain.case_ref, owner, due)
+
+    for plan in plans:
+        chain = timescales.conference_chain(plan, confs.get(plan.case_ref, ()), policy, now)
+        add(CONFERENCE_DUE, chain, plan.chair_id, PLAN_ENDED)
+    for period in care:
+        chain = timescales.review_chain(period, reviews_of.get(period.case_ref, ()), policy, now)
+        add(LAC_REVIEW_DUE, chain, period.iro_id, LEFT_CARE)
     return specs
 
 

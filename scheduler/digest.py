@@ -28,7 +28,9 @@ from models.vocabulary import (
     ACT_LATE,
     ACT_PHRASES,
     ACT_STOOD_DOWN,
+    CONFERENCE_DUE,
     ICPC_REPORT,
+    LAC_REVIEW_DUE,
     MANAGER_ROLES,
     N_CHART,
     N_DIGEST,
@@ -71,6 +73,8 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (ICPC_REPORT, "ICPC reports overdue"),
     (QA_RESPONSE, "QA concerns not answered"),
     (PLAN_REVIEW, "9-month reviews overdue"),
+    (LAC_REVIEW_DUE, "Looked-after reviews not held in time"),
+    (CONFERENCE_DUE, "Conferences not held in time"),
     (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
 DIGEST_CLOCK = dt_time(8, 30)  # the policy's default `digest_time`

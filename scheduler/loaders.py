@@ -11,9 +11,22 @@ from sqlmodel import Session
 
 from models.bulk import chunks, table_of
 from models.tables import Absence, CarePeriod, Conference, Plan, QaAlert, Review, Staff
-from models.vocabulary import FAMILY_RECORD, LAC_KINDS, QA_RESPONSE, REPORT_KINDS
+from models.vocabulary import (
+    ADMIN,
+    CANCELLED,
+    CONFERENCE_DUE,
+    FAMILY_RECORD,
+    HELD,
+    LAC_KINDS,
+    LAC_REVIEW_DUE,
+    MEETING_KINDS,
+    QA_RESPONSE,
+    REPORT_KINDS,
+)
+from scheduler.calendar import LONDON
 from scheduler.items import Item, Unallocated
 from scheduler.org import MAX_COVER_HOPS, Away, Org, Person, parse_working_days
+from scheduler.timescales import anchor_of
 
 
 def person_of(staff: Staff) -> Person:
@@ -120,7 +133,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
     cases = sorted({r[3] for r in rows})
     conf_ids = sorted({r[2] for r in rows if r[1] in (*REPORT_KINDS, FAMILY_RECORD)
                        and r[1] not in LAC_KINDS})  # fmt: skip
-    review_ids = sorted({r[2] for r in rows if r[1] in LAC_KINDS})
+    review_ids = sorted({r[2] for r in rows if r[1] in LAC_KINDS and r[1] not in MEETING_KINDS})
     alert_ids = sorted({r[2] for r in rows if r[1] == QA_RESPONSE})
     plans: dict[str, tuple[str, date]] = {}
     pt, ct, at = table_of(Plan), table_of(Conference), table_of(QaAlert)
@@ -141,6 +154,7 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         for aid, raised_by, theme in session.execute(stmt):
             alerts[aid] = (raised_by, theme)
     reviews = load_review_context(session, review_ids)
+    booked = load_bookings(session, [(r[1], r[2], r[3]) for r in rows if r[1] in MEETING_KINDS])
     items = []
     for row in rows:
         (oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version,
@@ -148,7 +162,9 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         chair, start = plans.get(case_ref, (None, None))
         conference_at = None
         raised_by = theme = None
-        if kind in LAC_KINDS:
+        if kind in MEETING_KINDS:  # the next meeting, if one is booked
+            conference_at = booked.get((kind, subject))
+        elif kind in LAC_KINDS:
             conference_at, chair = reviews.get(subject, (None, None))
         elif (kind in REPORT_KINDS or kind == FAMILY_RECORD) and subject in confs:
             conference_at, conf_chair = confs[subject]
@@ -192,6 +208,42 @@ def load_review_context(
         )
         iros.update({case: iro for case, iro in session.execute(stmt)})  # the latest period's
     return {rid: (when, iro or iros.get(case)) for rid, (when, iro, case) in found.items()}
+
+
+def load_bookings(
+    session: Session, wanted: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """When the next meeting of each (kind, subject, case) is booked, if it is: the earliest
+    review (`lac_review_due`) or conference (`conference_due`) of the case dated after the day
+    the subject counts from (`CP-1042>20261201`) that is not cancelled or stood down."""
+    found: dict[tuple[str, str], datetime] = {}
+    for kind, model in ((LAC_REVIEW_DUE, Review), (CONFERENCE_DUE, Conference)):
+        subjects = [(subject, case) for k, subject, case in wanted if k == kind]
+        if not subjects:
+            continue
+        table = table_of(model)
+        meetings: dict[str, list[datetime]] = {}
+        for part in chunks(sorted({case for _, case in subjects})):
+            stmt = select(
+                table.c.case_ref, table.c.scheduled_for, table.c.status, table.c.stood_down_for
+            ).where(table.c.case_ref.in_(part)).where(table.c.status != CANCELLED)
+            for case, when, status, stood_down_for in session.execute(stmt):
+                if status == HELD or stood_down_for != when:
+                    meetings.setdefault(case, []).append(when)
+        for subject, case in subjects:
+            after = anchor_of(subject)
+            dates = [w for w in meetings.get(case, ()) if after is None
+                     or w.astimezone(LONDON).date() > after]  # fmt: skip
+            if dates:
+                found[(kind, subject)] = min(dates)
+    return found
+
+
+def load_admin_ids(session: Session) -> list[str]:
+    """Business support staff (told when a meeting is not booked): few, loaded whole."""
+    table = table_of(Staff)
+    stmt = select(table.c.staff_id).where(table.c.role == ADMIN).where(table.c.active.is_(True))
+    return [staff_id for (staff_id,) in session.execute(stmt)]
 
 
 def load_unallocated(

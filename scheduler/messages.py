@@ -17,6 +17,8 @@ from models.vocabulary import (
     ICPC_REPORT,
     KIND_LABELS,
     LATE_REASONS,
+    MEETING_LABELS,
+    MEETING_OWNERS,
     PLAN_FLAG,
     STAND_DOWN_REASONS,
     THEMES,
@@ -501,6 +503,52 @@ def stand_down_buttons(item: Item) -> list[list[Button]]:
         [(label.button, cb.encode(Action.STAND_DOWN_REASON, item.id, item.stage, reason))]
         for reason, label in STAND_DOWN_REASONS.items()
     ]
+
+
+# --- the next meeting: booked, then held in time ----------------------------------------
+
+
+def _meeting_due(item: Item, tz: ZoneInfo) -> str:
+    """`Fri 12 Mar`: the last day in timescale (the obligation falls due at its close)."""
+    return day_text(item.due_at.astimezone(tz).date())
+
+
+def meeting_not_booked(item: Item, *, admins_told: bool, tz: ZoneInfo = LONDON) -> Message:
+    """The IRO or chair: the next review or conference is due soon and no date is booked."""
+    told = " Business support has been told too." if admins_told else ""
+    text = (
+        f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
+        f"{_meeting_due(item, tz)} and is not booked yet. You are {MEETING_OWNERS[item.kind]}: "
+        f"please have it booked in the case system.{told}"
+    )
+    return Message(text, None)
+
+
+def meeting_not_booked_admin(
+    item: Item, *, owner_name: str, owner_role: str, tz: ZoneInfo = LONDON
+) -> Message:
+    """Business support: the same, so the date can be booked (told once per meeting)."""
+    text = (
+        f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
+        f"{_meeting_due(item, tz)} and is not booked yet ({owner_name}, {role_label(owner_role)}, "
+        f"has been told). You are their business support: please book it in the case system."
+    )
+    return Message(text, None)
+
+
+def meeting_overdue(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Message:
+    """The safeguarding manager: the meeting was not held by its due day."""
+    booked = (
+        f"It is booked for {when_text(item.conference_at, tz)}."
+        if item.conference_at is not None
+        else "No date is booked."
+    )
+    text = (
+        f"📋 {item.case_ref}: the {MEETING_LABELS[item.kind]} due by {_meeting_due(item, tz)} "
+        f"has not been held. {booked} {owner_name} is {MEETING_OWNERS[item.kind]}. "
+        "You are their safeguarding manager."
+    )
+    return Message(text, None)
 
 
 # --- go-live: what fell due before the first import ------------------------------------

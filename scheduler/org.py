@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
-from models.vocabulary import TEAM_MANAGER, WEEKDAYS, is_manager
+from models.vocabulary import ADMIN, TEAM_MANAGER, WEEKDAYS, is_manager
 
 MAX_COVER_HOPS = 8  # a cover who is away has their own cover; a loop of covers stops here
 
@@ -108,6 +108,21 @@ class Org:
                 if person.active and wanted(person):
                     return person
         return None
+
+    def admins_for(self, staff_id: str) -> list[Person]:
+        """Business support for someone (told when their meeting is not booked): the active
+        admins of their team; with none there, those who report to the nearest manager up
+        their line who has any. Empty when the service has no admin role in that line."""
+        person = self.get(staff_id)
+        if person is None:
+            return []
+        admins = [p for p in self.people.values() if p.role == ADMIN and p.active]
+        found = [p for p in admins if person.team and p.team == person.team]
+        for manager in self.chain(staff_id):
+            if found:
+                break
+            found = [p for p in admins if p.manager_id == manager.staff_id]
+        return sorted(found, key=lambda p: (p.name, p.staff_id))
 
     def away(self, staff_id: str, now: datetime, tz: tzinfo) -> Away | None:
         """The absence running at `now`, the latest started if several overlap."""

@@ -17,6 +17,8 @@ from datetime import datetime, tzinfo
 from models.buttons import Message
 from models.vocabulary import (
     CHALLENGE,
+    MEETING_HELD,
+    MEETING_KINDS,
     MISSED,
     N_DUE_TODAY,
     N_ESCALATION,
@@ -33,6 +35,7 @@ from models.vocabulary import (
 )
 from scheduler import messages as msg
 from scheduler.deadlines import (
+    book_by,
     on_their_day,
     promise_times,
     qa_reminder_at,
@@ -216,6 +219,8 @@ def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         return _review(item, org, policy, now)
     if item.kind == PLAN_FLAG:
         return _flag(item, org, policy, now)
+    if item.kind in MEETING_KINDS:
+        return _meeting(item, org, policy, now)
     logger.warning("no rule for obligation kind %s (id %s)", item.kind, item.id)
     return Decision()
 
@@ -226,6 +231,10 @@ def _backlog(item: Item, now: datetime) -> Decision:
     if item.kind in REPORT_KINDS and item.conference_at is not None:
         if now >= item.conference_at:
             return Decision(close=MISSED)
+        return Decision(next_action_at=item.conference_at, backlog=True)
+    if item.kind in MEETING_KINDS and item.conference_at is not None:  # booked: it will meet
+        if now >= item.conference_at:
+            return Decision(close=MEETING_HELD)
         return Decision(next_action_at=item.conference_at, backlog=True)
     return Decision(backlog=True)
 
@@ -496,3 +505,62 @@ def _flag(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         A_INFO,
     )
     return out.decision(None)
+
+
+# --- the next meeting: booked in time, then held in time ----------------------------------
+
+
+def _meeting(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """The next looked-after review or conference: not booked N working days before it is due,
+    its IRO or chair and business support hear once; not held by its due day, the safeguarding
+    manager. Booked, nothing more until it meets; once it has met, the case is synced again."""
+    cal = policy.calendar()
+    booked = item.conference_at
+    if booked is not None and now >= booked:
+        return Decision(close=MEETING_HELD)  # taken place: the case's records say what next
+    out = _Out(org, now, cal.tz)
+    if item.stage > 0:
+        return out.decision(booked)
+    if now >= item.due_at:
+        manager = org.first_with_role(item.owner_id, SAFEGUARDING_MANAGER)
+        if manager is None:
+            out.lost.append(_key(item, "stage:1", SAFEGUARDING_MANAGER))
+        else:
+            owner_name = _name(org, item.owner_id, item.owner_id)
+            out.send(
+                manager.staff_id,
+                _key(item, "stage:1", manager.staff_id),
+                N_ESCALATION,
+                msg.meeting_overdue(item, owner_name=owner_name, tz=cal.tz),
+                A_ESCALATION,
+            )
+        change = StageChange(0, 1, None, manager.staff_id if manager else None)
+        return out.decision(booked, change)
+    tell_at = book_by(item.kind, item.due_at, policy)
+    if booked is None and now >= tell_at:
+        owner = org.get(item.owner_id)
+        admins = org.admins_for(item.owner_id)
+        out.send(
+            item.owner_id,
+            _key(item, "unbooked", item.owner_id),
+            N_REMINDER,
+            msg.meeting_not_booked(item, admins_told=bool(admins), tz=cal.tz),
+            A_REMINDER,
+        )
+        for admin in admins:
+            out.send(
+                admin.staff_id,
+                _key(item, "unbooked", admin.staff_id),
+                N_REMINDER,
+                msg.meeting_not_booked_admin(
+                    item,
+                    owner_name=owner.name if owner else item.owner_id,
+                    owner_role=owner.role if owner else "staff",
+                    tz=cal.tz,
+                ),
+                A_REMINDER,
+            )
+    # Looked at again when "not booked" is due, when a booked meeting meets, and at the due
+    # day's close, so a booking stood down in between is still caught.
+    later = [t for t in (tell_at, booked, item.due_at) if t is not None and t > now]
+    return out.decision(min(later) if later else None)

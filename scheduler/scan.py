@@ -12,16 +12,16 @@ from sqlmodel import Session
 
 from models.daily import claim_day
 from models.tables import Obligation
-from models.vocabulary import OPEN
+from models.vocabulary import MEETING_HELD, MEETING_KINDS, OPEN
 from scheduler import rules
 from scheduler.absences import absence_pass
 from scheduler.backlog import list_backlog
 from scheduler.escalation import apply_decisions
 from scheduler.items import Decision, Item
-from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
+from scheduler.loaders import OBLIGATION_COLUMNS, load_admin_ids, load_items, load_org
 from scheduler.org import Org
 from scheduler.policy import Policy
-from scheduler.sync import ensure_milestones
+from scheduler.sync import ensure_milestones, sync_obligations
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ def scan_pass(
     wanted: set[str] = set()
     for item in items:
         wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)
+    if any(item.kind in MEETING_KINDS for item in items):
+        wanted.update(load_admin_ids(session))  # business support hears of unbooked meetings
     org = load_org(session, wanted, now=now)
     decided: list[tuple[Item, Decision]] = []
     for item in items:
@@ -104,6 +106,10 @@ def scan_pass(
     outcomes = apply_decisions(session, policy, decided, now=now)
     backlog = [i for (i, d), a in zip(decided, outcomes, strict=True) if a.won and d.backlog]
     result.queued += list_backlog(session, policy, backlog, now=now)  # once, "to confirm"
+    met = {i.case_ref for (i, d), a in zip(decided, outcomes, strict=True)
+           if a.won and d.close == MEETING_HELD}  # fmt: skip
+    if met:  # a booked meeting has taken place: the records now say it is held, and what next
+        result.closed += sync_obligations(session, policy, now=now, case_refs=met).closed
     for applied in outcomes:
         if not applied.won:
             result.skipped += 1

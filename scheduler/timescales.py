@@ -24,9 +24,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
-from models.vocabulary import CANCELLED, HELD, ICPC, LAC_REVIEW_DUE, RCPC
-from scheduler.calendar import WorkingCalendar, WorkingHours
+from models.vocabulary import CANCELLED, HELD, ICPC, RCPC
+from scheduler.calendar import WorkingCalendar
 from scheduler.deadlines import add_months
+from scheduler.deadlines import book_by as book_by
+from scheduler.deadlines import book_by_at as book_by_at
+from scheduler.deadlines import meeting_due_at as meeting_due_at
+from scheduler.deadlines import meeting_rule as meeting_rule
 from scheduler.policy import CpConferenceRule, LacReviewRule, Policy
 
 LAC_REVIEW = "lac_review"  # the `kind` of a looked-after review's verdict (conferences: ICPC/RCPC)
@@ -70,33 +74,6 @@ def next_rcpc_due(icpc_on: date, held_rcpcs: Sequence[date], rule: CpConferenceR
 def held_in_time(due_on: date, held_on: date) -> bool:
     """Held on or before the last day in timescale."""
     return held_on <= due_on
-
-
-def meeting_due_at(due_on: date, cal: WorkingCalendar, hours: WorkingHours) -> datetime:
-    """When a meeting not yet held is overdue: the close of working hours on its due day."""
-    return hours.close_of_day(due_on, cal)
-
-
-def book_by_at(
-    due_on: date, working_days_before: int, cal: WorkingCalendar, hours: WorkingHours
-) -> datetime:
-    """When a meeting not yet booked is told: opening of the day N working days before due
-    (0: the due day, or the working day before it when it is not one)."""
-    if working_days_before == 0:
-        return hours.opening_of_day(cal.previous_working_day(due_on), cal)
-    return hours.opening_of_day(cal.subtract_working_days(due_on, working_days_before), cal)
-
-
-def meeting_rule(kind: str, policy: Policy) -> LacReviewRule | CpConferenceRule:
-    """The policy section of a meeting obligation: `[lac_review]` or `[cp_conference]`."""
-    return policy.lac_review if kind == LAC_REVIEW_DUE else policy.cp_conference
-
-
-def book_by(kind: str, due_at: datetime, policy: Policy) -> datetime:
-    """`book_by_at` for a meeting obligation, from its stored deadline (local day = due day)."""
-    cal, hours = policy.calendar(), policy.hours()
-    days = meeting_rule(kind, policy).booked_working_days_before
-    return book_by_at(cal.local(due_at).date(), days, cal, hours)
 
 
 # --- held, stood down, booked -----------------------------------------------------------
@@ -152,7 +129,8 @@ class Verdict:
 
     `kind` is `lac_review`, `ICPC` or `RCPC`; `number` counts from 1 in the period in care
     (reviews) or the plan (RCPCs; an ICPC is number 0). `meeting_id` is the review or
-    conference that was held (None for the next one, not held yet).
+    conference that was held (None for the next one, not held yet); `counted_from` is the day
+    its timescale runs from (entering care, the strategy discussion, the meeting before).
     """
 
     case_ref: str
@@ -161,6 +139,7 @@ class Verdict:
     due_on: date
     held_on: date | None = None
     meeting_id: str | None = None
+    counted_from: date | None = None
 
     @property
     def in_time(self) -> bool | None:
@@ -176,28 +155,30 @@ class Verdict:
 class Chain:
     """A period in care's reviews, or a plan's conferences: those held, and the next one.
 
-    `next` is None when no further meeting is owed (the period or plan has ended, or an ICPC
-    has no strategy date to count from); `anchor` is the day the next one counts from (the
-    previous meeting, or the start), which names its obligation (`subject_of`).
+    `next` is the meeting due next, None when there is nothing to count it from; once the
+    period or plan has `ended` it is no longer owed. Its `counted_from` names its obligation
+    (`subject_id`), so the meeting after it is another one.
     """
 
     case_ref: str
     held: tuple[Verdict, ...]
     next: Verdict | None
-    anchor: date
     ended: bool = False
 
     @property
-    def subject_id(self) -> str:
-        """The obligation subject of the next meeting."""
-        return subject_of(self.case_ref, self.anchor)
+    def subject_id(self) -> str | None:
+        """The obligation subject of the next meeting (None when none is owed)."""
+        nxt = self.next
+        return None if nxt is None or nxt.counted_from is None else subject_of(
+            self.case_ref, nxt.counted_from
+        )  # fmt: skip
 
 
 def review_chain(
     period: CareRecord, reviews: Iterable[ReviewRecord], policy: Policy, now: datetime
 ) -> Chain:
     """A period in care: its reviews held (in the period), each against its due date, and the
-    next one due (None once the child has left care)."""
+    next one due (owed until the child leaves care: `ended`)."""
     rule, cal = policy.lac_review, policy.calendar()
     start, end = period.entered_on, period.left_on
     found: list[tuple[date, str]] = []
@@ -212,13 +193,13 @@ def review_chain(
     days: list[date] = []
     for number, (day, review_id) in enumerate(found, start=1):
         due = next_review_due(start, days, rule, cal)
-        held.append(Verdict(period.case_ref, LAC_REVIEW, number, due, day, review_id))
+        held.append(Verdict(period.case_ref, LAC_REVIEW, number, due, day, review_id,
+                            days[-1] if days else start))  # fmt: skip
         days.append(day)
-    anchor = days[-1] if days else start
     pending = Verdict(period.case_ref, LAC_REVIEW, len(days) + 1,
-                      next_review_due(start, days, rule, cal))  # fmt: skip
-    ended = end is not None
-    return Chain(period.case_ref, tuple(held), None if ended else pending, anchor, ended)
+                      next_review_due(start, days, rule, cal), None, None,
+                      days[-1] if days else start)  # fmt: skip
+    return Chain(period.case_ref, tuple(held), pending, ended=end is not None)
 
 
 def conference_chain(
@@ -228,9 +209,10 @@ def conference_chain(
     the next conference due.
 
     The plan's ICPC is its case's latest ICPC row, unless dated more than a month before the
-    plan started (a previous plan's). Held, it starts the RCPC clock; without one in the export
-    the plan's start does. Not held yet, the next conference is that ICPC, due 15 working days
-    after its `strategy_on` (none without a strategy date). An ended plan owes nothing more.
+    plan started (a previous plan's). Not held yet, the next conference is that ICPC, due 15
+    working days after its `strategy_on` (none without one). Held, it starts the RCPC clock;
+    without it in the export, the plan's start does for the timeliness of RCPCs held, but the
+    next conference is owed (and chased) only once the export shows one held to count from.
     """
     rule, cal = policy.cp_conference, policy.calendar()
     case_ref = plan.case_ref
@@ -239,38 +221,39 @@ def conference_chain(
     icpc = icpcs[-1] if icpcs else None
     ended = plan.plan_end is not None
     held: list[Verdict] = []
-    anchor = plan.plan_start
+    icpc_on: date | None = None
     if icpc is not None:
-        icpc_day = conference_held_on(icpc, cal, now)
         earliest = plan.plan_start - timedelta(days=ICPC_OF_PLAN_DAYS)
-        belongs = cal.local(icpc.scheduled_for).date() >= earliest
-        if belongs and icpc_day is None:  # the next conference is the ICPC
-            if icpc.strategy_on is None:
-                return Chain(case_ref, (), None, plan.plan_start, ended)
-            pending = Verdict(case_ref, ICPC, 0, icpc_due(icpc.strategy_on, rule, cal))
-            return Chain(case_ref, (), None if ended else pending, icpc.strategy_on, ended)
-        if belongs and icpc_day is not None:
-            anchor = icpc_day
-            if icpc.strategy_on is not None:
-                held.append(Verdict(case_ref, ICPC, 0, icpc_due(icpc.strategy_on, rule, cal),
-                                    icpc_day, icpc.conference_id))  # fmt: skip
-    icpc_on = anchor
+        if cal.local(icpc.scheduled_for).date() >= earliest:
+            icpc_on = conference_held_on(icpc, cal, now)
+            strategy = icpc.strategy_on
+            if icpc_on is None:  # the next conference is the ICPC
+                pending = None if strategy is None else Verdict(
+                    case_ref, ICPC, 0, icpc_due(strategy, rule, cal), None, None, strategy
+                )  # fmt: skip
+                return Chain(case_ref, (), pending, ended)
+            if strategy is not None:
+                held.append(Verdict(case_ref, ICPC, 0, icpc_due(strategy, rule, cal), icpc_on,
+                                    icpc.conference_id, strategy))  # fmt: skip
+    start = icpc_on or plan.plan_start
     found = sorted(
         (day, c.conference_id)
         for c in own
         if c.kind.upper() == RCPC
         and (day := conference_held_on(c, cal, now)) is not None
-        and day > icpc_on
+        and day > start
         and (plan.plan_end is None or day <= plan.plan_end)
     )
     days: list[date] = []
     for number, (day, conference_id) in enumerate(found, start=1):
-        held.append(Verdict(case_ref, RCPC, number, next_rcpc_due(icpc_on, days, rule), day,
-                            conference_id))  # fmt: skip
+        held.append(Verdict(case_ref, RCPC, number, next_rcpc_due(start, days, rule), day,
+                            conference_id, days[-1] if days else start))  # fmt: skip
         days.append(day)
-    anchor = days[-1] if days else icpc_on
-    pending = Verdict(case_ref, RCPC, len(days) + 1, next_rcpc_due(icpc_on, days, rule))
-    return Chain(case_ref, tuple(held), None if ended else pending, anchor, ended)
+    if icpc_on is None and not days:
+        return Chain(case_ref, tuple(held), None, ended)  # nothing in the export to count from
+    pending = Verdict(case_ref, RCPC, len(days) + 1, next_rcpc_due(start, days, rule), None,
+                      None, days[-1] if days else start)  # fmt: skip
+    return Chain(case_ref, tuple(held), pending, ended)
 
 
 def lac_reviews_in_timescale(
@@ -309,8 +292,9 @@ def conferences_in_timescale(
                 continue
             day = conference_held_on(conf, cal, now)
             if day is not None:
-                found.append(Verdict(conf.case_ref, ICPC, 0, icpc_due(conf.strategy_on, rule, cal),
-                                     day, conf.conference_id))  # fmt: skip
+                due = icpc_due(conf.strategy_on, rule, cal)
+                found.append(Verdict(conf.case_ref, ICPC, 0, due, day, conf.conference_id,
+                                     conf.strategy_on))  # fmt: skip
     for plan in plans:
         chain = conference_chain(plan, by_case.get(plan.case_ref, ()), policy, now)
         found.extend(v for v in chain.held if v.kind == RCPC)

@@ -15,6 +15,7 @@ from models.vocabulary import (
     LAC_DECISIONS,
     LAC_RECORD,
     LAC_REPORT,
+    LAC_REVIEW_DUE,
     LEFT_CARE,
     MISSED,
     OPEN,
@@ -154,7 +155,11 @@ def test_child_protection_records_alone_derive_what_they_did_before() -> None:
     alone = derive_obligations([plan], [conf], [], POLICY, now=NOW)
     both = derive_obligations([plan], [conf], [], POLICY, now=NOW, care=[CARE],
                               reviews=[_review(london(2026, 12, 10, 10))])  # fmt: skip
-    assert both == {**alone, (LAC_REPORT, "R-1"): both[(LAC_REPORT, "R-1")]}
+    assert both == {
+        **alone,
+        (LAC_REPORT, "R-1"): both[(LAC_REPORT, "R-1")],
+        (LAC_REVIEW_DUE, "LAC-1>20250602"): both[(LAC_REVIEW_DUE, "LAC-1>20250602")],
+    }  # the child's next review is owed too (`derive_meetings`)
 
 
 FAMILY_DUE = [

@@ -193,7 +193,8 @@ def test_a_period_in_care_lists_each_review_held_against_its_due_date_and_the_ne
         ("r1", 1, date(2026, 11, 30), True),
         ("r2", 2, date(2027, 2, 27), False),
     ]
-    assert chain.next == ts.Verdict("LAC-1", ts.LAC_REVIEW, 3, date(2027, 9, 1))
+    assert chain.next == ts.Verdict("LAC-1", ts.LAC_REVIEW, 3, date(2027, 9, 1), None, None,
+                                    date(2027, 3, 1))  # fmt: skip
     assert chain.subject_id == "LAC-1>20270301"
 
 
@@ -211,7 +212,8 @@ def test_a_child_who_has_left_care_is_owed_no_further_review() -> None:
     chain = ts.review_chain(period, [_review("r1", date(2026, 11, 27)),
                                      _review("r2", date(2027, 2, 1))], POLICY, NOW)  # fmt: skip
     assert [v.meeting_id for v in chain.held] == ["r1"]
-    assert chain.next is None and chain.ended
+    assert chain.ended  # the review due after r1 is no longer owed
+    assert chain.subject_id == "LAC-1>20261127"
 
 
 def test_a_plan_lists_its_icpc_and_rcpcs_against_their_due_dates_and_the_next_due() -> None:
@@ -226,7 +228,8 @@ def test_a_plan_lists_its_icpc_and_rcpcs_against_their_due_dates_and_the_next_du
         ("ICPC", "i", date(2027, 1, 7), True),
         ("RCPC", "r1", date(2027, 4, 7), False),
     ]
-    assert chain.next == ts.Verdict("CP-1", "RCPC", 2, date(2027, 10, 8))
+    assert chain.next == ts.Verdict("CP-1", "RCPC", 2, date(2027, 10, 8), None, None,
+                                    date(2027, 4, 8))  # fmt: skip
     assert chain.subject_id == "CP-1>20270408"
 
 
@@ -235,7 +238,8 @@ def test_an_icpc_still_to_come_is_the_next_conference_due_from_the_strategy_disc
     confs = [_conf("i", "ICPC", date(2027, 6, 10), strategy_on=date(2027, 5, 27))]
     chain = ts.conference_chain(plan, confs, POLICY, NOW)
     assert chain.held == ()
-    assert chain.next == ts.Verdict("CP-1", "ICPC", 0, date(2027, 6, 18))  # 31 May a holiday
+    assert chain.next == ts.Verdict("CP-1", "ICPC", 0, date(2027, 6, 18), None, None,
+                                    date(2027, 5, 27))  # 31 May a bank holiday  # fmt: skip
     assert chain.subject_id == "CP-1>20270527"
 
 
@@ -248,17 +252,25 @@ def test_an_icpc_still_to_come_without_a_strategy_date_owes_no_conference_deadli
 def test_without_its_icpc_in_the_export_a_plan_counts_its_rcpcs_from_its_start() -> None:
     plan = PlanRecord("CP-1", "sw", "chair", date(2026, 11, 30))
     old = _conf("old", "ICPC", date(2024, 3, 1), strategy_on=date(2024, 2, 20))  # a past plan's
-    chain = ts.conference_chain(plan, [old], POLICY, NOW)
-    assert chain.held == ()
-    assert chain.next == ts.Verdict("CP-1", "RCPC", 1, date(2027, 2, 28))
-    assert chain.subject_id == "CP-1>20261130"
+    chain = ts.conference_chain(plan, [old, _conf("r1", "RCPC", date(2027, 3, 1))], POLICY, NOW)
+    assert [(v.meeting_id, v.due_on, v.in_time) for v in chain.held] == [
+        ("r1", date(2027, 2, 28), False),
+    ]
+    assert chain.next == ts.Verdict("CP-1", "RCPC", 2, date(2027, 9, 1), None, None,
+                                    date(2027, 3, 1))  # fmt: skip
+
+
+def test_a_plan_with_no_conference_in_the_export_is_owed_no_conference_deadline_yet() -> None:
+    plan = PlanRecord("CP-1", "sw", "chair", date(2026, 11, 30))
+    chain = ts.conference_chain(plan, [_conf("r1", "RCPC", date(2027, 7, 1))], POLICY, NOW)
+    assert chain.held == () and chain.next is None and chain.subject_id is None
 
 
 def test_an_ended_plan_is_owed_no_further_conference() -> None:
     plan = PlanRecord("CP-1", "sw", "chair", date(2026, 11, 30), plan_end=date(2027, 2, 1))
     chain = ts.conference_chain(plan, [_conf("r1", "RCPC", date(2027, 2, 1))], POLICY, NOW)
     assert [v.meeting_id for v in chain.held] == ["r1"]
-    assert chain.next is None and chain.ended
+    assert chain.ended and chain.subject_id == "CP-1>20270201"
 
 
 def test_the_figures_get_one_verdict_per_meeting_held_including_icpcs_without_a_plan() -> None:
