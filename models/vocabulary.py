@@ -414,6 +414,25 @@ REPORT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "stood_down": ("Conferences", "stood down",
                    "conferences that did not go ahead on their date, of those whose date "
                    "came (not counted in report timeliness)"),
+    "lac_reviews": (
+        "LAC reviews",
+        "in timescale",
+        "looked-after reviews held in the period by their due date: the first within "
+        "[lac_review] first_within_working_days of entering care, the second 3 months after, "
+        "then every 6 months",
+    ),
+    "icpc_held": (
+        "ICPC held",
+        "{strategy} wd of SD",
+        "ICPCs held within {strategy} working days of the strategy discussion (SD, the "
+        "export's strategy_on), of those held in the period",
+    ),
+    "rcpc_held": (
+        "RCPC held",
+        "in timescale",
+        "RCPCs held by their due date: the first within 3 months of the ICPC, then every 6 "
+        "months",
+    ),
     "lac_decisions": ("LAC decisions", "in {decisions} wd",
                       "looked-after reviews held whose decisions were uploaded within "
                       "{decisions} working days, of those whose window has closed"),
@@ -422,7 +441,7 @@ REPORT_COLUMNS: dict[str, tuple[str, str, str]] = {
                     "< {target}% = below the policy's target"),
     "family_records": ("Family record", "in {family} wd",
                        "conference records and plans sent to the family within {family} "
-                       "working days of a conference that went ahead"),
+                       "working days of a conference the export says was held"),
     "in_care": ("Children", "in care", "children in care on the last day of the period"),
     "alerts_cp": ("QA alerts CP", "concern/pos",
                   "3/1 = 3 concerns and 1 positive alert raised on child protection cases"),

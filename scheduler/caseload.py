@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 
 from models.golive import went_live
-from models.records import ConferenceRecord
+from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
 from models.tables import (
     AuditEvent,
     CarePeriod,
@@ -68,6 +68,14 @@ class ConferenceRow:
     record_sent_at: datetime | None = None  # the record and plan reached the family
     status: str = "scheduled"  # as exported: scheduled, held or cancelled
 
+    def record(self) -> ConferenceRecord:
+        """As the timescale rules read it (stood down: cancelled, with its reason)."""
+        return ConferenceRecord(
+            self.conference_id, self.case_ref, self.kind, self.scheduled_for, self.chair_id or None,
+            self.report_received_at, CANCELLED if self.stood_down else self.status,
+            self.stood_down, strategy_on=self.strategy_on, record_sent_at=self.record_sent_at,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class AlertRow:
@@ -98,6 +106,11 @@ class PlanRow:
     chair_id: str = ""
     team: str = NO_TEAM
 
+    def record(self) -> PlanRecord:
+        """As the timescale rules read it."""
+        return PlanRecord(self.case_ref, self.worker_id, self.chair_id, self.plan_start,
+                          self.plan_end)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class NotificationRow:
@@ -121,6 +134,11 @@ class CareRow:
     iro_id: str = ""
     team: str = NO_TEAM
 
+    def record(self) -> CareRecord:
+        """As the timescale rules read it."""
+        return CareRecord(self.case_ref, self.worker_id, self.iro_id, self.entered_on,
+                          self.left_on)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ReviewRow:
@@ -129,13 +147,23 @@ class ReviewRow:
     review_id: str
     case_ref: str
     scheduled_for: datetime
-    held_on: date | None = None  # None: not held (yet)
+    held_on: date | None = None  # as exported (`scheduler.timescales.review_held_on` decides)
     decisions_at: datetime | None = None
     record_at: datetime | None = None
     stood_down: str | None = None  # why it did not go ahead, None if it did
     iro_id: str = ""
     worker_id: str = ""
     team: str = NO_TEAM
+    status: str = "scheduled"  # as exported: scheduled, held or cancelled
+
+    def record(self) -> ReviewRecord:
+        """As the timescale rules read it (stood down: cancelled, with its reason)."""
+        return ReviewRecord(
+            self.review_id, self.case_ref, self.scheduled_for, self.iro_id or None,
+            CANCELLED if self.stood_down else self.status, self.stood_down,
+            held_on=self.held_on, decisions_uploaded_at=self.decisions_at,
+            record_uploaded_at=self.record_at,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -247,8 +275,12 @@ def load_caseload(
     start: datetime,
     end: datetime,
     now: datetime,
+    history: bool = False,
 ) -> Caseload:
-    """Read the rows for [start, end) in a handful of queries, attributed to teams."""
+    """Read the rows for [start, end) in a handful of queries, attributed to teams; with
+    `history`, every conference and review before `end` too (the timescale chains count each
+    meeting from the one before it)."""
+    since = datetime.min.replace(tzinfo=start.tzinfo) if history else start
     conn = session.connection()  # Core rows: no ORM bookkeeping for ~50,000 tuples
     plan_rows_read = list(
         conn.execute(
@@ -295,7 +327,7 @@ def load_caseload(
             col(Conference.stood_down_reason),
             col(Conference.strategy_on),
             col(Conference.record_sent_at),
-        ).where(col(Conference.scheduled_for) >= start, col(Conference.scheduled_for) < end)
+        ).where(col(Conference.scheduled_for) >= since, col(Conference.scheduled_for) < end)
     ):
         worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
         record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
@@ -347,7 +379,7 @@ def load_caseload(
         ):
             if ob_id is not None:
                 stage_of[subject] = (ob_id, stage)
-    history = _stage_history(conn, [ob_id for ob_id, _ in stage_of.values()])
+    stage_history = _stage_history(conn, [ob_id for ob_id, _ in stage_of.values()])
     alerts = []
     for alert_id, case_ref, raised_by, raised_at, responded, closed, kind, theme in raw_alerts:
         if case_ref in plans:
@@ -360,7 +392,7 @@ def load_caseload(
                 alert_id,
                 raised_at,
                 _first(responded, closed),
-                max(stage, history.get(ob_id, 0)),
+                max(stage, stage_history.get(ob_id, 0)),
                 worker,
                 raised_by,
                 team_of(worker),
@@ -423,7 +455,7 @@ def load_caseload(
             col(Review.reason),
             col(Review.stood_down_for),
             col(Review.stood_down_reason),
-        ).where(col(Review.scheduled_for) < end)
+        ).where(col(Review.scheduled_for) >= since, col(Review.scheduled_for) < end)
     ):
         reason, off_for, off_reason = gone
         worker, period_iro = in_care.get(case_ref, ("", ""))
@@ -433,11 +465,9 @@ def load_caseload(
             why = off_reason or NOT_GIVEN
         else:
             why = None
-        if held_on is None and status == HELD:
-            held_on = policy.calendar().local(when).date()
         reviews.append(
             ReviewRow(review_id, case_ref, when, held_on, decided, recorded, why,
-                      iro or period_iro, worker, team_of(worker))
+                      iro or period_iro, worker, team_of(worker), status)
         )  # fmt: skip
     logger.debug(
         "loaded %d conferences, %d alerts, %d plans, %d periods in care, %d reviews",

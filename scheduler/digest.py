@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
@@ -52,6 +52,9 @@ from scheduler.loaders import load_absences, load_unallocated
 from scheduler.notify import enqueue
 from scheduler.org import Org, Person
 from scheduler.policy import Policy
+
+if TYPE_CHECKING:
+    from scheduler.figures import IroCaseload  # figures and matplotlib load only on chart days
 
 logger = logging.getLogger(__name__)
 
@@ -576,7 +579,14 @@ def build_charts(
     """
     from scheduler.caseload import load_caseload
     from scheduler.chart import render_chart  # matplotlib only on chart days
-    from scheduler.figures import Rules, day_start, week_start, weekly_series
+    from scheduler.figures import (
+        Rules,
+        caseload_summary,
+        day_start,
+        iro_caseloads,
+        week_start,
+        weekly_series,
+    )
 
     cal = policy.calendar()
     iso = cal.local(now).isocalendar()
@@ -591,6 +601,7 @@ def build_charts(
     end = day_start(last_week + timedelta(weeks=1), cal)
     caseload = load_caseload(session, policy, start=start, end=end, now=now)
     outgoing = []
+    loads: list[IroCaseload] | None = None  # read once, for the safeguarding managers
     started = time.monotonic()
     for done_so_far, manager in enumerate(todo):
         if done_so_far and time.monotonic() - started > budget_seconds:  # at least one a pass
@@ -613,7 +624,12 @@ def build_charts(
             icpc_days=rules.icpc_days,
             qa_days=rules.qa_days,
         )
-        caption = Message(f"Your span's timeliness, week by week: the last {CHART_WEEKS} weeks.")
+        caption = f"Your span's timeliness, week by week: the last {CHART_WEEKS} weeks."
+        if manager.role == SAFEGUARDING_MANAGER:  # the IROs' weighted caseloads, one line
+            if loads is None:
+                loads = iro_caseloads(caseload, rules, as_of=cal.local(now).date())
+            span = set(org.span(manager.staff_id))
+            caption += "\n" + caseload_summary([c for c in loads if c.staff_id in span], rules)
         outgoing.append(_Outgoing(f"{CHART}:{manager.staff_id}:{week}", manager.staff_id,
-                                  CHART, caption, png))  # fmt: skip
+                                  CHART, Message(caption), png))  # fmt: skip
     return outgoing

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from models.vocabulary import CONCERN, FAILED, IRO
+from models.vocabulary import CONCERN, FAILED, HELD, IRO
 from scheduler.calendar import WorkingCalendar, WorkingHours
 from scheduler.caseload import (
     NO_TEAM,
@@ -45,6 +45,11 @@ from scheduler.caseload import (
 )
 from scheduler.deadlines import add_months, qa_due_on, report_due_on
 from scheduler.policy import Policy
+from scheduler.timescales import (
+    Verdict,
+    conferences_in_timescale,
+    lac_reviews_in_timescale,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +104,9 @@ class Figures:
     qa_positive: int = 0  # positive alerts raised in the period (no answer needed)
     alerts_by_service: tuple[tuple[str, str, int], ...] = ()  # (service, kind, count)
     alerts_by_theme: tuple[tuple[str, str, int], ...] = ()  # (theme or not_given, kind, count)
+    lac_reviews: Rate = Rate()  # looked-after reviews held in timescale (scheduler.timescales)
+    icpc_held: Rate = Rate()  # ICPCs held within N working days of the strategy discussion
+    rcpc_held: Rate = Rate()  # RCPCs held in timescale (3 months after the ICPC, then 6)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ class Rules:
     cp_weight: float = 1.0  # [caseload] weights
     lac_weight: float = 1.5
     handbook_range: tuple[int, int] = (50, 70)  # [caseload] handbook_range
+    icpc_within_days: int = 15  # [cp_conference] icpc_within_working_days
+    policy: Policy = field(default_factory=Policy, compare=False, hash=False)  # for timescales
 
     @classmethod
     def of(cls, policy: Policy) -> Rules:
@@ -153,6 +163,8 @@ class Rules:
             cp_weight=policy.caseload.weights.cp,
             lac_weight=policy.caseload.weights.lac,
             handbook_range=(low, high),
+            icpc_within_days=policy.cp_conference.icpc_within_working_days,
+            policy=policy,
         )
 
 
@@ -277,13 +289,30 @@ def family_record_rate(
     rows: Iterable[ConferenceRow], rules: Rules, *, now: datetime, since: datetime | None = None
 ) -> Rate:
     """Conference records and plans sent to the family within N working days of the
-    conference, among conferences that went ahead (not stood down) and whose date has come."""
+    conference, among conferences the export says were held (as the chair's obligation is
+    derived: `scheduler.derive.derive_family_records`)."""
     items = [
         (rules.cal.local(r.scheduled_for).date(), r.record_sent_at)
         for r in rows
-        if r.stood_down is None and r.scheduled_for <= now
+        if r.status == HELD and r.stood_down is None and r.scheduled_for <= now
     ]
     return upload_rate(items, rules.family_record_days, rules, now=now, since=since)
+
+
+def timescale_rate(
+    verdicts: Iterable[Verdict], *, first: date, end: date, since: date | None = None
+) -> Rate:
+    """Meetings held in [first, end) by their last day in timescale (`scheduler.timescales`);
+    a meeting due before go-live (`since`) was backlog and is not measured."""
+    met = total = 0
+    for v in verdicts:
+        if v.held_on is None or not first <= v.held_on < end:
+            continue
+        if since is not None and v.due_on < since:
+            continue
+        total += 1
+        met += bool(v.in_time)
+    return Rate(met, total)
 
 
 def _alert_counts(
@@ -380,6 +409,21 @@ def iro_caseloads(rows: Caseload, rules: Rules, *, as_of: date) -> list[IroCasel
     return sorted(result, key=lambda c: (-c.weighted, c.name, c.staff_id))
 
 
+CASELOAD_NAMES = 5  # a digest caption names at most this many IROs over the range
+
+
+def caseload_summary(loads: Sequence[IroCaseload], rules: Rules) -> str:
+    """One line for the safeguarding manager's Monday chart: who is over the Handbook range."""
+    low, high = rules.handbook_range
+    over = [c for c in loads if c.band == "over"]
+    head = f"IRO caseloads (weighted, Handbook {low}-{high}): "
+    if not over:
+        return head + f"none of {len(loads)} over {high}."
+    names = ", ".join(f"{c.name} {c.weighted:g}" for c in over[:CASELOAD_NAMES])
+    more = f" and {len(over) - CASELOAD_NAMES} more" if len(over) > CASELOAD_NAMES else ""
+    return head + f"{len(over)} of {len(loads)} over {high}: {names}{more} (irobot report)."
+
+
 def compute_figures(
     label: str,
     rows: Caseload,
@@ -400,6 +444,15 @@ def compute_figures(
     as_of = as_of_day(end, now, rules)
     held = _held_reviews(rows.reviews, start, end)
     since = rows.went_live
+    first_day, end_day = rules.cal.local(start).date(), rules.cal.local(end).date()
+    since_day = rules.cal.local(since).date() if since is not None else None
+    reviews_held = lac_reviews_in_timescale(
+        [c.record() for c in rows.care], [r.record() for r in rows.reviews], rules.policy, now
+    )
+    meetings = conferences_in_timescale(
+        [p.record() for p in rows.plans], [c.record() for c in rows.conferences], rules.policy,
+        now,
+    )  # fmt: skip
     open_plans = [
         p
         for p in rows.plans
@@ -443,6 +496,15 @@ def compute_figures(
         qa_positive=len(every_alert) - len(alerts),
         alerts_by_service=by_service,
         alerts_by_theme=by_theme,
+        lac_reviews=timescale_rate(reviews_held, first=first_day, end=end_day, since=since_day),
+        icpc_held=timescale_rate(
+            [v for v in meetings if v.kind.upper() == "ICPC"], first=first_day, end=end_day,
+            since=since_day,
+        ),
+        rcpc_held=timescale_rate(
+            [v for v in meetings if v.kind.upper() == "RCPC"], first=first_day, end=end_day,
+            since=since_day,
+        ),
     )  # fmt: skip
 
 
@@ -497,6 +559,9 @@ def combine(label: str, parts: Sequence[Figures]) -> Figures:
             qa_positive=total.qa_positive + f.qa_positive,
             alerts_by_service=_merge(total.alerts_by_service, f.alerts_by_service),
             alerts_by_theme=_merge(total.alerts_by_theme, f.alerts_by_theme),
+            lac_reviews=total.lac_reviews + f.lac_reviews,
+            icpc_held=total.icpc_held + f.icpc_held,
+            rcpc_held=total.rcpc_held + f.rcpc_held,
         )  # fmt: skip
     return total
 

@@ -147,6 +147,15 @@ MORE_CSV_COLUMNS = (
     "family_records_in_time",
     "family_records_due",
     "family_records_pct",
+    "lac_reviews_in_timescale",
+    "lac_reviews_held",
+    "lac_reviews_in_timescale_pct",
+    "icpc_in_timescale",
+    "icpc_held",
+    "icpc_in_timescale_pct",
+    "rcpc_in_timescale",
+    "rcpc_held",
+    "rcpc_in_timescale_pct",
     "children_in_care",
     "alerts_concern_cp",
     "alerts_positive_cp",
@@ -205,7 +214,8 @@ def csv_rows(
         for rate in (f.lac_decisions, f.lac_records):
             row += [str(rate.met), str(rate.total), _pct(rate.pct)]
         row.append(str(target_pct))
-        row += [str(f.family_records.met), str(f.family_records.total), _pct(f.family_records.pct)]
+        for rate in (f.family_records, f.lac_reviews, f.icpc_held, f.rcpc_held):
+            row += [str(rate.met), str(rate.total), _pct(rate.pct)]
         row.append(str(f.children_in_care))
         row += [
             str(count_of(f.alerts_by_service, service, kind))
@@ -286,6 +296,7 @@ def _values(rules: Rules) -> dict[str, object]:
         "record": rules.record_days,
         "target": rules.record_target_pct,
         "family": rules.family_record_days,
+        "strategy": rules.icpc_within_days,
         "cp": f"{rules.cp_weight:g}",
         "lac": f"{rules.lac_weight:g}",
         "low": low,
@@ -295,8 +306,9 @@ def _values(rules: Rules) -> dict[str, object]:
 
 MAIN_KEYS = ("team", "rcpc", "icpc", "qa", "qa_raised", "plans", "plans_9", "plans_18",
              "plans_24", "failed", "held", "stood_down")  # fmt: skip
-MORE_KEYS = ("team", "lac_decisions", "lac_records", "family_records", "in_care", "alerts_cp",
-             "alerts_lac")  # fmt: skip
+MORE_KEYS = ("team", "lac_reviews", "lac_decisions", "lac_records", "icpc_held", "rcpc_held",
+             "family_records")  # fmt: skip
+ALERT_KEYS = ("team", "in_care", "alerts_cp", "alerts_lac")
 CASELOAD_KEYS = ("iro", "cp", "lac", "weighted", "band")
 
 
@@ -362,9 +374,18 @@ def render_table(
     more = [
         [
             f.team,
+            f.lac_reviews.show(),
             f.lac_decisions.show(),
             _against_target(f.lac_records, rules.record_target_pct),
+            f.icpc_held.show(),
+            f.rcpc_held.show(),
             f.family_records.show(),
+        ]
+        for f in figures
+    ]
+    alerts = [
+        [
+            f.team,
             str(f.children_in_care),
             _by_kind(f.alerts_by_service, CP),
             _by_kind(f.alerts_by_service, LAC),
@@ -384,13 +405,18 @@ def render_table(
         )
         parts.append(f"Stood down, by reason ({total.team}): {why}")
     parts.append(
-        "Looked-after reviews, records and QA alerts\n\n"
+        "Meetings held in timescale, and their records\n\n"
         + text_table(_heads(REPORT_COLUMNS, MORE_KEYS, values), more, bold_last=has_service)
+    )
+    parts.append(
+        "Children in care and QA alerts, by service\n\n"
+        + text_table(_heads(REPORT_COLUMNS, ALERT_KEYS, values), alerts, bold_last=has_service)
     )
     if total is not None and total.alerts_by_theme:
         text = f"QA alerts by theme ({total.team}): " + _themes(total.alerts_by_theme)
         parts.append("\n".join(textwrap.wrap(text, width=100, subsequent_indent="  ")))
-    legend = ["Legend", *_legend(REPORT_COLUMNS, MAIN_KEYS + MORE_KEYS[1:], values)]
+    keys = MAIN_KEYS + MORE_KEYS[1:] + ALERT_KEYS[1:]
+    legend = ["Legend", *_legend(REPORT_COLUMNS, keys, values)]
     if caseloads is not None:
         parts.append(render_caseloads(caseloads, rules))
         legend += _legend(CASELOAD_COLUMNS, CASELOAD_KEYS, values)
@@ -547,7 +573,7 @@ def run(args: argparse.Namespace, ctx: AppContext, *, now: datetime | None = Non
             known = set(session.execute(select(col(Staff.team)).distinct()).scalars())
             if args.team not in known:
                 raise CommandError(f"unknown team {args.team!r}")
-        caseload = load_caseload(session, ctx.policy, start=start, end=end, now=now)
+        caseload = load_caseload(session, ctx.policy, start=start, end=end, now=now, history=True)
     loads = iro_caseloads(caseload, rules, as_of=as_of_day(end, now, rules))
     if args.team is not None:
         loads = [c for c in loads if c.team == args.team]

@@ -304,6 +304,12 @@ def test_the_first_working_day_of_the_week_also_brings_the_chart(
     chart = next(c for c in charts if c.recipient_id == "tm1")
     assert chart.key == "chart:tm1:2026-W50"
     assert chart.photo is not None and chart.photo.startswith(b"\x89PNG")
+    assert "IRO caseloads" not in chart.text
+    # the safeguarding manager's caption adds their IROs' weighted caseloads, in one line
+    guard = next(c for c in charts if c.recipient_id == "sg1")
+    assert guard.text.splitlines()[1] == (
+        "IRO caseloads (weighted, Handbook 50-70): none of 1 over 70."
+    )
     with Session(database.engine) as session:
         assert digest_pass(session, policy, now=MONDAY + timedelta(hours=1)) == 0
 

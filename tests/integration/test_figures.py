@@ -103,6 +103,15 @@ CONFERENCES = [
     # ICPC Tue 29 Dec: due Thu 24 Dec 18:00, in Mon 28 Dec: late
     ("I2", "PL3", "ICPC", at(2026, 12, 29), at(2026, 12, 28, 9, 0)),
 ]
+# Held, as the export says (the others have not happened yet, or are before the period):
+HELD_IDS = {"R1", "R2", "R3", "R4", "R7", "I1", "I2"}
+# ICPCs' strategy discussions: I1 within 15 working days (due Mon 21 Dec), I2 not (due Tue 22
+# Dec, held Tue 29 Dec)
+STRATEGY = {"I1": date(2026, 11, 30), "I2": date(2026, 12, 1)}
+# RCPCs held in timescale (the first within 3 months of the ICPC, or of the plan's start when
+# the export has no ICPC): R2 (PL2 from 15 Jan: due 15 Apr) and R3 (PL7 from 1 Apr: due 1 Jul)
+# late; R7 (PL5 from 1 Oct: due 1 Jan 2027) in time; R1 and R4 come before their case's ICPC
+# (I1, I2) and belong to no chain
 # The record and plan to the family, due by close of the 5th working day after the conference:
 RECORD_SENT = {
     "R1": at(2026, 12, 17, 18, 0),  # Thu 10 Dec -> Thu 17 Dec 18:00: on the minute, in time
@@ -148,16 +157,20 @@ THEMES = {"A1": "drift_and_delay", "A2": "report_late", "A3": "drift_and_delay",
 CARE = [
     ("LA1", date(2026, 10, 1), None, "iro2"),
     ("LA2", date(2025, 1, 1), date(2026, 11, 15), "iro1"),  # left before the period
-    ("LA3", date(2026, 12, 20), None, "iro1"),
+    ("LA3", date(2026, 11, 1), None, "iro1"),
 ]
+# Looked-after reviews in timescale (held as `scheduler.timescales` says: held_on, or its date
+# come and not stood down): LA1 from 1 Oct: V5 20 Nov (first, due Thu 29 Oct: late, before
+# the period), V1 2 Dec (second, due 20 Feb) and V2 16 Dec (due 2 Jun) in time; LA3 from 1 Nov:
+# V3 22 Dec (first, due Fri 27 Nov) late, V6 23 Dec (its date has come) in time
 # Looked-after reviews: (id, case, scheduled_for, status, held_on, reason, decisions, record)
 REVIEWS = [
     # held Wed 2 Dec: decisions by Wed 9 Dec 18:00 (in, on the minute); record by Mon 4 Jan
     # 18:00 (20 working days over Fri 25, Mon 28 Dec and Fri 1 Jan), in on 30 Dec: in time
     ("V1", "LA1", at(2026, 12, 2), "held", date(2026, 12, 2), None,
      at(2026, 12, 9, 18, 0), at(2026, 12, 30, 18, 0)),
-    # held (no held_on: its date) Wed 16 Dec: decisions due Wed 23 Dec, none: late; record due
-    # Mon 18 Jan: not yet counted
+    # held, but no held_on: the export has not said when, so no decisions or record are owed
+    # (as the IRO's obligations are derived); it counts as held for the timescale
     ("V2", "LA1", at(2026, 12, 16), "held", None, None, None, None),
     # held Tue 22 Dec: decisions due Thu 31 Dec 18:00, in at 09:00; record not yet due
     ("V3", "LA3", at(2026, 12, 22), "scheduled", date(2026, 12, 22), None,
@@ -166,7 +179,7 @@ REVIEWS = [
     ("V4", "LA1", at(2026, 12, 21), "cancelled", None, "family_unable", None, None),
     # before the period
     ("V5", "LA1", at(2026, 11, 20), "held", date(2026, 11, 20), None, None, None),
-    # not held (yet): owes nothing
+    # no held_on: owes no decisions or record; its date has come, so held for the timescale
     ("V6", "LA3", at(2026, 12, 23), "scheduled", None, None, None, None),
 ]
 
@@ -178,7 +191,7 @@ PLANS = [
     ("PL7", date(2026, 4, 1), None, None),  # 9 months on 1 Jan 2027: not yet
     ("PL3", date(2025, 6, 30), None, date(2026, 4, 1)),  # 18 months on 30 Dec
     ("PL4", date(2024, 12, 31), None, None),  # 24 months on 31 Dec
-    ("PL5", date(2026, 5, 1), None, None),  # open, under 9 months
+    ("PL5", date(2026, 10, 1), None, None),  # open, under 9 months
     ("PL8", date(2025, 2, 28), date(2026, 12, 31), None),  # ends on the last day: not open
 ]
 
@@ -211,6 +224,9 @@ EXPECTED = {
         lac_decisions=Rate(1, 1),  # V3
         lac_records=Rate(0, 0),  # V3's not yet due
         children_in_care=1,  # LA3 (LA2 left in November)
+        lac_reviews=Rate(1, 2),  # V3 late, V6 in time
+        icpc_held=Rate(1, 1),  # I1
+        rcpc_held=Rate(0, 2),  # R2, R3
         alerts_by_service=(("cp", "concern", 3),),
         alerts_by_theme=(("drift_and_delay", "concern", 1), ("not_given", "concern", 1),
                          ("report_late", "concern", 1)),
@@ -232,9 +248,12 @@ EXPECTED = {
         stood_down=Rate(1, 4),  # S2 of R4, R7, I2, S2
         stood_down_reasons=(("worker_absent", 1),),
         family_records=Rate(0, 2),  # R4 never sent, R7 late; I2 not yet due
-        lac_decisions=Rate(1, 2),  # V1 in time, V2 late (V4 cancelled, V5 before)
-        lac_records=Rate(1, 1),  # V1; V2's not yet due
+        lac_decisions=Rate(1, 1),  # V1 (V2 has no held_on, V4 cancelled, V5 before)
+        lac_records=Rate(1, 1),  # V1
         children_in_care=1,  # LA1
+        lac_reviews=Rate(2, 2),  # V1, V2
+        icpc_held=Rate(0, 1),  # I2
+        rcpc_held=Rate(1, 1),  # R7
         qa_positive=1,  # P1
         alerts_by_service=(("cp", "concern", 3), ("cp", "positive", 1), ("lac", "concern", 1)),
         alerts_by_theme=(("drift_and_delay", "concern", 1), ("not_given", "concern", 2),
@@ -257,9 +276,12 @@ EXPECTED = {
         stood_down=Rate(2, 9),
         stood_down_reasons=(("not_quorate", 1), ("worker_absent", 1)),
         family_records=Rate(3, 6),
-        lac_decisions=Rate(2, 3),
+        lac_decisions=Rate(2, 2),
         lac_records=Rate(1, 1),
         children_in_care=2,
+        lac_reviews=Rate(3, 4),
+        icpc_held=Rate(1, 2),
+        rcpc_held=Rate(1, 3),
         qa_positive=1,
         alerts_by_service=(("cp", "concern", 6), ("cp", "positive", 1), ("lac", "concern", 1)),
         alerts_by_theme=(("drift_and_delay", "concern", 2), ("not_given", "concern", 3),
@@ -275,7 +297,9 @@ def hand_caseload() -> Caseload:
     return Caseload(
         conferences=tuple(
             ConferenceRow(cid, kind, when, got, CASES[case][1], "iro1", CASES[case][0],
-                          case_ref=case, record_sent_at=RECORD_SENT.get(cid))
+                          case_ref=case, record_sent_at=RECORD_SENT.get(cid),
+                          strategy_on=STRATEGY.get(cid),
+                          status="held" if cid in HELD_IDS else "scheduled")
             for cid, case, kind, when, got in CONFERENCES
         )
         + tuple(
@@ -288,6 +312,7 @@ def hand_caseload() -> Caseload:
                 "iro1",
                 CASES[case][0],
                 reason if status == "cancelled" else chat_reason,
+                case_ref=case,
             )
             for cid, case, when, status, reason, _chat, chat_reason in STOOD_DOWN
         ),
@@ -320,9 +345,10 @@ def hand_caseload() -> Caseload:
             for case, entered, left, iro in CARE
         ),
         reviews=tuple(
-            ReviewRow(rid, case, when, held_on or (when.date() if status == "held" else None),
-                      decided, recorded, reason if status == "cancelled" else None,
-                      "iro2" if case == "LA1" else "iro1", CASES[case][1], CASES[case][0])
+            ReviewRow(rid, case, when, held_on, decided, recorded,
+                      reason if status == "cancelled" else None,
+                      "iro2" if case == "LA1" else "iro1", CASES[case][1], CASES[case][0],
+                      status)
             for rid, case, when, status, held_on, reason, decided, recorded in REVIEWS
         ),
         staff=(StaffRow("iro1", "Ira Olu", "iro", "IRO"), StaffRow("iro2", "Bo Ek", "iro", "IRO")),
@@ -463,6 +489,8 @@ def seed(session: Session) -> None:
                 report_received_at=got,
                 chair_id="iro1",
                 record_sent_at=RECORD_SENT.get(cid),
+                strategy_on=STRATEGY.get(cid),
+                status="held" if cid in HELD_IDS else "scheduled",
             )
         )
     for cid, case, when, status, reason, chat, chat_reason in STOOD_DOWN:
@@ -538,6 +566,6 @@ def test_the_loader_reads_the_same_figures_from_the_database(database: Database)
     with Session(database.engine) as session:
         seed(session)
     with Session(database.engine) as session:
-        rows = load_caseload(session, POLICY, start=START, end=END, now=NOW)
+        rows = load_caseload(session, POLICY, start=START, end=END, now=NOW, history=True)
     result = figures_by_team(rows, RULES, start=START, end=END, now=NOW)
     assert {f.team: f for f in result} == EXPECTED

@@ -65,7 +65,7 @@ def test_the_csv_adds_looked_after_records_family_records_and_alerts_by_service_
     header = out.splitlines()[0].split(",")
     assert header[: len(report.CSV_COLUMNS)] == list(report.CSV_COLUMNS)  # the old ones first
     north, south, service = csv.DictReader(io.StringIO(out))
-    assert [south[f"lac_decisions_{c}"] for c in ("in_time", "due", "pct")] == ["1", "2", "50.0"]
+    assert [south[f"lac_decisions_{c}"] for c in ("in_time", "due", "pct")] == ["1", "1", "100.0"]
     assert [south[f"lac_records_{c}"] for c in ("in_time", "due", "pct")] == ["1", "1", "100.0"]
     assert (north["lac_records_due"], north["lac_records_pct"]) == ("0", "")  # nothing due yet
     assert service["lac_records_target_pct"] == "95"
@@ -77,6 +77,15 @@ def test_the_csv_adds_looked_after_records_family_records_and_alerts_by_service_
     assert service["alerts_concern_theme_drift_and_delay"] == "2"
     assert service["alerts_positive_theme_plan_quality"] == "1"
     assert service["alerts_concern_theme_not_given"] == "3"
+    assert [north[f"lac_reviews_{c}"] for c in ("in_timescale", "held", "in_timescale_pct")] == [
+        "1", "2", "50.0",
+    ]  # fmt: skip
+    assert [south[f"icpc_{c}"] for c in ("in_timescale", "held", "in_timescale_pct")] == [
+        "0", "1", "0.0",
+    ]  # fmt: skip
+    assert [service[f"rcpc_{c}"] for c in ("in_timescale", "held", "in_timescale_pct")] == [
+        "1", "3", "33.3",
+    ]  # fmt: skip
 
 
 def test_the_caseload_per_iro_is_weighted_and_read_against_the_handbook_range(

@@ -25,12 +25,15 @@ from scheduler.figures import (
     IroCaseload,
     Rate,
     Rules,
+    caseload_summary,
     iro_caseloads,
     period_series,
+    timescale_rate,
     upload_rate,
     within_working_days,
 )
 from scheduler.policy import Policy, parse_policy
+from scheduler.timescales import Verdict
 
 RULES = Rules.of(Policy())
 ALWAYS = Rules.of(parse_policy({"delivery": {"working_hours": "always"}}))
@@ -98,6 +101,20 @@ def test_an_upload_still_inside_its_window_is_not_counted_until_it_is_done_or_la
     assert upload_rate(items, 5, RULES, now=utc(2026, 12, 9, 18, 1)) == Rate(1, 2)
     # a window that closed before go-live is backlog, not measured
     assert upload_rate(items, 5, RULES, now=utc(2027, 1, 4), since=utc(2026, 12, 10)) == Rate()
+
+
+def test_a_meeting_counts_in_the_period_it_was_held_unless_due_before_go_live() -> None:
+    verdicts = [
+        Verdict("C1", "RCPC", 1, date(2026, 11, 30), date(2026, 12, 1)),  # late, held in period
+        Verdict("C2", "RCPC", 1, date(2026, 12, 10), date(2026, 12, 10)),  # on its last day
+        Verdict("C3", "RCPC", 2, date(2026, 12, 20), date(2027, 1, 1)),  # held after the period
+        Verdict("C4", "RCPC", 2, date(2026, 12, 20)),  # not held yet
+    ]
+    rate = timescale_rate(verdicts, first=date(2026, 12, 1), end=date(2027, 1, 1))
+    assert rate == Rate(1, 2)
+    since = timescale_rate(verdicts, first=date(2026, 12, 1), end=date(2027, 1, 1),
+                           since=date(2026, 12, 1))  # C1 fell due before go-live  # fmt: skip
+    assert since == Rate(1, 1)
 
 
 def _plans(chair: str, n: int, start: date = date(2026, 1, 5)) -> list[PlanRow]:
@@ -197,7 +214,7 @@ def test_the_legend_under_the_table_explains_every_column_and_cell_form() -> Non
     assert "3/1" in table
     for key, (top, bottom, _) in REPORT_COLUMNS.items():
         name = " ".join(p for p in (top, bottom) if p).format(
-            rcpc=3, icpc=1, qa=5, stages="1/2/3/4", decisions=5, record=20, family=5
+            rcpc=3, icpc=1, qa=5, stages="1/2/3/4", decisions=5, record=20, family=5, strategy=15
         )
         assert f"  {name}: " in legend, key
     for form in ("9m (reviewed): 9 (4) = 9 open plans had passed 9 months",
@@ -217,3 +234,17 @@ def test_the_caseload_table_names_who_is_over_the_range() -> None:
     assert lines[3].split() == ["IRO", "cases", "cases", "caseload", "50-70"]
     assert lines[5].split() == ["Ira", "Olu", "60", "34", "111", "over"]
     assert lines[6].split() == ["Bo", "Ek", "(left)", "30", "20", "60", "within"]
+
+
+def test_the_safeguarding_managers_caption_names_who_is_over_the_range_in_one_line() -> None:
+    def load(n: int, weighted: float, band: str) -> IroCaseload:
+        return IroCaseload(f"i{n}", f"IRO {n}", "IRO", 0, 0, weighted, band)
+
+    loads = [load(n, 80 - n, "over") for n in range(7)] + [load(9, 60, "within")]
+    assert caseload_summary(loads, RULES) == (
+        "IRO caseloads (weighted, Handbook 50-70): 7 of 8 over 70: IRO 0 80, IRO 1 79, IRO 2 78, "
+        "IRO 3 77, IRO 4 76 and 2 more (irobot report)."
+    )
+    assert caseload_summary(loads[-1:], RULES) == (
+        "IRO caseloads (weighted, Handbook 50-70): none of 1 over 70."
+    )
