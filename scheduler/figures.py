@@ -446,13 +446,22 @@ def compute_figures(
     since = rows.went_live
     first_day, end_day = rules.cal.local(start).date(), rules.cal.local(end).date()
     since_day = rules.cal.local(since).date() if since is not None else None
+    # Only cases with a meeting dated in the period can have one held in it: their chains
+    # alone are walked (with their whole history), not every plan's and period's.
+    met_in = {r.case_ref for r in rows.reviews if start <= r.scheduled_for < end}
     reviews_held = lac_reviews_in_timescale(
-        [c.record() for c in rows.care], [r.record() for r in rows.reviews], rules.policy, now
-    )
-    meetings = conferences_in_timescale(
-        [p.record() for p in rows.plans], [c.record() for c in rows.conferences], rules.policy,
+        [c.record() for c in rows.care if c.case_ref in met_in],
+        [r.record() for r in rows.reviews if r.case_ref in met_in],
+        rules.policy,
         now,
-    )  # fmt: skip
+    )
+    conferred = {c.case_ref for c in confs}
+    meetings = conferences_in_timescale(
+        [p.record() for p in rows.plans if p.case_ref in conferred],
+        [c.record() for c in rows.conferences if c.case_ref in conferred],
+        rules.policy,
+        now,
+    )
     open_plans = [
         p
         for p in rows.plans
