@@ -26,6 +26,9 @@ def test_the_demo_shows_phones_buttons_taps_figures_and_a_chart(
     assert "social worker" in out and "team manager" in out
     assert "[Submitted]" in out and "taps [" in out
     assert "Timeliness" in out
+    # the figures section: meetings in timescale, caseloads per IRO, and what each column means
+    assert "Meetings held in timescale, and their records" in out
+    assert "Caseload per IRO, weighted:" in out and "\nLegend\n" in out
     chart = tmp_path / "a" / "irobot-demo-chart.png"
     assert chart.read_bytes().startswith(b"\x89PNG")
 
