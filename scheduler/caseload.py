@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 from sqlmodel import Session, col
 
 from models.golive import went_live
@@ -268,6 +268,18 @@ def _stage_history(conn: Connection, obligation_ids: Collection[int]) -> dict[in
     return highest
 
 
+def _dated(
+    table: type[Conference] | type[Review], start: datetime, end: datetime, history: bool
+) -> ColumnElement[bool]:
+    """Meetings dated in [start, end) and, with `history`, every earlier one of their cases."""
+    when = col(table.scheduled_for)
+    in_period = and_(when >= start, when < end)
+    if not history:
+        return in_period
+    cases = select(col(table.case_ref)).where(in_period)
+    return and_(when < end, or_(when >= start, col(table.case_ref).in_(cases)))
+
+
 def load_caseload(
     session: Session,
     policy: Policy,
@@ -278,9 +290,8 @@ def load_caseload(
     history: bool = False,
 ) -> Caseload:
     """Read the rows for [start, end) in a handful of queries, attributed to teams; with
-    `history`, every conference and review before `end` too (the timescale chains count each
-    meeting from the one before it)."""
-    since = datetime.min.replace(tzinfo=start.tzinfo) if history else start
+    `history`, the earlier conferences and reviews of the cases with one in the period too (the
+    timescale chains count each meeting from the one before it)."""
     conn = session.connection()  # Core rows: no ORM bookkeeping for ~50,000 tuples
     plan_rows_read = list(
         conn.execute(
@@ -327,7 +338,7 @@ def load_caseload(
             col(Conference.stood_down_reason),
             col(Conference.strategy_on),
             col(Conference.record_sent_at),
-        ).where(col(Conference.scheduled_for) >= since, col(Conference.scheduled_for) < end)
+        ).where(_dated(Conference, start, end, history))
     ):
         worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
         record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
@@ -455,7 +466,7 @@ def load_caseload(
             col(Review.reason),
             col(Review.stood_down_for),
             col(Review.stood_down_reason),
-        ).where(col(Review.scheduled_for) >= since, col(Review.scheduled_for) < end)
+        ).where(_dated(Review, start, end, history))
     ):
         reason, off_for, off_reason = gone
         worker, period_iro = in_care.get(case_ref, ("", ""))
