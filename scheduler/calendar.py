@@ -74,17 +74,11 @@ class WorkingCalendar:
         return current
 
     def add_working_days(self, day: date, n: int) -> date:
-        """Move `n` whole working days from `day` (negative moves back); 0 rolls forward."""
-        if n == 0:
-            return self.next_working_day(day)
-        step = 1 if n > 0 else -1
-        remaining = abs(n)
-        current = day
-        while remaining:
-            current += timedelta(days=step)
-            if self.is_working_day(current):
-                remaining -= 1
-        return current
+        """Move `n` whole working days from `day` (negative moves back); 0 rolls forward.
+
+        Cached: figures over years of meetings ask for the same few thousand (day, n) pairs.
+        """
+        return _shift(self, day, n)
 
     def subtract_working_days(self, day: date, n: int) -> date:
         """`n` whole working days before `day`: 3 before a Thursday is the Monday."""
@@ -114,6 +108,21 @@ class WorkingCalendar:
     def at(self, day: date, clock: time) -> datetime:
         """The UTC instant of a wall-clock time on a local day (BST and GMT both handled)."""
         return datetime.combine(day, clock, tzinfo=self.tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=65536)
+def _shift(cal: WorkingCalendar, day: date, n: int) -> date:
+    """`WorkingCalendar.add_working_days`, worked out once per calendar, day and distance."""
+    if n == 0:
+        return cal.next_working_day(day)
+    step = 1 if n > 0 else -1
+    remaining = abs(n)
+    current = day
+    while remaining:
+        current += timedelta(days=step)
+        if cal.is_working_day(current):
+            remaining -= 1
+    return current
 
 
 @dataclass(frozen=True)

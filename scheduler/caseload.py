@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, null, or_, select
 from sqlmodel import Session, col
 
 from models.golive import went_live
@@ -280,6 +281,14 @@ def _dated(
     return and_(when < end, or_(when >= start, col(table.case_ref).in_(cases)))
 
 
+def _if_in_period(
+    table: type[Conference] | type[Review], start: datetime, column: Any
+) -> ColumnElement[Any]:
+    """A column only for meetings from the period's start: the earlier ones (history for the
+    timescale chains) need their dates alone, and each datetime read costs a conversion."""
+    return case((col(table.scheduled_for) >= start, column), else_=null()).label(column.key)
+
+
 def load_caseload(
     session: Session,
     policy: Policy,
@@ -330,14 +339,14 @@ def load_caseload(
             col(Conference.case_ref),
             col(Conference.kind),
             col(Conference.scheduled_for),
-            col(Conference.report_received_at),
+            _if_in_period(Conference, start, col(Conference.report_received_at)),
             col(Conference.chair_id),
             col(Conference.status),
             col(Conference.reason),
             col(Conference.stood_down_for),
             col(Conference.stood_down_reason),
             col(Conference.strategy_on),
-            col(Conference.record_sent_at),
+            _if_in_period(Conference, start, col(Conference.record_sent_at)),
         ).where(_dated(Conference, start, end, history))
     ):
         worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
@@ -461,8 +470,8 @@ def load_caseload(
             col(Review.iro_id),
             col(Review.status),
             col(Review.held_on),
-            col(Review.decisions_uploaded_at),
-            col(Review.record_uploaded_at),
+            _if_in_period(Review, start, col(Review.decisions_uploaded_at)),
+            _if_in_period(Review, start, col(Review.record_uploaded_at)),
             col(Review.reason),
             col(Review.stood_down_for),
             col(Review.stood_down_reason),

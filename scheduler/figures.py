@@ -265,15 +265,25 @@ def upload_rate(
     has closed by `now` or that are done already (and, given `since`, whose window closed
     after go-live: the backlog before it is not measured)."""
     met = total = 0
+    closes: dict[date, datetime] = {}
     for day, done_at in items:
-        in_time = done_at is not None and within_working_days(day, done_at, n, rules)
-        if not in_time and within_working_days(day, now, n, rules):
+        close = closes.get(day)
+        if close is None:  # a window's close, once per day: the same as `within_working_days`
+            close = closes[day] = _window_close(day, n, rules)
+        in_time = done_at is not None and done_at <= close
+        if not in_time and now <= close:
             continue  # still inside its window: not late yet
-        if since is not None and not within_working_days(day, since, n, rules):
+        if since is not None and since > close:
             continue  # its window closed before go-live
         total += 1
         met += in_time
     return Rate(met, total)
+
+
+@lru_cache(maxsize=8192)
+def _window_close(day: date, n: int, rules: Rules) -> datetime:
+    """Close of working hours on the nth working day after `day` (cached by day)."""
+    return qa_due_on(day, n, rules.cal, rules.hours)
 
 
 def _held_reviews(reviews: Iterable[ReviewRow], start: datetime, end: datetime) -> list[ReviewRow]:
