@@ -122,7 +122,7 @@ def build_figure(
     for i, point in enumerate(points):
         if point.partial:  # the week still running (or cut by the period): shaded, labelled
             ax.axvspan(i - 0.5, i + 0.5, color="#dddddd", alpha=0.6, zorder=0)
-            ax.text(i, 103, "part\nweek", ha="center", va="bottom", fontsize=11, color="#555555")
+            ax.text(i, 2, "part\nweek", ha="center", va="bottom", fontsize=11, color="#555555")
     ax.set_ylim(0, 105)
     ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
     ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
