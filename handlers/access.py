@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from models.vocabulary import (
+    FAMILY_RECORD,
     ICPC_REPORT,
+    LAC_DECISIONS,
+    LAC_RECORD,
+    LAC_REPORT,
     OPEN,
     PLAN_REVIEW,
     QA_RESPONSE,
@@ -27,9 +31,15 @@ Role = Literal["owner", "manager", "raiser", "chair"]
 _REPORT_OWNER = frozenset(
     {Action.SUBMITTED, Action.WILL_BE_LATE, Action.LATE_REASON, Action.LATE_DATE, Action.NEED_HELP}
 )
+_LATE = frozenset({Action.WILL_BE_LATE, Action.LATE_REASON, Action.LATE_DATE})
 OWNER_ACTIONS: dict[str, frozenset[str]] = {
     RCPC_REPORT: _REPORT_OWNER,
     ICPC_REPORT: _REPORT_OWNER,
+    LAC_REPORT: _REPORT_OWNER,
+    # The chair's own record after a meeting: Uploaded (Sent) / Will be late.
+    LAC_DECISIONS: _LATE | {Action.UPLOADED},
+    LAC_RECORD: _LATE | {Action.UPLOADED},
+    FAMILY_RECORD: _LATE | {Action.SENT},
     QA_RESPONSE: frozenset({Action.RESPONDED}),
     PLAN_REVIEW: frozenset({Action.REVIEW_CONTINUES, Action.REVIEW_EXIT, Action.REVIEW_ENDED}),
 }
@@ -39,6 +49,7 @@ _REPORT_MANAGER = frozenset(
 MANAGER_ACTIONS: dict[str, frozenset[str]] = {
     RCPC_REPORT: _REPORT_MANAGER,
     ICPC_REPORT: _REPORT_MANAGER,
+    LAC_REPORT: _REPORT_MANAGER,
     QA_RESPONSE: frozenset({Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED}),
 }
 RAISER_ACTIONS: dict[str, frozenset[str]] = {
@@ -46,7 +57,10 @@ RAISER_ACTIONS: dict[str, frozenset[str]] = {
 }
 # The conference's chair may stand it down (with a reason) while its report is awaited.
 _CHAIR_REPORT = frozenset({Action.STAND_DOWN, Action.STAND_DOWN_REASON})
-CHAIR_ACTIONS: dict[str, frozenset[str]] = {RCPC_REPORT: _CHAIR_REPORT, ICPC_REPORT: _CHAIR_REPORT}
+# The looked-after review's IRO stands a review down the same way.
+CHAIR_ACTIONS: dict[str, frozenset[str]] = {
+    RCPC_REPORT: _CHAIR_REPORT, ICPC_REPORT: _CHAIR_REPORT, LAC_REPORT: _CHAIR_REPORT,
+}
 
 
 @dataclass(frozen=True)

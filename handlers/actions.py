@@ -26,6 +26,7 @@ from handlers.effects import (
     UNRECOGNISED,
     ActionResult,
     chair_of,
+    iro_of_case,
     refuse,
     view,
 )
@@ -41,7 +42,9 @@ from models.vocabulary import (
     QA_RESPONSE,
     REPORT_KINDS,
     STAND_DOWN_REASON_CODES,
+    UPLOAD_KINDS,
     Action,
+    done_action,
 )
 from scheduler.deadlines import late_day
 from scheduler.loaders import load_org, person_of
@@ -160,9 +163,10 @@ def _chair(session: Session, ob: Obligation) -> str | None:
 
 
 def _plan_chair(session: Session, case_ref: str) -> str | None:
-    """The plan's current chair (who logs an alert's outcome once its IRO has left)."""
+    """The plan's current chair, or a child in care's IRO (who logs an alert's outcome once
+    the IRO who raised it has left)."""
     plan = session.get(Plan, case_ref)
-    return plan.chair_id if plan is not None else None
+    return plan.chair_id if plan is not None else iro_of_case(session, case_ref)
 
 
 def reply(
@@ -186,9 +190,9 @@ def reply(
             item_id=obligation_id,
             via="text",
         )
-    if ob.kind in REPORT_KINDS:
+    if ob.kind in REPORT_KINDS or ob.kind in UPLOAD_KINDS:
         if intent.kind == INTENT_DONE:
-            action, arg = Action.SUBMITTED, ""
+            action, arg = Action(done_action(ob.kind) or Action.SUBMITTED), ""
         elif intent.reason is None:
             action, arg = Action.WILL_BE_LATE, ""
         else:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from models.audit import record
 from models.buttons import Message
-from models.tables import AuditEvent, Conference, Obligation, Plan, Staff
+from models.tables import AuditEvent, CarePeriod, Conference, Obligation, Plan, Review, Staff
 from models.vocabulary import (
     ACT_ACKNOWLEDGED,
     ACT_CHASED,
@@ -30,9 +30,12 @@ from models.vocabulary import (
     ACT_NOT_RESOLVED,
     ACT_RESOLVED,
     ACT_RESPONDED,
+    ACT_SENT,
     ACT_STOOD_DOWN,
     ACT_SUBMITTED,
+    ACT_UPLOADED,
     CLOSING_ACTS,
+    LAC_KINDS,
     OPEN,
     Action,
     is_manager,
@@ -177,6 +180,8 @@ ACT_OF_BUTTON: dict[str, str] = {
     Action.NOT_RESOLVED: ACT_NOT_RESOLVED,
     Action.ESCALATE: ACT_ESCALATED,
     Action.ACKNOWLEDGE: ACT_ACKNOWLEDGED,
+    Action.UPLOADED: ACT_UPLOADED,
+    Action.SENT: ACT_SENT,
 }
 
 
@@ -267,13 +272,28 @@ def tell(
 
 
 def chair_of(session: Session, ob: Obligation) -> Staff | None:
-    """Who chairs the conference a report is for (the conference's, else the plan's chair)."""
+    """Who chairs the conference a report is for (the conference's, else the plan's chair);
+    for a looked-after review, its IRO (the review's, else the child's period in care's)."""
+    if ob.kind in LAC_KINDS:
+        review = session.get(Review, ob.subject_id)
+        iro_id = review.iro_id if review and review.iro_id else iro_of_case(session, ob.case_ref)
+        return session.get(Staff, iro_id) if iro_id else None
     conference = session.get(Conference, ob.subject_id)
     chair_id = conference.chair_id if conference and conference.chair_id else None
     if chair_id is None:
         plan = session.get(Plan, ob.case_ref)
         chair_id = plan.chair_id if plan else None
     return session.get(Staff, chair_id) if chair_id else None
+
+
+def iro_of_case(session: Session, case_ref: str) -> str | None:
+    """The IRO of a looked-after child: their latest period in care's."""
+    row = session.execute(
+        select(col(CarePeriod.iro_id))
+        .where(col(CarePeriod.case_ref) == case_ref)
+        .order_by(col(CarePeriod.entered_on).desc())
+    ).first()
+    return str(row[0]) if row is not None else None
 
 
 def staff_name(session: Session, staff_id: str | None, fallback: str) -> str:

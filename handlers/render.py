@@ -24,16 +24,16 @@ from models.vocabulary import (
     CASE_SYSTEM,
     CHALLENGE,
     CLOSED,
-    CONFERENCE_OF,
     CONFIRM,
     DONE,
-    ICPC_REPORT,
     IRO,
+    LAC_REPORT,
     OPEN,
     OUTCOME_LABELS,
     PLAN_REVIEW,
     QA_RESPONSE,
-    RCPC_REPORT,
+    RECORD_SENT,
+    REPORT_KINDS,
     RESOLVED,
     RESPONDED,
     REVIEW_OUTCOMES,
@@ -41,7 +41,12 @@ from models.vocabulary import (
     STOOD_DOWN_LABEL,
     SUBMITTED,
     THEMES,
+    UPLOAD_KINDS,
+    UPLOADED,
     Action,
+    button_label,
+    meeting_name,
+    meeting_word,
     reason_phrase,
     role_label,
     stand_down_phrase,
@@ -128,7 +133,9 @@ def owner_keyboard(item: Item) -> list[list[Button]] | None:
     """The one-tap buttons the item's owner gets (same codes as the reminders)."""
     if item.status != OPEN:
         return None
-    if item.kind in (RCPC_REPORT, ICPC_REPORT):
+    if item.kind in UPLOAD_KINDS:
+        return msg.upload_buttons(item)
+    if item.kind in REPORT_KINDS:
         return [
             [cb.button(Action.SUBMITTED, item.id, item.stage)],
             [
@@ -191,10 +198,11 @@ def late_reason_message(item: Item, tz: ZoneInfo) -> Message:
 
 
 def stand_down_reason_message(item: Item, tz: ZoneInfo) -> Message:
-    """Stand down, step 2: why the conference will not go ahead (the out-of-date log's reasons)."""
+    """Stand down, step 2: why the conference (review) will not go ahead (the out-of-date log's
+    reasons)."""
     return Message(
         f"{msg.item_title(item)}, due {msg.when_text(item.due_at, tz)}.\n"
-        "Why will the conference not go ahead on its date?",
+        f"Why will the {meeting_word(item.kind)} not go ahead on its date?",
         msg.stand_down_buttons(item),
     )
 
@@ -271,7 +279,7 @@ def result_text(
     if code in REVIEW_OUTCOMES.values():
         return f"✅ {title}: {OUTCOME_LABELS[code]}. Recorded."
     if code == "stood_down":  # the chair's or the manager's: the conference, not the report
-        conference = CONFERENCE_OF.get(item.kind, "")
+        conference = meeting_name(item.kind)
         return (
             f"📅 {conference} for case {item.case_ref}: {STOOD_DOWN_LABEL} "
             f"({stand_down_phrase(reason)}). No report is due for that date."
@@ -279,6 +287,8 @@ def result_text(
         )
     lines = {
         "submitted": f"✅ {title}, due {due}: {OUTCOME_LABELS[SUBMITTED]}. Recorded.",
+        UPLOADED: f"✅ {title}, due {due}: {OUTCOME_LABELS[UPLOADED]}. Recorded.",
+        RECORD_SENT: f"✅ {title}, due {due}: {OUTCOME_LABELS[RECORD_SENT]}. Recorded.",
         "report_in": f"✅ {title}, due {due}: marked in. {_recorded(who)}",
         "help": f"🙋 {title}, due {due}: help requested."
         + (f" {who} has been told." if who else " Please also contact your manager."),
@@ -402,6 +412,14 @@ def help_text(role: str, name: str) -> str:
         lines.append("• After a response, tap Resolved or Not resolved: escalate.")
         lines.append("• Log 9-month plan reviews with one tap on the reminder.")
         lines.append("• A conference that cannot go ahead: tap Stand down conference.")
+        lines.append(
+            f"• A looked-after review that cannot go ahead: tap "
+            f"{button_label(Action.STAND_DOWN, LAC_REPORT)}."
+        )
+        lines.append(
+            f"• Your own records after a review or conference: tap "
+            f"{button_label(Action.UPLOADED)} or {button_label(Action.SENT)} (or reply done)."
+        )
     if role in (
         "team_manager",
         "service_manager",

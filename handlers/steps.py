@@ -38,7 +38,7 @@ from handlers.effects import (
 )
 from models.buttons import Message
 from models.outbox import cancel_pending
-from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert, Staff
+from models.tables import AuditEvent, Conference, Obligation, Plan, QaAlert, Review, Staff
 from models.vocabulary import (
     ACT_ACKNOWLEDGED,
     ACT_CHASED,
@@ -50,12 +50,21 @@ from models.vocabulary import (
     ACT_RESOLVED,
     ACT_RESPONDED,
     ACT_REVIEWED,
+    ACT_SENT,
     ACT_STOOD_DOWN,
     ACT_SUBMITTED,
+    ACT_UPLOADED,
     CHALLENGE,
     DONE,
+    FAMILY_RECORD,
+    LAC_DECISIONS,
+    LAC_KINDS,
+    LAC_RECORD,
     NOT_RESOLVED,
+    RECORD_SENT,
     REVIEW_OUTCOMES,
+    UPLOAD_KINDS,
+    UPLOADED,
     Action,
 )
 from scheduler import messages as msg
@@ -67,6 +76,13 @@ from scheduler.policy import Policy
 from scheduler.rules import alert_iro, ladder_holder
 
 logger = logging.getLogger(__name__)
+
+# Which record column an Uploaded (Sent) press fills, per kind.
+UPLOAD_COLUMNS = {
+    LAC_DECISIONS: "decisions_uploaded_at",
+    LAC_RECORD: "record_uploaded_at",
+    FAMILY_RECORD: "record_sent_at",
+}
 
 @dataclass
 class Step:
@@ -111,6 +127,8 @@ class Step:
             Action.REVIEW_CONTINUES: self.reviewed,
             Action.REVIEW_EXIT: self.reviewed,
             Action.REVIEW_ENDED: self.reviewed,
+            Action.UPLOADED: self.uploaded,
+            Action.SENT: self.uploaded,
         }
         self.action = action
         return handlers[action](arg)
@@ -180,10 +198,12 @@ class Step:
         """Submitted (worker) or Report in (manager): the conference record gets the report."""
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
+        meeting = Review if self.ob.kind in LAC_KINDS else Conference
+        key = Review.review_id if meeting is Review else Conference.conference_id
         self.session.execute(
-            update(Conference)
-            .where(col(Conference.conference_id) == self.ob.subject_id)
-            .where(col(Conference.report_received_at).is_(None))
+            update(meeting)
+            .where(col(key) == self.ob.subject_id)
+            .where(col(meeting.report_received_at).is_(None))
             .values(report_received_at=self.now)
             .execution_options(synchronize_session=False)
         )
@@ -224,6 +244,11 @@ class Step:
             item, owner.name if owner else "The social worker", self.policy.calendar().tz
         )
         stamp = f"{day:%Y%m%d}"
+        if self.ob.kind in UPLOAD_KINDS:  # the chair's own record: their manager hears
+            manager = team_manager_of(self.chain) or (self.chain[0] if self.chain else None)
+            told_manager = self.tell(f"ob:{self.ob.id}:late:{stamp}:tm", manager, note,
+                                     obligation_id=self.ob.id)  # fmt: skip
+            return self.ok("late", told=told_manager)
         chair = chair_of(self.session, self.ob)
         manager = team_manager_of(self.chain)
         chair_note = msg.late_notice_message(
@@ -267,14 +292,20 @@ class Step:
         """The chair (or the team manager, after "Conference to be rearranged") stands the
         conference down for its date: no report is owed, queued nudges are withdrawn, the
         figures count it as stood down; a new date comes with the next import."""
-        conference = self.session.get(Conference, self.ob.subject_id)
+        lac = self.ob.kind in LAC_KINDS
+        meeting = Review if lac else Conference
+        key = Review.review_id if lac else Conference.conference_id
+        conference: Review | Conference | None = (
+            self.session.get(Review, self.ob.subject_id) if lac
+            else self.session.get(Conference, self.ob.subject_id)
+        )  # fmt: skip
         if conference is None or conference.stood_down_for == conference.scheduled_for:
             return self.no("already")
         if not claim(self.session, self.ob, self.now):
             return self.no("already")
         self.session.execute(
-            update(Conference)
-            .where(col(Conference.conference_id) == conference.conference_id)
+            update(meeting)
+            .where(col(key) == self.ob.subject_id)
             .values(stood_down_for=conference.scheduled_for, stood_down_reason=reason)
             .execution_options(synchronize_session=False)
         )
@@ -290,6 +321,26 @@ class Step:
         if self.ob.stage >= 1:  # their team manager was chasing the report: they hear too
             told.append(self.tell(f"ob:{self.ob.id}:sd:tm", team_manager_of(self.chain), note))
         return self.ok("stood_down", reason=reason, told=", ".join(t for t in told if t))
+
+    def uploaded(self, _arg: str) -> ActionResult:
+        """Uploaded (the IRO's decisions or record of a review) or Sent (the chair's record and
+        plan to the family): the record gets the time, the item closes from it."""
+        if not claim(self.session, self.ob, self.now):
+            return self.no("already")
+        column = UPLOAD_COLUMNS[self.ob.kind]
+        meeting = Conference if self.ob.kind == FAMILY_RECORD else Review
+        key = Conference.conference_id if meeting is Conference else Review.review_id
+        self.session.execute(
+            update(meeting)
+            .where(col(key) == self.ob.subject_id)
+            .where(getattr(meeting, column).is_(None))
+            .values({column: self.now})
+            .execution_options(synchronize_session=False)
+        )
+        sent = self.action == Action.SENT
+        self.audit(ACT_SENT if sent else ACT_UPLOADED)
+        resync(self.session, self.policy, self.ob, self.now)
+        return self.ok(RECORD_SENT if sent else UPLOADED)
 
     def _first_time(self, action: str) -> bool:
         """No earlier audit row of this action on this item at this stage."""

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.vocabulary import ACTIONS, BUTTON_LABELS, Action
+from models.vocabulary import ACTIONS, Action, button_label
 
 VERSION = "v1"
 MAX_BYTES = 64
@@ -100,6 +100,9 @@ def decode_keyboard(raw: str | None) -> list[list[Button]] | None:
     return [[(str(label), str(data)) for label, data in row] for row in json.loads(raw)]
 
 
-def button(action: Action, item_id: int, stage: int = 0, arg: str = "") -> Button:
-    """One inline button: its label from the vocabulary, its data encoded and checked."""
-    return BUTTON_LABELS[action], encode(action, item_id, stage, arg)
+def button(
+    action: Action, item_id: int, stage: int = 0, arg: str = "", *, kind: str = ""
+) -> Button:
+    """One inline button: its label from the vocabulary (for an item of `kind`: a review's
+    stand-down names the review), its data encoded and checked."""
+    return button_label(action, kind), encode(action, item_id, stage, arg)

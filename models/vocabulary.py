@@ -112,6 +112,8 @@ ACT_NOT_RESOLVED = "qa_not_resolved"
 ACT_ESCALATED = "qa_escalate_requested"
 ACT_ACKNOWLEDGED = "qa_acknowledged"
 ACT_REVIEWED = "plan_reviewed"
+ACT_UPLOADED = "record_uploaded"  # the IRO's decisions or record of a review
+ACT_SENT = "record_sent"  # the chair's conference record and plan to the family
 ACT_LABELS = {
     ACT_SUBMITTED: "Submitted",
     ACT_MARKED_IN: "Marked in",
@@ -125,6 +127,8 @@ ACT_LABELS = {
     ACT_ESCALATED: "Escalated",
     ACT_ACKNOWLEDGED: "Acknowledged",
     ACT_REVIEWED: "Review logged",
+    ACT_UPLOADED: "Uploaded",
+    ACT_SENT: "Sent to the family",
 }
 # The same acts as a digest line states them ("chased by Jo Roberts Mon 23 Nov").
 ACT_PHRASES = {
@@ -137,6 +141,7 @@ ACT_PHRASES = {
 # The acts that close an item: a press on a closed item names the one that closed it.
 CLOSING_ACTS = (
     ACT_SUBMITTED, ACT_MARKED_IN, ACT_STOOD_DOWN, ACT_RESPONDED, ACT_RESOLVED, ACT_REVIEWED,
+    ACT_UPLOADED, ACT_SENT,
 )  # fmt: skip
 # Closed by the engine from the records (an import), not by a press.
 CASE_SYSTEM = "the case system"
@@ -243,6 +248,19 @@ SCHEDULED = "scheduled"
 HELD = "held"
 CONFERENCE_STATUSES = (SCHEDULED, HELD, CANCELLED)
 STOOD_DOWN_LABEL = "stood down"
+REVIEW_LABEL = "looked-after review"  # what a report before a review is for ("the RCPC" for CP)
+
+
+def meeting_word(kind: str) -> str:
+    """The meeting an item belongs to, in a sentence: a (looked-after) review or a conference."""
+    return "review" if kind in LAC_KINDS else "conference"
+
+
+def meeting_name(kind: str) -> str:
+    """The meeting an item belongs to, as its name: `ICPC`, `RCPC` or `looked-after review`."""
+    if kind in LAC_KINDS:
+        return REVIEW_LABEL
+    return CONFERENCE_OF.get(kind, "conference")
 
 
 class Label(NamedTuple):

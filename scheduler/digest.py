@@ -29,7 +29,11 @@ from models.vocabulary import (
     ACT_PHRASES,
     ACT_STOOD_DOWN,
     CONFERENCE_DUE,
+    FAMILY_RECORD,
     ICPC_REPORT,
+    LAC_DECISIONS,
+    LAC_RECORD,
+    LAC_REPORT,
     LAC_REVIEW_DUE,
     MANAGER_ROLES,
     N_CHART,
@@ -78,6 +82,10 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (PLAN_REVIEW, "9-month reviews overdue"),
     (LAC_REVIEW_DUE, "Looked-after reviews not held in time"),
     (CONFERENCE_DUE, "Conferences not held in time"),
+    (LAC_REPORT, "LAC review reports overdue"),
+    (LAC_DECISIONS, "LAC review decisions not uploaded"),
+    (LAC_RECORD, "LAC review records not uploaded"),
+    (FAMILY_RECORD, "Conference records not sent to the family"),
     (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
 DIGEST_CLOCK = dt_time(8, 30)  # the policy's default `digest_time`

@@ -14,15 +14,20 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
-    ICPC_REPORT,
+    FAMILY_RECORD,
     KIND_LABELS,
+    LAC_KINDS,
     LATE_REASONS,
     MEETING_LABELS,
     MEETING_OWNERS,
     PLAN_FLAG,
     STAND_DOWN_REASONS,
     THEMES,
+    UPLOAD_KINDS,
     Action,
+    button_label,
+    meeting_name,
+    meeting_word,
     reason_phrase,
     role_label,
     stand_down_phrase,
@@ -71,8 +76,15 @@ def item_title(item: Item) -> str:
     return f"{kind_label(item.kind, item.subject_id)} for case {item.case_ref}"
 
 def _conference(item: Item, tz: ZoneInfo) -> str:
-    """` (conference Thu 10 Dec, 10am)` when the item has one."""
-    return f" (conference {when_text(item.conference_at, tz)})" if item.conference_at else ""
+    """` (conference Thu 10 Dec, 10am)` or ` (review ...)` when the item has one."""
+    if not item.conference_at:
+        return ""
+    return f" ({meeting_word(item.kind)} {when_text(item.conference_at, tz)})"
+
+
+def _btn(action: Action, item: Item, stage: int) -> Button:
+    """A button on this item (its kind names the meeting on a stand-down button)."""
+    return cb.button(action, item.id, stage, kind=item.kind)
 
 
 def owner_report_buttons(item: Item, stage: int | None = None) -> list[list[Button]]:
@@ -97,9 +109,10 @@ def report_reminder(
     else:
         head = f"⏰ {item.case_ref}: {what} due {when_text(item.due_at, tz)}"
     days = "working day" if days_before_conference == 1 else "working days"
+    readers = "the IRO" if item.kind in LAC_KINDS else "parents and the chair"
     text = (
         f"{head}{_conference(item, tz)}. {days_before_conference} {days} before, "
-        "so parents and the chair can read it."
+        f"so {readers} can read it."
     )
     return Message(text, owner_report_buttons(item))
 
@@ -119,6 +132,13 @@ def report_overdue_owner(
 def promise_due(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
     """The owner's nudge on the date they promised a late report."""
     assert item.expected_on is not None
+    if item.kind in UPLOAD_KINDS:
+        done = button_label(Action.SENT if item.kind == FAMILY_RECORD else Action.UPLOADED)
+        return Message(
+            f"⏰ {item.case_ref}: you said the {kind_label(item.kind)} would be done today, "
+            f"{day_text(item.expected_on)}{_held(item, tz)}. Tap {done} once it is.",
+            upload_buttons(item),
+        )
     text = (
         f"⏰ {item.case_ref}: you said the {kind_label(item.kind)} would come today, "
         f"{day_text(item.expected_on)}{_conference(item, tz)}. Tap Submitted once it is sent."
@@ -129,6 +149,12 @@ def promise_due(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
 def promise_missed(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Message:
     """Their team manager's message the working day after a promised date, if still not in."""
     assert item.expected_on is not None
+    if item.kind in UPLOAD_KINDS:
+        return Message(
+            f"📋 {item.case_ref}: {owner_name} said the {kind_label(item.kind)} would be done "
+            f"{day_text(item.expected_on)}; it is not recorded as done{_held(item, tz)}. "
+            "You are their manager."
+        )
     text = (
         f"📋 {item.case_ref}: {owner_name} (social worker) said the {kind_label(item.kind)} "
         f"would come {day_text(item.expected_on)}; it is not in{_conference(item, tz)}. "
@@ -139,7 +165,7 @@ def promise_missed(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Mes
             cb.button(Action.CHASED, item.id, item.stage),
             cb.button(Action.REPORT_IN, item.id, item.stage),
         ],
-        [cb.button(Action.REARRANGE, item.id, item.stage)],
+        [_btn(Action.REARRANGE, item, item.stage)],
     ]
     return Message(text, keyboard)
 
@@ -173,7 +199,7 @@ def report_overdue_manager(
             cb.button(Action.CHASED, item.id, stage),
             cb.button(Action.REPORT_IN, item.id, stage),
         ],
-        [cb.button(Action.REARRANGE, item.id, stage)],
+        [_btn(Action.REARRANGE, item, stage)],
     ]
     return Message(text, keyboard)
 
@@ -197,10 +223,10 @@ def report_missing_chair(
     text = (
         f"ℹ️ {item.case_ref}: the {kind_label(item.kind)} from {owner_name} (social worker) "
         f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
-        f"{late_note(expected_on, late_reason)}{chasing} If the conference cannot go ahead, "
-        "stand it down below."
+        f"{late_note(expected_on, late_reason)}{chasing} If the {meeting_word(item.kind)} "
+        "cannot go ahead, stand it down below."
     )
-    return Message(text, [[cb.button(Action.STAND_DOWN, item.id, stage)]])
+    return Message(text, [[_btn(Action.STAND_DOWN, item, stage)]])
 
 
 def qa_reminder(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
@@ -424,7 +450,7 @@ def late_notice_message(
     may stand the conference down from it."""
     reason = reason_phrase(item.late_reason)
     when = f" Expected {day_text(item.expected_on)}." if item.expected_on else ""
-    keyboard = [[cb.button(Action.STAND_DOWN, item.id, item.stage)]] if for_chair else None
+    keyboard = [[_btn(Action.STAND_DOWN, item, item.stage)]] if for_chair else None
     return Message(
         f"🕒 {owner_name}: the {item_title(item)}, due {when_text(item.due_at, tz)}, "
         f"will be late ({reason}).{when}",
@@ -489,12 +515,68 @@ def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Mess
 def stood_down_message(item: Item, who: str, reason: str, tz: ZoneInfo) -> Message:
     """To the social worker, the chair and the team manager: that date is off, nothing owed."""
     when = f" on {when_text(item.conference_at, tz)}" if item.conference_at else ""
-    conference = "ICPC" if item.kind == ICPC_REPORT else "RCPC"
+    conference = meeting_name(item.kind)
     return Message(
         f"📅 {item.case_ref}: the {conference}{when} is stood down "
         f"({stand_down_phrase(reason)}), {who} says. No report is due for that date; a new "
         "date comes with the next import."
     )
+
+
+# --- the chair's own record after a meeting: the IRO's uploads, the record to the family --
+
+
+def upload_buttons(item: Item, stage: int | None = None) -> list[list[Button]]:
+    """Uploaded (Sent, for the family's record) / Will be late on the chair's own record."""
+    at = item.stage if stage is None else stage
+    done = Action.SENT if item.kind == FAMILY_RECORD else Action.UPLOADED
+    return [[_btn(done, item, at), _btn(Action.WILL_BE_LATE, item, at)]]
+
+
+def _held(item: Item, tz: ZoneInfo) -> str:
+    """` (review held Thu 10 Dec)` when the item has its meeting's date."""
+    if not item.conference_at:
+        return ""
+    return f" ({meeting_word(item.kind)} held {day_text(item.conference_at.astimezone(tz).date())})"
+
+
+def upload_reminder(item: Item, working_days_before: int, *, tz: ZoneInfo = LONDON) -> Message:
+    """The chair's nudge before their own record of a meeting is due (0 = due today)."""
+    what = kind_label(item.kind)
+    if working_days_before == 0:
+        head = f"⏰ {item.case_ref}: {what} due today, {clock_text(item.due_at, tz)}"
+    else:
+        head = f"⏰ {item.case_ref}: {what} due {when_text(item.due_at, tz)}"
+    role = "chair" if item.kind == FAMILY_RECORD else "IRO"
+    done = "Sent" if item.kind == FAMILY_RECORD else "Uploaded"
+    text = f"{head}{_held(item, tz)}. As {role}, tap {done} once it is done."
+    return Message(text, upload_buttons(item))
+
+
+def upload_overdue_owner(
+    item: Item, *, stage: int = 1, manager_told: bool = True, tz: ZoneInfo = LONDON
+) -> Message:
+    """The chair's notice at the deadline of their own record; their manager hears too."""
+    told = " Your manager has been told." if manager_told else ""
+    text = (
+        f"⚠️ {item.case_ref}: {kind_label(item.kind)} was due {when_text(item.due_at, tz)}"
+        f"{_held(item, tz)} and is not recorded as done.{told} If it is done, tap below."
+    )
+    return Message(text, upload_buttons(item, stage))
+
+
+def upload_overdue_manager(
+    item: Item, *, owner_name: str, tz: ZoneInfo = LONDON, expected_on: date | None = None,
+    late_reason: str | None = None,
+) -> Message:
+    """The chair's manager hears, once, that their own record of a meeting is overdue."""
+    role = "chair" if item.kind == FAMILY_RECORD else "IRO"
+    text = (
+        f"📋 {item.case_ref}: {kind_label(item.kind)} from {owner_name} ({role}) was due "
+        f"{when_text(item.due_at, tz)}{_held(item, tz)} and is not recorded as done."
+        f"{late_note(expected_on, late_reason)} You are their manager."
+    )
+    return Message(text)
 
 
 def stand_down_buttons(item: Item) -> list[list[Button]]:

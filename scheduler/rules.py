@@ -32,6 +32,7 @@ from models.vocabulary import (
     REPORT_KINDS,
     SAFEGUARDING_MANAGER,
     TEAM_MANAGER,
+    UPLOAD_KINDS,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import (
@@ -44,6 +45,7 @@ from scheduler.deadlines import (
     review_escalation_at,
     stage_deadline,
     stage_reminder_at,
+    upload_rule_for,
 )
 from scheduler.items import Decision, Item, Notify, StageChange
 from scheduler.org import Org, Person
@@ -213,6 +215,8 @@ def decide(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         return _backlog(item, now)
     if item.kind in REPORT_KINDS:
         return _report(item, org, policy, now)
+    if item.kind in UPLOAD_KINDS:
+        return _upload(item, org, policy, now)
     if item.kind == QA_RESPONSE:
         return _qa(item, org, policy, now)
     if item.kind == PLAN_REVIEW:
@@ -331,6 +335,63 @@ def _soonest(*moments: datetime | None) -> datetime | None:
     return min(found) if found else None
 
 
+def manager_of(org: Org, item: Item) -> Person | None:
+    """Who hears when an item is overdue: a worker's team manager; for a chair's own record
+    (an IRO's upload, a record to the family) their team manager, else their line manager."""
+    manager = org.first_with_role(item.owner_id, TEAM_MANAGER)
+    if manager is not None or item.kind not in UPLOAD_KINDS:
+        return manager
+    owner = org.get(item.owner_id)
+    return org.get(owner.manager_id) if owner is not None else None
+
+
+def _upload(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
+    """The chair's own record after a meeting: nudges before it is due, then at the deadline
+    the chair and, once, their manager (the team manager stage of a missing report)."""
+    cal, hours = policy.calendar(), policy.hours()
+    out = _Out(org, now, cal.tz)
+    if item.stage > 0:  # escalated: look again only on a promised date
+        return out.decision(_promise(item, org, policy, now, out))
+    if now >= item.due_at:
+        manager = manager_of(org, item)
+        tz = cal.tz
+        reader = org.stand_in(item.owner_id, now, tz)
+        both = reader is not None and manager is not None and reader.staff_id == manager.staff_id
+        if item.late_reason is None and not both:
+            out.send(item.owner_id, _key(item, "overdue", item.owner_id), N_OVERDUE,
+                     msg.upload_overdue_owner(item, manager_told=manager is not None, tz=tz),
+                     A_REMINDER)  # fmt: skip
+        if manager is not None:
+            out.send(
+                manager.staff_id, _key(item, "stage:1", manager.staff_id), N_ESCALATION,
+                msg.upload_overdue_manager(
+                    item, owner_name=_name(org, item.owner_id, "the IRO"), tz=tz,
+                    expected_on=item.expected_on, late_reason=item.late_reason,
+                ),
+                A_ESCALATION,
+            )  # fmt: skip
+        else:
+            out.lost.append(_key(item, "stage:1", "manager"))
+        change = StageChange(item.stage, 1, None, manager.staff_id if manager else None)
+        return out.decision(_promise(replace(item, stage=1), org, policy, now, out), change)
+    rule = upload_rule_for(item.kind, policy)
+    times = report_reminder_times(item.due_at, rule, cal, hours, _days(org, item.owner_id))
+    past = [(t, n) for t, n in times if t <= now]
+    if item.late_reason is not None:
+        return out.decision(item.due_at)  # they told us it will be late: no more nudges
+    if past:
+        at, n = past[-1]  # only the most recent applicable reminder, never a backlog
+        on_due_day = cal.local(at).date() == cal.local(item.due_at).date()
+        shown = 0 if on_due_day else max(n, 1)
+        out.send(
+            item.owner_id, _key(item, f"remind:{n}", item.owner_id),
+            N_DUE_TODAY if shown == 0 else N_REMINDER,
+            msg.upload_reminder(item, shown, tz=cal.tz), A_REMINDER,
+        )  # fmt: skip
+    upcoming = [t for t, _ in times if t > now] + [item.due_at]
+    return out.decision(min(upcoming))
+
+
 def _promise(item: Item, org: Org, policy: Policy, now: datetime, out: _Out) -> datetime | None:
     """A report promised for a date ("Will be late"): that morning its owner is nudged, the
     working day after (if still not in) their team manager hears; when to look next."""
@@ -344,7 +405,7 @@ def _promise(item: Item, org: Org, policy: Policy, now: datetime, out: _Out) -> 
                  msg.promise_due(item, tz=cal.tz), A_REMINDER)  # fmt: skip
     if now < manager_at:
         return nudge_at if now < nudge_at else manager_at
-    manager = org.first_with_role(item.owner_id, TEAM_MANAGER)
+    manager = manager_of(org, item)
     if manager is None:
         out.lost.append(_key(item, f"{stamp}:tm", "team_manager"))
         return None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -18,15 +19,21 @@ from models.vocabulary import (
     LAC_REVIEW_DUE,
     LEFT_CARE,
     MISSED,
+    N_DUE_TODAY,
+    N_REMINDER,
     OPEN,
     RECORD_SENT,
     STOOD_DOWN,
     SUBMITTED,
     UPLOADED,
 )
+from scheduler import deadlines
 from scheduler.derive import ObligationSpec, derive_looked_after, derive_obligations
+from scheduler.items import Item
+from scheduler.org import Org, Person
 from scheduler.policy import Policy
-from tests.auxil.records import local_day_time, london
+from scheduler.rules import decide
+from tests.auxil.records import DEFAULT_CHAIN, local_day_time, london
 
 POLICY = Policy()
 CHRISTMAS_CLOSURE = Policy(
@@ -200,3 +207,117 @@ def test_a_conference_not_yet_held_owes_the_family_nothing_yet() -> None:
     plan = PlanRecord("CP-1", "sw1", "chair1", date(2026, 6, 1))
     conf = ConferenceRecord("C-1", "CP-1", "RCPC", london(2026, 12, 10, 10))
     assert (FAMILY_RECORD, "C-1") not in derive_obligations([plan], [conf], [], POLICY, now=NOW)
+
+
+# --- the rules: nudges and the manager's message, as for conference reports ------------------
+
+ORG = Org.of(Person(sid, f"Name {sid}", role, mgr, "North") for sid, role, mgr in DEFAULT_CHAIN)
+
+
+def _item(kind: str, due: datetime, owner: str, meeting: datetime, **kw: object) -> Item:
+    return Item(id=7, kind=kind, subject_id="R-1", case_ref="LAC-1", owner_id=owner, due_at=due,
+                chair_id="IRO1", conference_at=meeting, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+REPORT_NUDGES = [
+    ("the working day before it is due", london(2026, 12, 8, 8), N_REMINDER, "remind:1"),
+    ("the morning it is due", london(2026, 12, 9, 8), N_DUE_TODAY, "remind:0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "now", "kind", "what"), REPORT_NUDGES)
+def test_the_social_worker_is_nudged_about_the_review_report_like_a_conference_report(
+    case: str, now: datetime, kind: str, what: str
+) -> None:
+    """Review Thu 10 Dec: due Wed 9 Dec 6pm; nudges Tue 8 and Wed 9 at 8am."""
+    due = london(2026, 12, 9, 18)
+    item = _item(LAC_REPORT, due, "SW1", london(2026, 12, 10, 10))
+    decision = decide(item, ORG, POLICY, now)
+    (note,) = decision.notifications
+    assert (note.recipient_id, note.kind) == ("SW1", kind) and f":{what}:" in note.key
+    assert "review Thu 10 Dec, 10am" in note.message.text and "the IRO" in note.message.text
+    labels = [label for row in note.message.keyboard or [] for label, _ in row]
+    assert labels == ["Submitted", "Will be late", "Need help"]
+
+
+def test_a_missing_review_report_goes_to_the_team_manager_and_the_iro_can_stand_it_down() -> None:
+    """At the deadline: the worker, ONE team manager message, the IRO told with a stand-down."""
+    due = london(2026, 12, 9, 18)
+    item = _item(LAC_REPORT, due, "SW1", london(2026, 12, 10, 10))
+    decision = decide(item, ORG, POLICY, due)
+    by = {n.recipient_id: n for n in decision.notifications}
+    assert set(by) == {"SW1", "TM1", "IRO1"}
+    assert decision.stage_change is not None and decision.stage_change.to_stage == 1
+    iro_labels = [label for row in by["IRO1"].message.keyboard or [] for label, _ in row]
+    tm_labels = [label for row in by["TM1"].message.keyboard or [] for label, _ in row]
+    assert iro_labels == ["Stand down review"]
+    assert "Review to be rearranged" in tm_labels
+    assert "If the review cannot go ahead" in by["IRO1"].message.text
+
+
+UPLOAD_NUDGES = [
+    ("decisions, 2 working days before", LAC_DECISIONS, london(2026, 12, 7, 8), "IRO1",
+     N_REMINDER, "Uploaded"),
+    ("decisions, the morning due", LAC_DECISIONS, london(2026, 12, 9, 8), "IRO1", N_DUE_TODAY,
+     "Uploaded"),
+    ("record, the morning due", LAC_RECORD, london(2026, 12, 9, 8), "IRO1", N_DUE_TODAY,
+     "Uploaded"),
+    ("family record, the morning due", FAMILY_RECORD, london(2026, 12, 9, 8), "IRO1",
+     N_DUE_TODAY, "Sent"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "kind", "now", "to", "note_kind", "done"), UPLOAD_NUDGES)
+def test_the_chair_is_nudged_about_their_own_record_with_one_tap_to_close_it(
+    case: str, kind: str, now: datetime, to: str, note_kind: str, done: str
+) -> None:
+    """Policy `remind_working_days_before_due` = [2, 0]: Mon 7 and Wed 9 for Wed 9 Dec."""
+    item = _item(kind, london(2026, 12, 9, 18), "IRO1", london(2026, 12, 2, 10))
+    (note,) = decide(item, ORG, POLICY, now).notifications
+    assert (note.recipient_id, note.kind) == (to, note_kind)
+    labels = [label for row in note.message.keyboard or [] for label, _ in row]
+    assert labels == [done, "Will be late"]
+    assert "held Wed 2 Dec" in note.message.text
+
+
+def test_an_overdue_record_goes_to_the_iros_manager_once() -> None:
+    """The IRO's line manager (here the safeguarding manager) is the team manager stage."""
+    due = london(2026, 12, 9, 18)
+    item = _item(LAC_RECORD, due, "IRO1", london(2026, 12, 2, 10))
+    decision = decide(item, ORG, POLICY, due)
+    assert sorted(n.recipient_id for n in decision.notifications) == ["IRO1", "SGM1"]
+    assert decision.stage_change is not None and decision.stage_change.holder_id == "SGM1"
+    again = decide(replace(item, stage=1), ORG, POLICY, due + timedelta(days=3))
+    assert again.notifications == () and again.next_action_at is None
+
+
+def test_a_record_promised_for_a_day_is_nudged_that_morning() -> None:
+    """Will be late with a date: that morning the IRO, the working day after their manager."""
+    item = _item(LAC_DECISIONS, london(2026, 12, 9, 18), "IRO1", london(2026, 12, 2, 10),
+                 stage=1, expected_on=date(2026, 12, 11), late_reason="workload")  # fmt: skip
+    (note,) = decide(item, ORG, POLICY, london(2026, 12, 11, 8)).notifications
+    assert note.recipient_id == "IRO1" and "Uploaded" in note.message.text
+    (late,) = decide(item, ORG, POLICY, london(2026, 12, 14, 8)).notifications[1:]
+    assert late.recipient_id == "SGM1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "days", "first"),
+    [
+        (LAC_REPORT, 1, date(2026, 12, 23)),  # review Tue 29 Dec: due Thu 24, nudged Wed 23
+        (LAC_DECISIONS, 5, date(2026, 12, 29)),  # held Tue 22: due Thu 31, nudged Tue 29
+        (LAC_RECORD, 20, date(2027, 1, 20)),  # held Tue 22: due Fri 22 Jan, nudged Wed 20
+        (FAMILY_RECORD, 5, date(2026, 12, 29)),
+    ],
+)
+def test_first_nudges_skip_christmas_and_are_at_opening_hours(
+    kind: str, days: int, first: date
+) -> None:
+    """First action = opening of hours on the first nudge day, across Christmas 2026."""
+    cal, hours = POLICY.calendar(), POLICY.hours()
+    if kind == LAC_REPORT:
+        due = deadlines.report_due_on(date(2026, 12, 29), days, cal, hours)
+    else:
+        due = deadlines.upload_due_on(date(2026, 12, 22), days, cal, hours)
+    at = deadlines.first_action_at(kind, due, POLICY, cal, hours)
+    assert local_day_time(at) == (first, time(8))

@@ -1,0 +1,196 @@
+"""Looked-after reviews through the chat: the worker's report, the IRO's own records (issue 12)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+
+import pytest
+from sqlmodel import Session
+
+from bot.context import AppContext
+from models.tables import CarePeriod, Conference, Obligation, Plan, Review
+from models.vocabulary import FAMILY_RECORD, LAC_RECORD, LAC_REPORT
+from scheduler.sync import sync_obligations
+from tests.auxil.botapi import BotMessage
+from tests.auxil.chat import (
+    NOW,
+    USERS,
+    ChatHarness,
+    domain_state,
+    fresh,
+    london,
+    obligation,
+    running_bot,
+    seed_org,
+)
+
+SW1, TM1, IRO1, SGM1 = USERS["SW1"], USERS["TM1"], USERS["IRO1"], USERS["SGM1"]
+REVIEW_AT = london(2026, 12, 10, 10)  # Thu 10 Dec: the report is due Wed 9 Dec, 6pm
+HELD_ON = date(2026, 11, 12)  # a review held Thu 12 Nov: the record is due Thu 10 Dec, 6pm
+
+
+def seed_child_in_care(session: Session, ctx: AppContext, *, now: datetime = NOW) -> None:
+    """LAC-7 in care since June with Sally (social worker) and Iris (IRO): a review held in
+    November (decisions uploaded, the record not yet) and the next booked for 10 Dec."""
+    session.add(CarePeriod(period_id="LAC-7@2026-06-01", case_ref="LAC-7", social_worker_id="SW1",
+                           iro_id="IRO1", entered_on=date(2026, 6, 1)))  # fmt: skip
+    session.add(Review(review_id="R-HELD", case_ref="LAC-7", scheduled_for=london(2026, 11, 12, 10),
+                       status="held", held_on=HELD_ON,
+                       decisions_uploaded_at=london(2026, 11, 16, 12)))  # fmt: skip
+    session.add(Review(review_id="R-NEXT", case_ref="LAC-7", scheduled_for=REVIEW_AT))
+    session.flush()
+    sync_obligations(session, ctx.policy, now=now, case_refs={"LAC-7"})
+
+
+@pytest.fixture
+async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
+    """A child in care with a review next week; the bot running."""
+    with ctx.session() as session:
+        seed_org(session)
+        seed_child_in_care(session, ctx)
+    async with running_bot(ctx) as harness:
+        yield harness
+
+
+def item(ctx: AppContext, kind: str, subject: str) -> Obligation:
+    """One obligation as committed."""
+    with Session(ctx.engine) as session:
+        return obligation(session, kind, subject)
+
+
+def button(message: BotMessage, label: str) -> str:
+    """The callback data behind a button label."""
+    for row in message.buttons:
+        for text, data in row:
+            if text == label:
+                return data
+    raise AssertionError(f"no button {label!r} in {message.buttons}")
+
+
+async def test_the_review_report_nudge_reaches_the_worker_and_submitted_settles_it(
+    chat: ChatHarness,
+) -> None:
+    """Tue 8 Dec 9am: the nudge for the report due Wed 9 Dec; one tap records it."""
+    chat.clock.now = london(2026, 12, 8, 9)
+    assert await chat.deliver() == 2  # and the IRO's record reminder
+    [message] = chat.sent_to("SW1")
+    assert message.chat_id == SW1
+    assert message.text == (
+        "⏰ LAC-7: LAC review report due Wed 9 Dec, 6pm (review Thu 10 Dec, 10am). "
+        "1 working day before, so the IRO can read it."
+    )
+    submitted = button(message, "Submitted")
+    answer = await chat.press(SW1, message.message_id, submitted)
+    assert answer.text == "Recorded."
+    edited = chat.api.message(SW1, message.message_id)
+    assert edited is not None and edited.buttons == []
+    assert edited.text == (
+        "✅ LAC review report for case LAC-7, due Wed 9 Dec, 6pm: submitted. Recorded."
+    )
+    review = fresh(chat.ctx, Review, "R-NEXT")
+    assert review.report_received_at == london(2026, 12, 8, 9)
+    assert item(chat.ctx, LAC_REPORT, "R-NEXT").status == "done"
+    state = domain_state(chat.ctx)
+    again = await chat.press(SW1, message.message_id, submitted, edits=False)
+    assert again.text == "Submitted by you at 9am. Nothing more to do."
+    assert domain_state(chat.ctx) == state
+
+
+async def test_a_missing_review_report_reaches_the_manager_and_the_iro_may_stand_it_down(
+    chat: ChatHarness,
+) -> None:
+    """Due Wed 9 Dec 6pm, heard Thu 8am (quiet hours): worker, team manager, IRO; the IRO's
+    Stand down review closes it."""
+    chat.clock.now = london(2026, 12, 10, 8)
+    await chat.deliver()
+    [to_iro] = chat.sent_to("IRO1", item(chat.ctx, LAC_REPORT, "R-NEXT"))
+    assert "If the review cannot go ahead" in (to_iro.text or "")
+    assert chat.sent_to("TM1", item(chat.ctx, LAC_REPORT, "R-NEXT"))
+    await chat.press(IRO1, to_iro.message_id, button(to_iro, "Stand down review"))
+    reasons = chat.api.message(IRO1, to_iro.message_id)
+    assert reasons is not None and "Why will the review not go ahead" in (reasons.text or "")
+    await chat.press(IRO1, to_iro.message_id, button(reasons, "Not quorate"))
+    done = chat.api.message(IRO1, to_iro.message_id)
+    assert done is not None
+    assert (done.text or "").startswith("📅 looked-after review for case LAC-7: stood down")
+    ob = item(chat.ctx, LAC_REPORT, "R-NEXT")
+    assert (ob.status, ob.outcome) == ("cancelled", "stood_down")
+    assert fresh(chat.ctx, Review, "R-NEXT").stood_down_reason == "not_quorate"
+
+
+async def test_a_typed_done_submits_the_review_report(chat: ChatHarness) -> None:
+    """`done` in reply to the nudge means Submitted."""
+    chat.clock.now = london(2026, 12, 8, 9)
+    await chat.deliver()
+    [message] = chat.sent_to("SW1")
+    await chat.send(SW1, "done", reply_to=message.message_id)
+    assert fresh(chat.ctx, Review, "R-NEXT").report_received_at == london(2026, 12, 8, 9)
+
+
+async def test_the_iros_record_reminder_and_uploaded_closes_it(chat: ChatHarness) -> None:
+    """Thu 10 Dec 8am: the record of the 12 Nov review is due today; Uploaded records it."""
+    chat.clock.now = london(2026, 12, 10, 8)
+    await chat.deliver()
+    [message] = chat.sent_to("IRO1", item(chat.ctx, LAC_RECORD, "R-HELD"))
+    assert message.text == (
+        "⏰ LAC-7: LAC review record due today, 6pm (review held Thu 12 Nov). "
+        "As IRO, tap Uploaded once it is done."
+    )
+    assert [label for row in message.buttons for label, _ in row] == ["Uploaded", "Will be late"]
+    answer = await chat.press(IRO1, message.message_id, button(message, "Uploaded"))
+    assert answer.text == "Recorded."
+    edited = chat.api.message(IRO1, message.message_id)
+    assert edited is not None and edited.text == (
+        "✅ LAC review record for case LAC-7, due Thu 10 Dec, 6pm: uploaded. Recorded."
+    )
+    assert fresh(chat.ctx, Review, "R-HELD").record_uploaded_at == london(2026, 12, 10, 8)
+    ob = item(chat.ctx, LAC_RECORD, "R-HELD")
+    assert (ob.status, ob.outcome) == ("done", "uploaded")
+
+
+async def test_an_overdue_record_goes_to_the_iros_manager_and_late_asks_a_date(
+    chat: ChatHarness,
+) -> None:
+    """Due Thu 10 Dec 6pm, heard Fri 8am: the IRO and their manager; Will be late walks
+    reason then date."""
+    chat.clock.now = london(2026, 12, 11, 8)
+    await chat.deliver()
+    ob = item(chat.ctx, LAC_RECORD, "R-HELD")
+    [to_iro] = chat.sent_to("IRO1", ob)
+    [to_manager] = chat.sent_to("SGM1", ob)
+    assert "You are their manager." in (to_manager.text or "")
+    mid = to_iro.message_id
+    await chat.press(IRO1, mid, button(to_iro, "Will be late"))
+    reasons = chat.api.message(IRO1, mid)
+    assert reasons is not None
+    await chat.press(IRO1, mid, button(reasons, "Workload"))
+    dates = chat.api.message(IRO1, mid)
+    assert dates is not None
+    await chat.press(IRO1, mid, button(dates, "Mon 14 Dec"))
+    ob = item(chat.ctx, LAC_RECORD, "R-HELD")
+    assert (ob.late_reason, ob.expected_on) == ("workload", date(2026, 12, 14))
+
+
+async def test_the_chair_sends_the_conference_record_to_the_family_with_one_tap(
+    ctx: AppContext,
+) -> None:
+    """A held RCPC: the chair's record and plan to the family; Sent closes it."""
+    with ctx.session() as session:
+        seed_org(session)
+        session.add(Plan(case_ref="CR-9", social_worker_id="SW1", chair_id="IRO1",
+                         plan_start=date(2026, 6, 1)))  # fmt: skip
+        session.add(Conference(conference_id="CR-9-C1", case_ref="CR-9", kind="RCPC",
+                               scheduled_for=london(2026, 12, 3, 10), chair_id="IRO1",
+                               status="held", report_received_at=london(2026, 11, 30, 9)))
+        session.flush()
+        sync_obligations(session, ctx.policy, now=london(2026, 12, 3, 15), case_refs={"CR-9"})
+    async with running_bot(ctx) as chat:
+        chat.clock.now = london(2026, 12, 10, 8)  # due today, Thu 10 Dec
+        await chat.deliver()
+        [message] = chat.sent_to("IRO1", item(ctx, FAMILY_RECORD, "CR-9-C1"))
+        assert "As chair, tap Sent" in (message.text or "")
+        await chat.press(IRO1, message.message_id, button(message, "Sent"))
+        conference = fresh(ctx, Conference, "CR-9-C1")
+        assert conference.record_sent_at == london(2026, 12, 10, 8)
+        assert item(ctx, FAMILY_RECORD, "CR-9-C1").status == "done"
