@@ -28,6 +28,7 @@ from handlers.effects import (
     chair_of,
     iro_of_case,
     refuse,
+    service_of,
     view,
 )
 from handlers.parse import DONE as INTENT_DONE
@@ -54,7 +55,9 @@ from scheduler.rules import alert_iro
 
 logger = logging.getLogger(__name__)
 
-def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datetime) -> bool:
+def _valid_arg(
+    session: Session, action: str, arg: str, ob: Obligation, policy: Policy, now: datetime
+) -> bool:
     """The button's argument is one this action accepts right now."""
     if action == Action.LATE_REASON:
         return arg in LATE_REASON_CODES
@@ -65,7 +68,9 @@ def _valid_arg(action: str, arg: str, ob: Obligation, policy: Policy, now: datet
     if action == Action.STAND_DOWN_REASON:
         return arg in STAND_DOWN_REASON_CODES
     if action == Action.ESCALATE:
-        return arg.isdigit() and len(arg) < 3 and ob.stage < int(arg) <= len(policy.qa_alert.ladder)
+        if not (arg.isdigit() and len(arg) < 3):
+            return False
+        return ob.stage < int(arg) <= len(policy.ladder(service_of(session, ob.case_ref)))
     return arg == ""
 
 
@@ -109,7 +114,7 @@ def press(
         settled = ob.status != OPEN or state.alert_closed
         code = "already" if settled and callback.stage == ob.stage else "stale"
         return refuse(session, actor=actor.staff_id, code=code, now=now, ob=ob, **detail)
-    if not _valid_arg(callback.action, callback.arg, ob, policy, now):
+    if not _valid_arg(session, callback.action, callback.arg, ob, policy, now):
         return refuse(session, actor=actor.staff_id, code="invalid", now=now, ob=ob, **detail)
     step = Step(session, policy, actor, ob, alert, chain, role, now, via, covering)
     return step.run(callback.action, callback.arg)

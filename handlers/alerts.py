@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session, select
 
 from handlers.effects import chain_of, team_manager_of, tell, view
 from models.audit import record
-from models.tables import Obligation, Plan, QaAlert, Staff
+from models.tables import CarePeriod, Obligation, Plan, QaAlert, Staff
 from models.vocabulary import ALERT_KINDS, QA_RESPONSE, THEME_CODES
 from scheduler import messages as msg
 from scheduler.policy import Policy
@@ -31,17 +31,25 @@ def alert_refusal(
     """Why this person may not raise an alert on this case now, or None if they may.
 
     Any IRO of the service may, not only the plan's chair: a chair covering a colleague's
-    conference raises one on a case that is not theirs.
+    conference raises one on a case that is not theirs. A case is a child on a CP plan or a
+    child in care.
     """
     if actor.role != "iro" or not actor.active:
         return "not_iro"
     plan = session.get(Plan, case_ref) if case_ref else None
     today = policy.calendar().local(now).date()
-    if plan is None:
-        return "no_plan"
-    if plan.plan_end is not None and plan.plan_end <= today:
-        return "no_plan"
-    return None
+    if plan is not None and (plan.plan_end is None or plan.plan_end > today):
+        return None
+    if case_ref and in_care(session, case_ref, today):
+        return None  # a looked-after child: alerts work exactly as on a CP case
+    return "no_plan"
+
+
+def in_care(session: Session, case_ref: str, today: date) -> bool:
+    """A child with a period in care running today (entered, not yet left)."""
+    periods = session.exec(select(CarePeriod).where(CarePeriod.case_ref == case_ref)).all()
+    return any(p.entered_on <= today and (p.left_on is None or p.left_on > today)
+               for p in periods)  # fmt: skip
 
 
 def raise_alert(

@@ -35,6 +35,8 @@ from models.vocabulary import (
     ACT_SUBMITTED,
     ACT_UPLOADED,
     CLOSING_ACTS,
+    CP,
+    LAC,
     LAC_KINDS,
     OPEN,
     Action,
@@ -284,6 +286,13 @@ def chair_of(session: Session, ob: Obligation) -> Staff | None:
         plan = session.get(Plan, ob.case_ref)
         chair_id = plan.chair_id if plan else None
     return session.get(Staff, chair_id) if chair_id else None
+
+
+def service_of(session: Session, case_ref: str) -> str:
+    """`cp` for a case with a child protection plan, `lac` for a child in care only."""
+    if session.get(Plan, case_ref) is not None:
+        return CP
+    return LAC if iro_of_case(session, case_ref) is not None else CP
 
 
 def iro_of_case(session: Session, case_ref: str) -> str | None:

@@ -503,7 +503,7 @@ def alert_refusal(reason: str) -> str:
     return {
         "not_iro": "Only IROs can raise QA alerts.",
         "usage": "Send /alert followed by the case reference, e.g. /alert CR12345.",
-        "no_plan": "I can't find an open plan with that reference.",
+        "no_plan": "I can't find an open plan or a child in care with that reference.",
         "cancelled": "Alert cancelled. Nothing was recorded.",
     }.get(reason, "Sorry, that didn't work. Nothing was recorded.")
 

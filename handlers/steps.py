@@ -31,6 +31,7 @@ from handlers.effects import (
     refuse,
     resync,
     rowcount,
+    service_of,
     staff_name,
     team_manager_of,
     tell,
@@ -426,7 +427,7 @@ class Step:
         """
         assert self.alert is not None
 
-        ladder = self.policy.qa_alert.ladder
+        ladder = self.policy.ladder(service_of(self.session, self.ob.case_ref))
         to_stage = int(arg) if arg else self.ob.stage + 1
         if to_stage > len(ladder) + 1 or self.ob.outcome == CHALLENGE:
             return self.no("already")
@@ -458,7 +459,8 @@ class Step:
             raise ActionConflict(f"escalation of {self.ob.id} to {to_stage} refused")
         self.session.refresh(self.ob)
         org = load_org(self.session, [self.ob.owner_id])
-        holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage)
+        holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage,
+                               service_of(self.session, self.ob.case_ref))  # fmt: skip
         return self.ok("escalated", holder=holder)
 
     def acknowledge(self, _arg: str) -> ActionResult:
@@ -469,7 +471,8 @@ class Step:
         values: dict[str, Any] = {"acknowledged_stage": self.ob.stage}
         if self.ob.stage_due_at is not None:  # one reminder, the working day before its deadline
             org = load_org(self.session, [self.ob.owner_id])
-            holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage)
+            holder = ladder_holder(org, self.ob.owner_id, self.policy, self.ob.stage,
+                                   service_of(self.session, self.ob.case_ref))  # fmt: skip
             cal, hours = self.policy.calendar(), self.policy.hours()
             days = holder.working_days if holder else None
             remind_at = stage_reminder_at(self.ob.stage_due_at, cal, hours, days)

@@ -157,26 +157,31 @@ def derive_obligations(
         specs[(kind, conf.conference_id)] = spec
 
     days = policy.qa_alert.response_working_days
+    workers = {p.case_ref: p.social_worker_id for p in by_case.values()}
+    care = list(care)
+    for stay in sorted(care, key=lambda c: c.entered_on):  # the latest period's worker
+        if stay.case_ref not in by_case:
+            workers[stay.case_ref] = stay.social_worker_id
     for alert in alerts:
         if alert.kind != "concern":
             continue
-        owning = by_case.get(alert.case_ref)
-        if owning is None:
-            continue
+        worker = workers.get(alert.case_ref)
+        if not worker:
+            continue  # no plan and no period in care: nobody to answer it
         due = deadlines.qa_due_at(alert.raised_at, days, cal, hours)
         if alert.closed_at is not None:
             spec = ObligationSpec(
-                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
+                QA_RESPONSE, alert.alert_id, alert.case_ref, worker, due,
                 DONE, alert.outcome or CLOSED, alert.closed_at,
             )  # fmt: skip
         elif alert.responded_at is not None and alert.outcome != NOT_RESOLVED:
             spec = ObligationSpec(
-                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due,
+                QA_RESPONSE, alert.alert_id, alert.case_ref, worker, due,
                 DONE, RESPONDED, alert.responded_at,
             )  # fmt: skip
         else:
             spec = ObligationSpec(
-                QA_RESPONSE, alert.alert_id, alert.case_ref, owning.social_worker_id, due
+                QA_RESPONSE, alert.alert_id, alert.case_ref, worker, due
             )
         specs[(QA_RESPONSE, alert.alert_id)] = spec
     specs.update(derive_family_records(conferences, by_case, policy))

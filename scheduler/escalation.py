@@ -244,7 +244,7 @@ def escalate(
     item = load_item(session, obligation_id)
     if item is None or item.stage != from_stage or to_stage <= from_stage:
         return False
-    ladder = policy.qa_alert.ladder
+    ladder = policy.ladder(item.service)
     org = load_org(
         session, [s for s in (item.owner_id, item.chair_id, item.raised_by, actor) if s],
         now=now,

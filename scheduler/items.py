@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from models.buttons import Message
-from models.vocabulary import OPEN
+from models.vocabulary import CP, OPEN
 from scheduler.org import Person
 
 
@@ -55,6 +55,7 @@ class Item:
     help_requested_at: datetime | None = None  # the owner tapped Need help
     holder: Person | None = None  # who holds an escalated item's current stage, where listed
     acts: tuple[Act, ...] = ()  # what people did to it, oldest first, where a digest shows it
+    service: str = CP  # `lac` for a looked-after child's case: its QA ladder is the service's
 
     @property
     def deadline(self) -> datetime:

@@ -15,8 +15,10 @@ from models.vocabulary import (
     ADMIN,
     CANCELLED,
     CONFERENCE_DUE,
+    CP,
     FAMILY_RECORD,
     HELD,
+    LAC,
     LAC_KINDS,
     LAC_REVIEW_DUE,
     MEETING_KINDS,
@@ -155,6 +157,10 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
             alerts[aid] = (raised_by, theme)
     reviews = load_review_context(session, review_ids)
     booked = load_bookings(session, [(r[1], r[2], r[3]) for r in rows if r[1] in MEETING_KINDS])
+    # A QA alert on a looked-after child's case: the child's IRO stands in for the plan's
+    # chair, and the looked-after service's ladder applies.
+    in_care = load_case_iros(session, sorted({r[3] for r in rows if r[1] == QA_RESPONSE}
+                                             - plans.keys()))  # fmt: skip
     items = []
     for row in rows:
         (oid, kind, subject, case_ref, owner, due, stage, stage_due, nxt, outcome, version,
@@ -169,8 +175,11 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         elif (kind in REPORT_KINDS or kind == FAMILY_RECORD) and subject in confs:
             conference_at, conf_chair = confs[subject]
             chair = conf_chair or chair
+        service = CP
         if kind == QA_RESPONSE and subject in alerts:
             raised_by, theme = alerts[subject]
+        if kind == QA_RESPONSE and case_ref in in_care:
+            chair, service = in_care[case_ref], LAC
         items.append(
             Item(
                 id=oid, kind=kind, subject_id=subject, case_ref=case_ref, owner_id=owner,
@@ -178,10 +187,24 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
                 outcome=outcome, version=version, chair_id=chair, raised_by=raised_by,
                 conference_at=conference_at, theme=theme, plan_start=start,
                 expected_on=expected_on, late_reason=late_reason, backlog=bool(backlog),
-                acknowledged_stage=acknowledged_stage,
+                acknowledged_stage=acknowledged_stage, service=service,
             )
         )  # fmt: skip
     return items
+
+
+def load_case_iros(session: Session, case_refs: Sequence[str]) -> dict[str, str]:
+    """The IRO of each of these looked-after children (their latest period in care's)."""
+    ct = table_of(CarePeriod)
+    found: dict[str, str] = {}
+    for part in chunks(list(case_refs)):
+        stmt = (
+            select(ct.c.case_ref, ct.c.iro_id)
+            .where(ct.c.case_ref.in_(part))
+            .order_by(ct.c.entered_on)
+        )
+        found.update({case: iro for case, iro in session.execute(stmt)})  # the latest wins
+    return found
 
 
 def load_review_context(
@@ -190,7 +213,7 @@ def load_review_context(
     """Each looked-after review's date and its IRO (the review's, else the period in care's)."""
     if not review_ids:
         return {}
-    rt, ct = table_of(Review), table_of(CarePeriod)
+    rt = table_of(Review)
     found: dict[str, tuple[datetime, str | None, str]] = {}
     for part in chunks(list(review_ids)):
         stmt = select(rt.c.review_id, rt.c.scheduled_for, rt.c.iro_id, rt.c.case_ref).where(
@@ -198,15 +221,7 @@ def load_review_context(
         )
         for rid, when, iro, case_ref in session.execute(stmt):
             found[rid] = (when, iro, case_ref)
-    missing = sorted({case for _, iro, case in found.values() if iro is None})
-    iros: dict[str, str] = {}
-    for part in chunks(missing):
-        stmt = (
-            select(ct.c.case_ref, ct.c.iro_id)
-            .where(ct.c.case_ref.in_(part))
-            .order_by(ct.c.entered_on)
-        )
-        iros.update({case: iro for case, iro in session.execute(stmt)})  # the latest period's
+    iros = load_case_iros(session, sorted({c for _, iro, c in found.values() if iro is None}))
     return {rid: (when, iro or iros.get(case)) for rid, (when, iro, case) in found.items()}
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, tzinfo
 from models.buttons import Message
 from models.vocabulary import (
     CHALLENGE,
+    CP,
     MEETING_HELD,
     MEETING_KINDS,
     MISSED,
@@ -172,20 +173,23 @@ def alert_iro(org: Org, raised_by: str | None, chair_id: str | None) -> str | No
     return raised_by  # routed to whoever acts for them, like any leaver
 
 
-def ladder_holder(org: Org, social_worker_id: str, policy: Policy, stage: int) -> Person | None:
-    """Who holds QA ladder stage `stage` (1-based) for this social worker, if anyone."""
-    ladder = policy.qa_alert.ladder
+def ladder_holder(
+    org: Org, social_worker_id: str, policy: Policy, stage: int, service: str = CP
+) -> Person | None:
+    """Who holds QA ladder stage `stage` (1-based) of the service's ladder for this social
+    worker, if anyone (a looked-after case climbs the looked-after ladder, when there is one)."""
+    ladder = policy.ladder(service)
     if not 1 <= stage <= len(ladder):
         return None
     return org.first_with_role(social_worker_id, ladder[stage - 1])
 
 
 def next_held_stage(
-    org: Org, social_worker_id: str, policy: Policy, start: int
+    org: Org, social_worker_id: str, policy: Policy, start: int, service: str = CP
 ) -> tuple[int, Person] | None:
     """The first stage from `start` up whose role somebody holds (roles nobody holds skip)."""
-    for stage in range(max(start, 1), len(policy.qa_alert.ladder) + 1):
-        holder = ladder_holder(org, social_worker_id, policy, stage)
+    for stage in range(max(start, 1), len(policy.ladder(service)) + 1):
+        holder = ladder_holder(org, social_worker_id, policy, stage, service)
         if holder is not None:
             return stage, holder
     return None
@@ -437,13 +441,13 @@ def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         else:
             return out.decision(remind_at)
     elif item.acknowledged_stage == item.stage:  # one reminder, the working day before
-        holder = ladder_holder(org, item.owner_id, policy, item.stage)
+        holder = ladder_holder(org, item.owner_id, policy, item.stage, item.service)
         days = holder.working_days if holder else None
         remind_at = stage_reminder_at(stage_due, cal, hours, days)
         if now < remind_at:
             return out.decision(remind_at)
         if holder is not None:
-            stages = len(policy.qa_alert.ladder)
+            stages = len(policy.ladder(item.service))
             out.send(
                 holder.staff_id,
                 f"ob:{item.id}:stage:{item.stage}:remind:{holder.staff_id}",
@@ -457,9 +461,9 @@ def _qa(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
 def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: int) -> Decision:
     """Move a concern to `to_stage` (or the next held one above), or list it for challenge."""
     cal, hours = policy.calendar(), policy.hours()
-    ladder = policy.qa_alert.ladder
+    ladder = policy.ladder(item.service)
     out = _Out(org, now, policy.calendar().tz)
-    target = next_held_stage(org, item.owner_id, policy, to_stage)
+    target = next_held_stage(org, item.owner_id, policy, to_stage, item.service)
     if target is None:
         note = msg.qa_challenge(item, stages=len(ladder))
         key = f"ob:{item.id}:challenge"

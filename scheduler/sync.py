@@ -285,7 +285,8 @@ def sync_obligations(
     result.moved = len(moves)
     result.closed = len(closes) + len(late_reports)
     result.reopened = len(reopens)
-    result.positive_notified = _positive_alerts(session, policy, alerts, plans, now, cal, hours)
+    result.positive_notified = _positive_alerts(session, policy, alerts, plans, now, cal, hours,
+                                                care)  # fmt: skip
     if inserts or moves or closes or reopens or late_reports:
         logger.info("obligations synced: %s", result)
     return result
@@ -469,8 +470,10 @@ def _positive_alerts(
     now: datetime,
     cal: WorkingCalendar,
     hours: WorkingHours,
+    care: Sequence[CareRecord] = (),
 ) -> int:
-    """One info each to the social worker and team manager; old history is not replayed."""
+    """One info each to the social worker and team manager (of the plan, or of the child in
+    care); old history is not replayed."""
     recent_from = cal.at(
         cal.subtract_working_days(cal.local(now).date(), policy.qa_alert.response_working_days),
         hours.start or datetime.min.time(),
@@ -478,18 +481,19 @@ def _positive_alerts(
     positive = [a for a in alerts if a.kind == "positive" and a.raised_at >= recent_from]
     if not positive:
         return 0
-    by_case = {p.case_ref: p for p in plans}
-    workers = {by_case[a.case_ref].social_worker_id for a in positive if a.case_ref in by_case}
+    worker_of = {c.case_ref: c.social_worker_id for c in sorted(care, key=lambda c: c.entered_on)}
+    worker_of.update({p.case_ref: p.social_worker_id for p in plans})
+    workers = {worker_of[a.case_ref] for a in positive if a.case_ref in worker_of}
     org = load_org(session, workers, now=now)
     created = 0
     for alert in positive:
-        plan = by_case.get(alert.case_ref)
-        if plan is None:
+        worker = worker_of.get(alert.case_ref)
+        if worker is None:
             continue
         targets: list[tuple[str, str, str]] = [
-            (f"alert:{alert.alert_id}:positive", plan.social_worker_id, "social_worker")
+            (f"alert:{alert.alert_id}:positive", worker, "social_worker")
         ]
-        manager = org.first_with_role(plan.social_worker_id, "team_manager")
+        manager = org.first_with_role(worker, "team_manager")
         if manager is not None:
             targets.append((f"alert:{alert.alert_id}:positive:tm", manager.staff_id,
                             "team_manager"))  # fmt: skip

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.context import AppContext
+from handlers import render
 from models.tables import CarePeriod, Conference, Obligation, Plan, Review
 from models.vocabulary import FAMILY_RECORD, LAC_RECORD, LAC_REPORT
 from scheduler.sync import sync_obligations
@@ -194,3 +195,46 @@ async def test_the_chair_sends_the_conference_record_to_the_family_with_one_tap(
         conference = fresh(ctx, Conference, "CR-9-C1")
         assert conference.record_sent_at == london(2026, 12, 10, 8)
         assert item(ctx, FAMILY_RECORD, "CR-9-C1").status == "done"
+
+
+async def test_an_iro_raises_a_qa_alert_on_a_child_in_care_exactly_as_on_a_cp_case(
+    chat: ChatHarness,
+) -> None:
+    """`/alert LAC-7`: the care period's social worker answers, their team manager is told."""
+    chat.clock.now = london(2026, 12, 1, 10)
+    [step] = await chat.send(IRO1, "/alert LAC-7")
+    assert step.text == "New QA alert on case LAC-7. Is it a concern or a positive alert?"
+    await chat.press(IRO1, step.message_id, button(step, "Concern"))
+    themes = chat.api.message(IRO1, step.message_id)
+    assert themes is not None
+    await chat.press(IRO1, step.message_id, button(themes, "Drift and delay"))
+    confirm = chat.api.message(IRO1, step.message_id)
+    assert confirm is not None
+    await chat.press(IRO1, step.message_id, button(confirm, "Confirm"))
+    done = chat.api.message(IRO1, step.message_id)
+    assert done is not None and (done.text or "").startswith(
+        "✅ Recorded: concern alert on case LAC-7 (drift and delay)."
+    )
+    with Session(chat.ctx.engine) as session:
+        [ob] = [o for o in session.exec(select(Obligation)) if o.kind == "qa_response"]
+        assert (ob.case_ref, ob.owner_id, ob.status) == ("LAC-7", "SW1", "open")
+    await chat.deliver()
+    [to_worker] = chat.sent_to("SW1", ob)
+    [to_manager] = chat.sent_to("TM1", ob)
+    assert "raised a QA alert on case LAC-7" in (to_worker.text or "")
+    assert button(to_worker, "Responded")
+    assert "for Sally Webb (social worker)" in (to_manager.text or "")
+
+
+async def test_an_alert_is_refused_for_a_child_who_has_left_care(chat: ChatHarness) -> None:
+    """A period in care that has ended is no open case: one clear line, nothing recorded."""
+    with chat.ctx.session() as session:
+        period = session.get(CarePeriod, "LAC-7@2026-06-01")
+        assert period is not None
+        period.left_on = date(2026, 11, 30)
+        session.add(period)
+    chat.clock.now = london(2026, 12, 1, 10)
+    state = domain_state(chat.ctx)
+    [refused] = await chat.send(IRO1, "/alert LAC-7")
+    assert refused.text == render.alert_refusal("no_plan")
+    assert domain_state(chat.ctx) == state

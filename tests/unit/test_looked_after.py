@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
+from models.records import AlertRecord, CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
 from models.vocabulary import (
     CANCELLED,
+    CP,
     DONE,
     FAMILY_RECORD,
     HELD,
+    LAC,
     LAC_DECISIONS,
     LAC_RECORD,
     LAC_REPORT,
@@ -22,6 +24,7 @@ from models.vocabulary import (
     N_DUE_TODAY,
     N_REMINDER,
     OPEN,
+    QA_RESPONSE,
     RECORD_SENT,
     STOOD_DOWN,
     SUBMITTED,
@@ -31,7 +34,7 @@ from scheduler import deadlines
 from scheduler.derive import ObligationSpec, derive_looked_after, derive_obligations
 from scheduler.items import Item
 from scheduler.org import Org, Person
-from scheduler.policy import Policy
+from scheduler.policy import Policy, parse_policy
 from scheduler.rules import decide
 from tests.auxil.records import DEFAULT_CHAIN, local_day_time, london
 
@@ -321,3 +324,39 @@ def test_first_nudges_skip_christmas_and_are_at_opening_hours(
         due = deadlines.upload_due_on(date(2026, 12, 22), days, cal, hours)
     at = deadlines.first_action_at(kind, due, POLICY, cal, hours)
     assert local_day_time(at) == (first, time(8))
+
+
+# --- QA alerts on a looked-after child's case -------------------------------------------
+
+LAC_LADDER = parse_policy({"lac_review": {"ladder": ["service_manager", "assistant_director"]}})
+
+
+@pytest.mark.parametrize(
+    ("policy", "service", "holder", "stages"),
+    [
+        (POLICY, LAC, "TM1", 4),  # no ladder of its own: the QA ladder
+        (LAC_LADDER, LAC, "SM1", 2),  # the looked-after service's own ladder
+        (LAC_LADDER, CP, "TM1", 4),  # a CP case keeps the QA ladder
+    ],
+)
+def test_an_unanswered_concern_climbs_the_ladder_of_its_service(
+    policy: Policy, service: str, holder: str, stages: int
+) -> None:
+    """Policy.ladder("lac"): a looked-after case climbs its service's ladder, if it has one."""
+    due = london(2026, 12, 8, 18)
+    item = Item(id=9, kind=QA_RESPONSE, subject_id="A-1", case_ref="LAC-1", owner_id="SW1",
+                due_at=due, stage_due_at=due, raised_by="IRO1", service=service)  # fmt: skip
+    decision = decide(item, ORG, policy, due)
+    assert decision.stage_change is not None and decision.stage_change.holder_id == holder
+    to_holder = next(n for n in decision.notifications if n.recipient_id == holder)
+    assert f"stage 1 of {stages}" in to_holder.message.text
+
+
+def test_a_concern_on_a_child_in_care_is_the_care_periods_social_workers() -> None:
+    """No CP plan: the child in care's (latest period's) social worker answers it."""
+    alert = AlertRecord("A-1", "LAC-1", "IRO1", london(2026, 12, 1, 10), "concern")
+    later = CareRecord("LAC-1", "sw2", "iro1", date(2026, 9, 1))
+    specs = derive_obligations([], [], [alert], POLICY, now=NOW, care=[later, CARE])
+    spec = specs[(QA_RESPONSE, "A-1")]
+    assert (spec.owner_id, spec.status) == ("sw2", OPEN)
+    assert derive_obligations([], [], [alert], POLICY, now=NOW) == {}
