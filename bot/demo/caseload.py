@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -19,6 +20,10 @@ AWAY, COVER = "SW12", "SW11"  # on leave the first week; a colleague in North co
 AWAY_CASE = "CP-1002"  # their report falls due while they are away: the cover acts on it
 LEAVER = "SW31"  # has left: their cases are unallocated, their team manager acts
 STOOD_DOWN_CASE = "CP-1003"  # its chair stands the conference down when the report is late
+# Children in care (issue 12): their own cases, drawn from their own random stream so the
+# child protection half of the demo reads the same with or without them.
+LAC_PREFIX = "LAC-"
+LAC_SEED_OFFSET = 12
 REVIEWED_BEFORE_DAYS = 21  # 9-month reviews due longer ago than this were held back then
 FIRST = (
     "Sam",
@@ -81,6 +86,8 @@ class Caseload:
     conferences: str
     alerts: str
     absences: str = ""
+    care: str = ""
+    reviews: str = ""
     social_workers: list[str] = field(default_factory=list)
     iros: list[str] = field(default_factory=list)
     managers: list[str] = field(default_factory=list)
@@ -169,6 +176,8 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
             )  # fmt: skip
     managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
     last_day_away = cal.add_working_days(start, 4)
+    staff.extend(looked_after_team(seed=seed, taken={row[1] for row in staff}))
+    care, reviews = build_looked_after(seed=seed, start=start, cal=cal)
     return Caseload(
         staff=_csv(["staff_id", "name", "role", "manager_id", "team", "active"], staff),
         plans=_csv(
@@ -212,7 +221,85 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
             ["absence_id", "staff_id", "starts_on", "ends_on", "cover_id"],
             [["LEAVE-1", AWAY, start.isoformat(), last_day_away.isoformat(), COVER]],
         ),
+        care=care,
+        reviews=reviews,
         social_workers=social_workers,
         iros=iros,
         managers=managers,
     )
+
+
+# The children in care team: its own team manager and social workers, and an IRO of the
+# service who reviews their plans.
+LAC_TEAM = "Children in Care"
+LAC_STAFF = (
+    ("TM4", "team_manager", "SM1", LAC_TEAM),
+    ("SW41", "social_worker", "TM4", LAC_TEAM),
+    ("SW42", "social_worker", "TM4", LAC_TEAM),
+    ("IRO5", "iro", "SGM1", "IRO Service"),
+    ("IRO6", "iro", "SGM1", "IRO Service"),
+)
+# (case, social worker, IRO, how the demo's days meet it): a review in 3 working days (its
+# report is nudged on day 1), a review held 18 working days before (its record is due on
+# day 3), one held 3 working days before (its decisions are due on day 3); the rest have
+# their next review booked after the demo's ten days.
+LAC_CASES = (
+    ("LAC-2001", "SW41", "IRO5", "report"),
+    ("LAC-2002", "SW42", "IRO6", "record"),
+    ("LAC-2003", "SW41", "IRO5", "decisions"),
+    ("LAC-2004", "SW42", "IRO5", ""),
+    ("LAC-2005", "SW41", "IRO6", ""),
+    ("LAC-2006", "SW42", "IRO6", ""),
+    ("LAC-2007", "SW41", "IRO5", ""),
+    ("LAC-2008", "SW42", "IRO6", ""),
+)
+
+
+def looked_after_team(*, seed: int, taken: set[str]) -> list[list[str]]:
+    """The staff rows of the children in care team, named from their own random stream."""
+    rng = random.Random(seed + LAC_SEED_OFFSET)
+    free = [n for n in (f"{f} {s}" for f in FIRST for s in LAST) if n not in taken]
+    names = iter(rng.sample(free, len(LAC_STAFF)))
+    return [[sid, next(names), role, manager, team, ""] for sid, role, manager, team in LAC_STAFF]
+
+
+def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple[str, str]:
+    """The `care` and `reviews` exports of a few children in care, each with its reviews."""
+    rng = random.Random(seed + LAC_SEED_OFFSET + 1)
+    care_rows: list[list[str]] = []
+    review_rows: list[list[str]] = []
+    for case_ref, sw, iro, moment in LAC_CASES:
+        entered = start - timedelta(days=rng.randint(200, 900))
+        care_rows.append([case_ref, sw, iro, entered.isoformat(), ""])
+        number = iter(range(1, 10))
+
+        def review(when: date, *, held: bool, decisions: bool = True, record: bool = True,
+                   case_ref: str = case_ref, iro: str = iro,
+                   number: Iterator[int] = number) -> None:  # fmt: skip
+            at = _local(when, rng.choice([time(10, 0), time(14, 0)]))
+            done = _local(cal.add_working_days(when, 2), time(16, 0))
+            review_rows.append([
+                f"R-{case_ref[4:]}-{next(number)}", case_ref, at, iro, "held" if held else "",
+                _local(cal.add_working_days(when, -1), time(12, 0)) if held else "",
+                when.isoformat() if held else "", done if held and decisions else "",
+                done if held and record else "",
+            ])  # fmt: skip
+
+        if moment == "record":
+            review(cal.add_working_days(start, -18), held=True, record=False)
+            review(add_months(start, 5), held=False)
+        elif moment == "decisions":
+            review(cal.add_working_days(start, -3), held=True, decisions=False, record=False)
+            review(add_months(start, 3), held=False)
+        else:
+            review(start - timedelta(days=rng.randint(60, 150)), held=True)
+            later = cal.add_working_days(start, 2) if moment == "report" else add_months(
+                start, rng.randint(2, 5))
+            review(cal.next_working_day(later), held=False)
+    care = _csv(["case_ref", "social_worker_id", "iro_id", "entered_on", "left_on"], care_rows)
+    reviews = _csv(
+        ["review_id", "case_ref", "scheduled_for", "iro_id", "status", "report_received_at",
+         "held_on", "decisions_uploaded_at", "record_uploaded_at"],
+        review_rows,
+    )  # fmt: skip
+    return care, reviews

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.demo.caseload import Caseload, build_caseload
+from bot.demo.caseload import LAC_PREFIX, LAC_SEED_OFFSET, Caseload, build_caseload
 from bot.demo.transcript import Delivered, TranscriptSender
 from handlers.importing import import_csv
 from models.db import session_scope
@@ -71,6 +71,8 @@ def _import_caseload(engine: Engine, policy: Policy, caseload: Caseload, now: da
         ("conferences", caseload.conferences),
         ("alerts", caseload.alerts),
         ("absences", caseload.absences),
+        ("care", caseload.care),
+        ("reviews", caseload.reviews),
     ):
         with session_scope(engine) as session:
             import_csv(session, kind, text, policy, now=now)
@@ -111,7 +113,14 @@ def run_simulation(
     # Paced as the bot's limiter paces Telegram, on a clock that jumps instead of sleeping.
     sender = PacedSender(transcript, Pacing.virtual())
     rng = random.Random(seed)
+    # Children in care are answered from their own stream: the rest of the transcript is the
+    # same with or without them.
+    lac_rng = random.Random(seed + LAC_SEED_OFFSET)
     result_days: list[DemoDay] = []
+
+    def _stream(entry: Delivered) -> random.Random:
+        return lac_rng if LAC_PREFIX in entry.text else rng
+
     day = cal.next_working_day(start)
     for _ in range(days):
         demo_day = DemoDay(day)
@@ -128,13 +137,14 @@ def run_simulation(
             demo_day.delivered.extend(fresh)
             # People answer a few minutes later, and their taps land in the order they make them.
             taps = sorted(
-                (clock.now + timedelta(minutes=rng.randint(2, 25)), n, entry)
+                (clock.now + timedelta(minutes=_stream(entry).randint(2, 25)), n, entry)
                 for n, entry in enumerate(fresh)
                 if entry.buttons and entry.chat_id in people
             )
             for at, _, entry in taps:
                 with session_scope(engine) as session:
-                    outcome = reply(session, policy, people[entry.chat_id], entry, at, rng)
+                    outcome = reply(session, policy, people[entry.chat_id], entry, at,
+                                    _stream(entry))  # fmt: skip
                 if outcome:
                     entry.replies.append(outcome)
             tick += timedelta(minutes=TICK_MINUTES)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from bot.demo.caseload import AWAY_CASE, STOOD_DOWN_CASE
+from bot.demo.caseload import AWAY_CASE, LAC_PREFIX, STOOD_DOWN_CASE
 from bot.demo.transcript import Delivered
 from handlers import actions, effects, render
 from models import buttons as cb
@@ -58,10 +58,15 @@ def _scripted(
     entry: Delivered, pressable: list[tuple[str, cb.Callback]]
 ) -> tuple[str, cb.Callback] | None:
     """The demo's fixed moments: the cover submits the report of the colleague they cover,
-    and the stood-down case's report never comes: its chair stands the conference down."""
+    the stood-down case's report never comes: its chair stands the conference down; for
+    children in care the worker submits their report and the IRO uploads their record."""
     if STOOD_DOWN_CASE in entry.text:
         chosen = [(label, c) for label, c in pressable if c.action == Action.STAND_DOWN]
         return chosen[0] if chosen else ("", cb.Callback(Action.SUBMITTED, 0, 0))
+    if LAC_PREFIX in entry.text:  # a child in care: the report is sent, the record uploaded
+        done = (Action.SUBMITTED, Action.UPLOADED, Action.SENT)
+        chosen = [(label, c) for label, c in pressable if c.action in done]
+        return chosen[0] if chosen else None
     if entry.text.startswith("↪️ Covering for") and AWAY_CASE in entry.text:
         chosen = [(label, c) for label, c in pressable if c.action == Action.SUBMITTED]
         return chosen[0] if chosen else None
