@@ -105,8 +105,11 @@ def _local(day: date, clock: time) -> str:
     return datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M")
 
 
-def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int = 150) -> Caseload:
-    """Deterministic for a seed and start day: 3 teams, 12 workers, 4 IROs, managers, plans."""
+def build_caseload(
+    *, seed: int, start: date, cal: WorkingCalendar, plans: int = 150, looked_after: bool = True
+) -> Caseload:
+    """Deterministic for a seed and start day: 3 teams, 12 workers, 4 IROs, managers, plans;
+    and (`looked_after`) a children in care team with its children and their reviews."""
     rng = random.Random(seed)
     names = iter(rng.sample([f"{f} {s}" for f in FIRST for s in LAST], 40))
     staff: list[list[str]] = [
@@ -176,8 +179,10 @@ def build_caseload(*, seed: int, start: date, cal: WorkingCalendar, plans: int =
             )  # fmt: skip
     managers = [row[0] for row in staff if row[2] not in ("social_worker", "iro")]
     last_day_away = cal.add_working_days(start, 4)
-    staff.extend(looked_after_team(seed=seed, taken={row[1] for row in staff}))
-    care, reviews = build_looked_after(seed=seed, start=start, cal=cal)
+    care = reviews = ""
+    if looked_after:
+        staff.extend(looked_after_team(seed=seed, taken={row[1] for row in staff}))
+        care, reviews = build_looked_after(seed=seed, start=start, cal=cal)
     return Caseload(
         staff=_csv(["staff_id", "name", "role", "manager_id", "team", "active"], staff),
         plans=_csv(

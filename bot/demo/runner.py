@@ -74,6 +74,8 @@ def _import_caseload(engine: Engine, policy: Policy, caseload: Caseload, now: da
         ("care", caseload.care),
         ("reviews", caseload.reviews),
     ):
+        if not text:
+            continue  # a demo without children in care
         with session_scope(engine) as session:
             import_csv(session, kind, text, policy, now=now)
 
@@ -101,11 +103,12 @@ def run_simulation(
     seed: int,
     reply: Callable[[Session, Policy, Staff, Delivered, datetime, random.Random], str | None],
     digest: Callable[[Session, Policy, datetime], object] | None = None,
+    looked_after: bool = True,
 ) -> DemoResult:
     """Import a caseload, then run scan, digest and dispatch every half hour of each day."""
     cal = policy.calendar()
     setup_at = cal.at(cal.previous_working_day(start, inclusive=False), time(17, 0))
-    caseload = build_caseload(seed=seed, start=start, cal=cal)
+    caseload = build_caseload(seed=seed, start=start, cal=cal, looked_after=looked_after)
     _import_caseload(engine, policy, caseload, setup_at)  # the service's go-live
     people = _link_everyone(engine, setup_at)
     clock = SimClock(setup_at)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.commands.demo import _digest
+from bot.demo.runner import run_simulation
+from bot.demo.script import answer
+from models.db import make_engine, upgrade
+from scheduler.policy import Policy
 
 
 def _demo(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> str:
@@ -71,3 +77,35 @@ def test_the_demo_shows_a_cover_acting_a_leavers_case_unallocated_and_a_conferen
     assert "who has left (their cases are unallocated)" in out
     assert "12 unallocated cases" in out  # the leaver's team manager's digest
     assert "taps [Stand down conference] → [Not quorate] → 📅 RCPC for case CP-1003" in out
+
+
+Delivery = tuple[str, str, tuple[str, ...]]
+
+
+def _simulate(tmp_path: Path, name: str, *, looked_after: bool) -> list[Delivery]:
+    """Three demo days straight from the runner: (person, text, replies) of each delivery."""
+    db = tmp_path / f"{name}.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    result = run_simulation(engine=engine, policy=Policy(), db_path=db, start=date(2026, 11, 23),
+                            days=3, seed=7, reply=answer, digest=_digest,
+                            looked_after=looked_after)  # fmt: skip
+    engine.dispose()
+    return [
+        (result.people[e.chat_id].staff_id, e.text, tuple(e.replies))
+        for day in result.days for e in day.delivered
+    ]  # fmt: skip
+
+
+def test_children_in_care_add_to_the_transcript_and_change_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """A review report nudge and an IRO's record reminder, each answered; every other phone
+    receives and does exactly what it did without them (the README's transcripts hold)."""
+    with_lac = _simulate(tmp_path, "with", looked_after=True)
+    without = _simulate(tmp_path, "without", looked_after=False)
+    lac = [d for d in with_lac if "LAC-" in d[1]]
+    assert [d for d in with_lac if d not in lac] == without
+    texts = " ".join(text for _, text, _ in lac)
+    assert "LAC review report due" in texts and "LAC review record due" in texts
+    assert all(replies for _, _, replies in lac)  # Submitted, Uploaded
