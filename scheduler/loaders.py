@@ -264,19 +264,21 @@ def load_admin_ids(session: Session) -> list[str]:
 def load_unallocated(
     session: Session, worker_ids: Iterable[str] | None = None
 ) -> list[Unallocated]:
-    """Open plans whose social worker has left (of these workers, or all), by case ref."""
-    pt, st = table_of(Plan), table_of(Staff)
-    stmt = (
-        select(pt.c.case_ref, pt.c.social_worker_id, st.c.name)
-        .join(st, st.c.staff_id == pt.c.social_worker_id)
-        .where(pt.c.plan_end.is_(None))
-        .where(st.c.active.is_(False))
-        .order_by(pt.c.case_ref)
-    )
-    if worker_ids is None:
-        return [Unallocated(*row) for row in session.execute(stmt)]
-    found: list[Unallocated] = []
-    for part in chunks(sorted(set(worker_ids))):
-        found.extend(Unallocated(*row) for row in session.execute(
-            stmt.where(pt.c.social_worker_id.in_(part))))  # fmt: skip
-    return sorted(found, key=lambda u: u.case_ref)
+    """Open plans and open periods in care whose social worker has left (of these workers, or
+    all), by case ref."""
+    st = table_of(Staff)
+    found: set[Unallocated] = set()
+    for table, still_open in ((table_of(Plan), "plan_end"), (table_of(CarePeriod), "left_on")):
+        stmt = (
+            select(table.c.case_ref, table.c.social_worker_id, st.c.name)
+            .join(st, st.c.staff_id == table.c.social_worker_id)
+            .where(table.c[still_open].is_(None))
+            .where(st.c.active.is_(False))
+        )
+        if worker_ids is None:
+            found.update(Unallocated(*row) for row in session.execute(stmt))
+            continue
+        for part in chunks(sorted(set(worker_ids))):
+            found.update(Unallocated(*row) for row in session.execute(
+                stmt.where(table.c.social_worker_id.in_(part))))  # fmt: skip
+    return sorted(found, key=lambda u: (u.case_ref, u.worker_id))

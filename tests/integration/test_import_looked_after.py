@@ -12,6 +12,7 @@ from handlers.csvfile import ImportRejected
 from handlers.importing import ImportReport, import_csv
 from models.tables import CarePeriod, Conference, Obligation, QaAlert, Review
 from models.vocabulary import LAC_KINDS, LAC_RECORD, LAC_REPORT, LAC_REVIEW_DUE, OPEN
+from scheduler.loaders import load_unallocated
 from scheduler.policy import Policy
 from scheduler.sync import sync_obligations
 from tests.conftest import Database
@@ -220,3 +221,17 @@ def test_db_resync_keeps_the_looked_after_obligations(session: Session) -> None:
     result = sync_obligations(session, Policy(), now=NOW)
     assert (result.created, result.moved, result.closed) == (0, 0, 0)
     assert _obligations(session) == [(LAC_REPORT, "R2", "SW1", OPEN, None)]
+
+
+def test_a_child_in_care_whose_worker_left_is_unallocated_like_a_plan(session: Session) -> None:
+    """A leaver named in `care`: the case is listed unallocated; its report stays the leaver's
+    item, routed to their last team manager by the one stand-in rule."""
+    load(session, "staff", csv_of("staff_id,name,role,manager_id,team,active",
+                                  "SW9,Sid Gone,social_worker,TM1,North,false"))  # fmt: skip
+    load(session, "care", csv_of(CARE_HEADER, "LAC-9,SW9,IRO1,2026-06-01,"))
+    load(session, "reviews", csv_of(REVIEWS_HEADER, "R9,LAC-9,2026-12-03T14:00,,,,,"))
+    assert [(u.case_ref, u.worker_id, u.worker_name) for u in load_unallocated(session)] == [
+        ("LAC-9", "SW9", "Sid Gone")
+    ]
+    assert [(u.case_ref) for u in load_unallocated(session, ["SW1"])] == []
+    assert (LAC_REPORT, "R9", "SW9", OPEN, None) in _obligations(session)
