@@ -236,7 +236,7 @@ def build_caseload(
 
 # The children in care team: its own team manager and social workers, and an IRO of the
 # service who reviews their plans.
-LAC_TEAM = "Children in Care"
+LAC_TEAM = "In Care"  # no wider than "Service": the figures' tables keep their columns
 LAC_STAFF = (
     ("TM4", "team_manager", "SM1", LAC_TEAM),
     ("SW41", "social_worker", "TM4", LAC_TEAM),
@@ -263,7 +263,10 @@ LAC_CASES = (
 def looked_after_team(*, seed: int, taken: set[str]) -> list[list[str]]:
     """The staff rows of the children in care team, named from their own random stream."""
     rng = random.Random(seed + LAC_SEED_OFFSET)
-    free = [n for n in (f"{f} {s}" for f in FIRST for s in LAST) if n not in taken]
+    # Names no longer than the others' widest, so the caseload table keeps its columns too.
+    widest = max(len(n) for n in taken)
+    free = [n for n in (f"{f} {s}" for f in FIRST for s in LAST)
+            if n not in taken and len(n) <= min(widest, 11)]  # fmt: skip
     names = iter(rng.sample(free, len(LAC_STAFF)))
     return [[sid, next(names), role, manager, team, ""] for sid, role, manager, team in LAC_STAFF]
 
