@@ -238,3 +238,22 @@ async def test_an_alert_is_refused_for_a_child_who_has_left_care(chat: ChatHarne
     [refused] = await chat.send(IRO1, "/alert LAC-7")
     assert refused.text == render.alert_refusal("no_plan")
     assert domain_state(chat.ctx) == state
+
+
+async def test_an_iro_types_late_sick_to_their_record_reminder_and_picks_a_date(
+    chat: ChatHarness,
+) -> None:
+    """`late sick` on the IRO's own record: one message records it and asks the date."""
+    chat.clock.now = london(2026, 12, 10, 8)
+    await chat.deliver()
+    [message] = chat.sent_to("IRO1", item(chat.ctx, LAC_RECORD, "R-HELD"))
+    [dates] = await chat.send(IRO1, "late sick", reply_to=message.message_id)
+    assert "will be late (illness). Recorded.\nWhen do you expect" in (dates.text or "")
+    await chat.press(IRO1, dates.message_id, button(dates, "Mon 14 Dec"))
+    ob = item(chat.ctx, LAC_RECORD, "R-HELD")
+    assert (ob.late_reason, ob.expected_on, ob.status) == ("illness", date(2026, 12, 14), "open")
+    chat.clock.now = london(2026, 12, 11, 8)  # past the deadline: the manager hears once more
+    await chat.deliver()
+    told, overdue = (m.text or "" for m in chat.sent_to("SGM1", ob))  # at the press, at 6pm
+    assert "will be late (illness). Expected Mon 14 Dec." in told
+    assert "They said it will come Mon 14 Dec (illness)." in overdue
