@@ -217,12 +217,18 @@ def derive_family_records(
 
 
 def care_period_on(periods: list[CareRecord], day: date) -> CareRecord | None:
-    """The period in care a day falls in; else the latest that began by then (None: none)."""
-    began = [p for p in periods if p.entered_on <= day]
-    for period in sorted(began, key=lambda p: p.entered_on, reverse=True):
+    """The period in care a day falls in; else the latest that began by then (None: none).
+
+    `periods` newest first (`derive_looked_after` sorts each child's once).
+    """
+    began = None
+    for period in periods:
+        if period.entered_on > day:
+            continue
         if period.left_on is None or period.left_on >= day:
             return period
-    return max(began, key=lambda p: p.entered_on) if began else None
+        began = began or period
+    return began
 
 
 def derive_looked_after(
@@ -244,10 +250,13 @@ def derive_looked_after(
         periods.setdefault(stay.case_ref, []).append(stay)
     if not periods:
         return {}
+    for stays in periods.values():
+        stays.sort(key=lambda p: p.entered_on, reverse=True)
     rule = policy.lac_report_rule()
     lac = policy.lac_review
     specs: dict[tuple[str, str], ObligationSpec] = {}
     report_cache: dict[date, datetime] = {}
+    upload_cache: dict[tuple[date, int], datetime] = {}
     for review in reviews:
         day = cal.local(review.scheduled_for).date()
         period = care_period_on(periods.get(review.case_ref, []), day)
@@ -260,7 +269,10 @@ def derive_looked_after(
                 (LAC_DECISIONS, lac.decisions_within_working_days, review.decisions_uploaded_at),
                 (LAC_RECORD, lac.record_within_working_days, review.record_uploaded_at),
             ):
-                due = deadlines.upload_due_on(review.held_on, within, cal, hours)
+                due = upload_cache.get((review.held_on, within))
+                if due is None:  # ten years of reviews share a few thousand days
+                    due = deadlines.upload_due_on(review.held_on, within, cal, hours)
+                    upload_cache[(review.held_on, within)] = due
                 if done_at is not None:
                     spec = ObligationSpec(kind, rid, case_ref, iro, due, DONE, UPLOADED, done_at)
                 else:
