@@ -15,6 +15,7 @@ from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
     FAMILY_RECORD,
+    IRO,
     KIND_LABELS,
     LAC_KINDS,
     LATE_REASONS,
@@ -547,8 +548,8 @@ def upload_reminder(item: Item, working_days_before: int, *, tz: ZoneInfo = LOND
         head = f"⏰ {item.case_ref}: {what} due today, {clock_text(item.due_at, tz)}"
     else:
         head = f"⏰ {item.case_ref}: {what} due {when_text(item.due_at, tz)}"
-    role = "chair" if item.kind == FAMILY_RECORD else "IRO"
-    done = "Sent" if item.kind == FAMILY_RECORD else "Uploaded"
+    role = "chair" if item.kind == FAMILY_RECORD else role_label(IRO)
+    done = button_label(Action.SENT if item.kind == FAMILY_RECORD else Action.UPLOADED)
     text = f"{head}{_held(item, tz)}. As {role}, tap {done} once it is done."
     return Message(text, upload_buttons(item))
 
@@ -570,7 +571,7 @@ def upload_overdue_manager(
     late_reason: str | None = None,
 ) -> Message:
     """The chair's manager hears, once, that their own record of a meeting is overdue."""
-    role = "chair" if item.kind == FAMILY_RECORD else "IRO"
+    role = "chair" if item.kind == FAMILY_RECORD else role_label(IRO)
     text = (
         f"📋 {item.case_ref}: {kind_label(item.kind)} from {owner_name} ({role}) was due "
         f"{when_text(item.due_at, tz)}{_held(item, tz)} and is not recorded as done."
