@@ -42,6 +42,7 @@ from models.vocabulary import (
     PLAN_REVIEW,
     RECORD_KINDS,
     SUBMITTED,
+    UPLOAD_KINDS,
 )
 from scheduler import deadlines, rules
 from scheduler import messages as msg
@@ -60,6 +61,9 @@ logger = logging.getLogger(__name__)
 # before): it keeps an import of 50,000 plans at one row per plan. `ensure_milestones`
 # (run by every scan) creates them as plans approach the date.
 FLAG_LOOKAHEAD_DAYS = 35
+
+# A chair's own record first seen this long after its deadline is history to confirm.
+HISTORY_DAYS = 28
 
 # Audit actions of reconciliation.
 A_CLOSED = "obligation_closed"
@@ -397,6 +401,18 @@ def is_backlog(spec: ObligationSpec, golive: datetime | None) -> bool:
     )
 
 
+def is_history(spec: ObligationSpec, now: datetime) -> bool:
+    """A chair's own record after a meeting (an IRO's upload, a record to the family) that
+    first reaches IRObot more than `HISTORY_DAYS` after it fell due: years of held reviews in
+    a first `reviews` import, or of held conferences once the service upgrades, are listed
+    once to confirm, like go-live's backlog, not escalated one by one."""
+    return (
+        spec.status == OPEN
+        and spec.kind in UPLOAD_KINDS
+        and spec.due_at < now - timedelta(days=HISTORY_DAYS)
+    )
+
+
 def _new_row(
     spec: ObligationSpec,
     now: datetime,
@@ -407,12 +423,13 @@ def _new_row(
     """A new obligation in INSERT_COLUMNS order, datetimes through `write` (bind form).
 
     What fell due before go-live is backlog: looked at once now, to be listed to confirm.
-    Reviews and flags imported long past their date later on are listed, not messaged.
+    Reviews and flags imported long past their date later on are listed, not messaged; so is a
+    chair's own record first seen long after it fell due (`is_history`).
     """
     first, stage_due = timing(spec.kind, spec.due_at, spec.owner_id)
     stage = 0
     next_action: datetime | None = first if spec.status == OPEN else None
-    backlog = is_backlog(spec, golive)
+    backlog = is_backlog(spec, golive) or is_history(spec, now)
     if backlog:
         next_action = now
     elif spec.status == OPEN and spec.kind == PLAN_REVIEW and stage_due and stage_due <= now:

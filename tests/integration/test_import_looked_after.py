@@ -11,7 +11,14 @@ from sqlmodel import Session, select
 from handlers.csvfile import ImportRejected
 from handlers.importing import ImportReport, import_csv
 from models.tables import CarePeriod, Conference, Obligation, QaAlert, Review
-from models.vocabulary import LAC_KINDS, LAC_RECORD, LAC_REPORT, LAC_REVIEW_DUE, OPEN
+from models.vocabulary import (
+    LAC_DECISIONS,
+    LAC_KINDS,
+    LAC_RECORD,
+    LAC_REPORT,
+    LAC_REVIEW_DUE,
+    OPEN,
+)
 from scheduler.loaders import load_unallocated
 from scheduler.policy import Policy
 from scheduler.sync import sync_obligations
@@ -235,3 +242,28 @@ def test_a_child_in_care_whose_worker_left_is_unallocated_like_a_plan(session: S
     ]
     assert [(u.case_ref) for u in load_unallocated(session, ["SW1"])] == []
     assert (LAC_REPORT, "R9", "SW9", OPEN, None) in _obligations(session)
+
+
+def test_records_first_seen_long_after_their_deadline_are_listed_to_confirm_not_escalated(
+    session: Session,
+) -> None:
+    """Years of held reviews in a first `reviews` import (after go-live): backlog to confirm;
+    a review held last week is chased as usual."""
+    later = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)  # go-live was NOW, 23 Nov 2026
+    load(session, "care", CARE_CSV)
+    reviews = csv_of(
+        REVIEWS_HEADER,
+        "R-OLD,LAC-2,2026-12-01 10:00,IRO2,held,2026-12-01,,",  # both due long before `later`
+        "R-NEW,LAC-2,2027-01-26 10:00,IRO2,held,2027-01-26,,",  # decisions due Tue 2 Feb
+    )
+    import_csv(session, "reviews", reviews, Policy(), now=later)
+    session.commit()
+    session.expire_all()
+    rows = session.exec(select(Obligation).where(Obligation.case_ref == "LAC-2")).all()
+    owed = [(o.kind, o.subject_id, o.backlog) for o in rows if o.kind != LAC_REVIEW_DUE]
+    assert sorted(owed) == [
+        (LAC_DECISIONS, "R-NEW", False),
+        (LAC_DECISIONS, "R-OLD", True),
+        (LAC_RECORD, "R-NEW", False),
+        (LAC_RECORD, "R-OLD", True),
+    ]
