@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -210,16 +210,22 @@ def load_case_iros(session: Session, case_refs: Sequence[str]) -> dict[str, str]
 def load_review_context(
     session: Session, review_ids: Sequence[str]
 ) -> dict[str, tuple[datetime, str | None]]:
-    """Each looked-after review's date and its IRO (the review's, else the period in care's)."""
+    """Each looked-after review's date and its IRO (the review's, else the period in care's).
+
+    The date is when it was held, once it was (midday UTC of that day: the same London day),
+    else when it is booked: a report is due before the booking, a record after the meeting.
+    """
     if not review_ids:
         return {}
     rt = table_of(Review)
     found: dict[str, tuple[datetime, str | None, str]] = {}
     for part in chunks(list(review_ids)):
-        stmt = select(rt.c.review_id, rt.c.scheduled_for, rt.c.iro_id, rt.c.case_ref).where(
-            rt.c.review_id.in_(part)
-        )
-        for rid, when, iro, case_ref in session.execute(stmt):
+        stmt = select(
+            rt.c.review_id, rt.c.scheduled_for, rt.c.iro_id, rt.c.case_ref, rt.c.held_on
+        ).where(rt.c.review_id.in_(part))
+        for rid, when, iro, case_ref, held_on in session.execute(stmt):
+            if held_on is not None:
+                when = datetime.combine(held_on, time(12), tzinfo=UTC)
             found[rid] = (when, iro, case_ref)
     iros = load_case_iros(session, sorted({c for _, iro, c in found.values() if iro is None}))
     return {rid: (when, iro or iros.get(case)) for rid, (when, iro, case) in found.items()}

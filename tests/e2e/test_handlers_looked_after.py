@@ -36,7 +36,8 @@ def seed_child_in_care(session: Session, ctx: AppContext, *, now: datetime = NOW
     November (decisions uploaded, the record not yet) and the next booked for 10 Dec."""
     session.add(CarePeriod(period_id="LAC-7@2026-06-01", case_ref="LAC-7", social_worker_id="SW1",
                            iro_id="IRO1", entered_on=date(2026, 6, 1)))  # fmt: skip
-    session.add(Review(review_id="R-HELD", case_ref="LAC-7", scheduled_for=london(2026, 11, 12, 10),
+    # Booked for Wed 11 Nov, held the day after: messages name the day it was held.
+    session.add(Review(review_id="R-HELD", case_ref="LAC-7", scheduled_for=london(2026, 11, 11, 10),
                        status="held", held_on=HELD_ON,
                        decisions_uploaded_at=london(2026, 11, 16, 12)))  # fmt: skip
     session.add(Review(review_id="R-NEXT", case_ref="LAC-7", scheduled_for=REVIEW_AT))
