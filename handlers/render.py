@@ -168,13 +168,13 @@ def holder_keyboard(item: Item) -> list[list[Button]] | None:
             ],
             [cb.button(Action.RESOLVED, item.id, item.stage)],
         ]
-    if item.kind in (RCPC_REPORT, ICPC_REPORT):
+    if item.kind in REPORT_KINDS:
         return [
             [
                 cb.button(Action.CHASED, item.id, item.stage),
                 cb.button(Action.REPORT_IN, item.id, item.stage),
             ],
-            [cb.button(Action.REARRANGE, item.id, item.stage)],
+            [cb.button(Action.REARRANGE, item.id, item.stage, kind=item.kind)],
         ]
     return None
 

@@ -272,14 +272,16 @@ def looked_after_team(*, seed: int, taken: set[str]) -> list[list[str]]:
 
 
 def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple[str, str]:
-    """The `care` and `reviews` exports of a few children in care, each with its reviews."""
+    """The `care` and `reviews` exports of a few children in care, each with its reviews held
+    in timescale (the first 15 working days after entering care, the second 2 months later,
+    then every 4 to 5 months) and the next one booked."""
     rng = random.Random(seed + LAC_SEED_OFFSET + 1)
     care_rows: list[list[str]] = []
     review_rows: list[list[str]] = []
     for case_ref, sw, iro, moment in LAC_CASES:
-        entered = start - timedelta(days=rng.randint(200, 900))
+        entered = start - timedelta(days=rng.randint(400, 900))
         care_rows.append([case_ref, sw, iro, entered.isoformat(), ""])
-        number = iter(range(1, 10))
+        number = iter(range(1, 40))
 
         def review(when: date, *, held: bool, decisions: bool = True, record: bool = True,
                    case_ref: str = case_ref, iro: str = iro,
@@ -293,17 +295,28 @@ def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple
                 done if held and record else "",
             ])  # fmt: skip
 
-        if moment == "record":
-            review(cal.add_working_days(start, -18), held=True, record=False)
-            review(add_months(start, 5), held=False)
+        if moment == "report":  # the next review is on day 3; the last one 5 months before
+            booked = cal.add_working_days(start, 2)
+            last = add_months(booked, -5)
+        elif moment == "record":
+            last = cal.add_working_days(start, -18)
+            booked = add_months(last, 5)
         elif moment == "decisions":
-            review(cal.add_working_days(start, -3), held=True, decisions=False, record=False)
-            review(add_months(start, 3), held=False)
+            last = cal.add_working_days(start, -3)
+            booked = add_months(last, 5)
         else:
-            review(start - timedelta(days=rng.randint(60, 150)), held=True)
-            later = cal.add_working_days(start, 2) if moment == "report" else add_months(
-                start, rng.randint(2, 5))
-            review(cal.next_working_day(later), held=False)
+            last = start - timedelta(days=rng.randint(30, 120))
+            booked = add_months(last, 5)
+        history = [cal.next_working_day(last)]
+        second = cal.next_working_day(add_months(entered, 2))
+        while add_months(history[-1], -4) > add_months(entered, 3):
+            history.append(cal.next_working_day(add_months(history[-1], -4)))
+        history += [second, cal.add_working_days(entered, 15)]
+        for n, held_on in enumerate(reversed(history)):
+            latest = n == len(history) - 1
+            review(held_on, held=True, decisions=not (latest and moment == "decisions"),
+                   record=not (latest and moment in ("record", "decisions")))  # fmt: skip
+        review(cal.next_working_day(booked), held=False)
     care = _csv(["case_ref", "social_worker_id", "iro_id", "entered_on", "left_on"], care_rows)
     reviews = _csv(
         ["review_id", "case_ref", "scheduled_for", "iro_id", "status", "report_received_at",
