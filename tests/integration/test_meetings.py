@@ -173,7 +173,9 @@ def test_a_conference_not_booked_tells_the_chair_and_an_ended_plan_owes_none(
         add_plan(session, "CP-1", plan_start=date(2026, 10, 1))
         session.add(Conference(conference_id="I1", case_ref="CP-1", kind="ICPC",
                                scheduled_for=london(2026, 10, 1, 10), status=HELD,
-                               strategy_on=date(2026, 9, 17)))  # fmt: skip
+                               strategy_on=date(2026, 9, 17),
+                               # its record went to the family: the chair owes only the booking
+                               record_sent_at=london(2026, 10, 6, 12)))  # fmt: skip
         session.flush()
         sync_obligations(session, policy, now=SYNC_AT)
         ob = obligation(session, CONFERENCE_DUE, "CP-1>20261001")
