@@ -15,11 +15,16 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ACT_CHASED,
+    ACT_HELP,
     ACT_LABELS,
+    ACT_MARKED_IN,
+    ACT_PHRASES,
     ALERT_KIND_LABELS,
     ALERT_KINDS,
     ALERT_LABEL,
     ASSISTANT_DIRECTOR,
+    BUTTON_LABELS,
     CANCEL,
     CASE_SYSTEM,
     CHALLENGE,
@@ -27,8 +32,10 @@ from models.vocabulary import (
     CONFERENCE_OF,
     CONFIRM,
     DONE,
+    END_ABSENCE,
     ICPC_REPORT,
     IRO,
+    MANAGER_ROLES,
     OPEN,
     OUTCOME_LABELS,
     PLAN_REVIEW,
@@ -40,6 +47,7 @@ from models.vocabulary import (
     SOCIAL_WORKER,
     STOOD_DOWN_LABEL,
     SUBMITTED,
+    TEAM_MANAGER,
     THEMES,
     Action,
     reason_phrase,
@@ -277,13 +285,14 @@ def result_text(
             f"({stand_down_phrase(reason)}). No report is due for that date."
             f"{f' Told: {who}.' if who else ''}"
         )
+    chased = ACT_PHRASES[ACT_CHASED]
     lines = {
         "submitted": f"✅ {title}, due {due}: {OUTCOME_LABELS[SUBMITTED]}. Recorded.",
-        "report_in": f"✅ {title}, due {due}: marked in. {_recorded(who)}",
-        "help": f"🙋 {title}, due {due}: help requested."
+        "report_in": f"✅ {title}, due {due}: {ACT_PHRASES[ACT_MARKED_IN]}. {_recorded(who)}",
+        "help": f"🙋 {title}, due {due}: {ACT_PHRASES[ACT_HELP]}."
         + (f" {who} has been told." if who else " Please also contact your manager."),
-        "chased": f"📞 {title}, due {due}: chased. Recorded. Your digest shows it as chased "
-        "until it is in.",
+        "chased": f"📞 {title}, due {due}: {chased}. Recorded. Your digest shows it as "
+        f"{chased} until it is in.",
     }
     return lines.get(code, f"✅ {title}: recorded.")
 
@@ -387,31 +396,33 @@ def chunk_lines(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
     return chunks
 
 
+def _taps(*actions: str) -> str:
+    """`Submitted, Will be late or Need help`: button labels as a sentence names them."""
+    labels = [BUTTON_LABELS[action] for action in actions]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
 def help_text(role: str, name: str) -> str:
     """What this person can do, for their role."""
     lines = [f"Hello {name} ({role_label(role)}). I remind you of deadlines."]
     lines.append("• /mine: your open items, soonest first, with their buttons.")
-    if role == "social_worker":
-        lines.append("• Tap Submitted, Will be late or Need help on a report reminder.")
+    if role == SOCIAL_WORKER:
+        taps = _taps(Action.SUBMITTED, Action.WILL_BE_LATE, Action.NEED_HELP)
+        lines.append(f"• Tap {taps} on a report reminder.")
         lines.append(
             "• Or reply to a reminder: done, submitted, or late <reason> (e.g. late sick)."
         )
-        lines.append("• Tap Responded on a QA alert once you have responded.")
-    if role == "iro":
-        lines.append("• /alert CASE_REF: raise a QA alert (concern or positive) by buttons.")
-        lines.append("• After a response, tap Resolved or Not resolved: escalate.")
+        lines.append(f"• Tap {_taps(Action.RESPONDED)} on a {ALERT_LABEL} once you have responded.")
+    if role == IRO:
+        lines.append(f"• /alert CASE_REF: raise a {ALERT_LABEL} (concern or positive) by buttons.")
+        lines.append(f"• After a response, tap {_taps(Action.RESOLVED, Action.NOT_RESOLVED)}.")
         lines.append("• Log 9-month plan reviews with one tap on the reminder.")
-        lines.append("• A conference that cannot go ahead: tap Stand down conference.")
-    if role in (
-        "team_manager",
-        "service_manager",
-        "head_of_service",
-        "assistant_director",
-        "safeguarding_manager",
-    ):
+        lines.append(f"• A conference that cannot go ahead: tap {_taps(Action.STAND_DOWN)}.")
+    if role in MANAGER_ROLES:
         lines.append("• /team: overdue and escalated items in your span.")
         lines.append("• /cover: someone in your span is away: who covers, until when.")
-        lines.append("• Escalations come with buttons: Acknowledge, Responded, Resolved, Chased.")
+        taps = _taps(Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED, Action.CHASED)
+        lines.append(f"• Escalations come with buttons: {taps}.")
     lines.append("Messages carry only case references and deadlines: never names or details.")
     return "\n".join(lines)
 
@@ -433,7 +444,7 @@ def start_text(result: str, name: str = "") -> str:
 def alert_kind_message(case_ref: str, nonce: int) -> Message:
     """/alert step 1: a concern or a positive alert?"""
     return Message(
-        f"New QA alert on case {case_ref}. Is it a concern or a positive alert?",
+        f"New {ALERT_LABEL} on case {case_ref}. Is it a concern or a positive alert?",
         [
             [
                 (ALERT_KIND_LABELS[kind], cb.encode(Action.ALERT_DRAFT, nonce, 0, f"k.{kind}"))
@@ -475,15 +486,16 @@ def alert_recorded_text(
     theme_label = THEMES[theme].button.lower()
     what = f"{ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref} ({theme_label})"
     if kind == "positive":
-        return f"✅ Recorded: {what}. The social worker will be told."
+        return f"✅ Recorded: {what}. The {role_label(SOCIAL_WORKER)} will be told."
     due = f" The response is due {msg.when_text(due_at, tz)}." if due_at else ""
-    return f"✅ Recorded: {what}. The social worker and team manager will be told.{due}"
+    who = f"{role_label(SOCIAL_WORKER)} and {role_label(TEAM_MANAGER)}"
+    return f"✅ Recorded: {what}. The {who} will be told.{due}"
 
 
 def alert_refusal(reason: str) -> str:
     """Why /alert could not start, without confirming whether a case exists."""
     return {
-        "not_iro": "Only IROs can raise QA alerts.",
+        "not_iro": f"Only {role_label(IRO)}s can raise {ALERT_LABEL}s.",
         "usage": "Send /alert followed by the case reference, e.g. /alert CR12345.",
         "no_plan": "I can't find an open plan with that reference.",
         "cancelled": "Alert cancelled. Nothing was recorded.",
@@ -528,8 +540,8 @@ def cover_away_message(entry: Covered, nonce: int) -> Message:
     who = f"; {entry.cover_name} covers" if entry.cover_name else ""
     return Message(
         f"{entry.person.name} is away until {msg.day_text(entry.away.ends_on)}{who}. "
-        "End the absence now? What is still open returns to them.",
-        [[_cover_button("End the absence now", nonce, "e")], [_cover_button(CANCEL, nonce, "x")]],
+        f"{END_ABSENCE}? What is still open returns to them.",
+        [[_cover_button(END_ABSENCE, nonce, "e")], [_cover_button(CANCEL, nonce, "x")]],
     )
 
 

@@ -56,7 +56,9 @@ from models.vocabulary import (
     DONE,
     NOT_RESOLVED,
     REVIEW_OUTCOMES,
+    SOCIAL_WORKER,
     Action,
+    role_label,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import late_day, promise_times, stage_reminder_at
@@ -220,15 +222,12 @@ class Step:
             return self.ok(ASK_DATE, reason=reason)
         owner = self.session.get(Staff, self.ob.owner_id)
         item = view(self.ob)
-        note = msg.late_notice_message(
-            item, owner.name if owner else "The social worker", self.policy.calendar().tz
-        )
+        owner_name = owner.name if owner else f"The {role_label(SOCIAL_WORKER)}"
+        note = msg.late_notice_message(item, owner_name, self.policy.calendar().tz)
         stamp = f"{day:%Y%m%d}"
         chair = chair_of(self.session, self.ob)
         manager = team_manager_of(self.chain)
-        chair_note = msg.late_notice_message(
-            item, owner.name if owner else "The social worker", cal.tz, for_chair=True
-        )
+        chair_note = msg.late_notice_message(item, owner_name, cal.tz, for_chair=True)
         told = [
             self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, chair_note,
                       obligation_id=self.ob.id),

@@ -427,7 +427,7 @@ def test_a_digest_line_says_what_already_happened_to_the_item() -> None:
     assert text.endswith(
         "• CP-0001, Sam Wu\n"
         "  due Tue 1 Dec, 6pm · 5 working days late · escalated · will be late (illness), "
-        "expected Wed 9 Dec · help asked Tue 1 Dec · chased by Alex Brown (covering for Tina "
+        "expected Wed 9 Dec · help requested Tue 1 Dec · chased by Alex Brown (covering for Tina "
         "Manning) Mon 7 Dec"
     )
 
