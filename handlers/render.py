@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # the use case's results; rendering needs no database
     from handlers.effects import ActionResult
 
 MAX_TEXT = 4096
+COVERING_MARK = "↪️ Covering for"  # as the messages routed to a cover are marked
 MINE_LIMIT = 10
 
 NOT_LINKED = "This bot is for linked staff. Ask your manager for an invite code."
@@ -229,8 +230,9 @@ def action_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
     for their role, or why nothing changed (naming who acted first, and when)."""
     if not result.ok or result.item is None:
         return refusal_text(result, tz, now)
-    return result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
+    text = result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
                        role=result.role, holder=result.holder)  # fmt: skip
+    return f"{COVERING_MARK} {result.covering}:\n{text}" if result.covering else text
 
 
 def refusal_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:

@@ -125,8 +125,9 @@ class Step:
         """A success (or the next question) with the item as it now stands, and in which
         capacity it was done (a manager's or a chair's result names whose item it is)."""
         owner = "" if self.role == "owner" else staff_name(self.session, self.ob.owner_id, "")
+        covering = staff_name(self.session, self.covering_for, "") if self.covering_for else ""
         return ActionResult(True, code, view(self.ob, owner), reason=reason, told=told,
-                            role=self.role, holder=holder)  # fmt: skip
+                            role=self.role, holder=holder, covering=covering)  # fmt: skip
 
     def no(self, code: str) -> ActionResult:
         """A refusal found while applying (e.g. lost a race): audited, nothing changed."""
