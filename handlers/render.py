@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # the use case's results; rendering needs no database
     from handlers.effects import ActionResult
 
 MAX_TEXT = 4096
-COVERING_MARK = "↪️ Covering for"  # as the messages routed to a cover are marked
+COVERING = "covering for"  # as /mine marks a covered person's items
 MINE_LIMIT = 10
 
 NOT_LINKED = "This bot is for linked staff. Ask your manager for an invite code."
@@ -232,7 +232,7 @@ def action_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
         return refusal_text(result, tz, now)
     text = result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
                        role=result.role, holder=result.holder)  # fmt: skip
-    return f"{COVERING_MARK} {result.covering}:\n{text}" if result.covering else text
+    return f"{text} ({COVERING} {result.covering})" if result.covering else text
 
 
 def refusal_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:

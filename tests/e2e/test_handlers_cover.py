@@ -94,8 +94,8 @@ async def test_a_manager_sets_cover_and_the_cover_acts_on_the_reminder_with_its_
     await chat.press(SW2, reminder.message_id, button(reminder, "Submitted"))
     edited = chat.api.message(SW2, reminder.message_id)
     assert edited is not None and edited.text == (
-        "↪️ Covering for Sally Webb:\n"
-        "✅ RCPC report for case CR-100, due Fri 4 Dec, 6pm: submitted. Recorded."
+        "✅ RCPC report for case CR-100, due Fri 4 Dec, 6pm: submitted. Recorded. "
+        "(covering for Sally Webb)"
     )
     with Session(chat.ctx.engine) as session:
         assert obligation(session, "rcpc_report", "CR-100-C1").status == "done"

@@ -389,5 +389,5 @@ def test_a_cover_reads_whose_capacity_they_acted_in_above_the_result() -> None:
     result = ActionResult(True, "resolved", item(QA_RESPONSE, case_ref="CP-2003"), role="raiser",
                           covering="Iris Rowe")  # fmt: skip
     assert render.action_text(result, LONDON, MORNING) == (
-        "↪️ Covering for Iris Rowe:\n✅ Your QA alert on case CP-2003: resolved and closed."
+        "✅ Your QA alert on case CP-2003: resolved and closed. (covering for Iris Rowe)"
     )
