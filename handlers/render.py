@@ -421,7 +421,8 @@ def help_text(role: str, name: str) -> str:
         lines.append("• Log 9-month plan reviews with one tap on the reminder.")
         lines.append(f"• A conference that cannot go ahead: tap {_taps(Action.STAND_DOWN)}.")
     if role in MANAGER_ROLES:
-        lines.append("• /team: overdue and escalated items in your span.")
+        lines.append("• /mine also lists what is escalated to you, with your stage's deadline.")
+        lines.append("• /team: overdue and escalated items in your span, and who holds each.")
         lines.append("• /cover: someone in your span is away: who covers, until when.")
         taps = _taps(Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED, Action.CHASED)
         lines.append(f"• Escalations come with buttons: {taps}.")

@@ -165,7 +165,7 @@ def test_a_long_team_list_is_split_without_breaking_a_line() -> None:
     [
         ("social_worker", "late <reason>", "/alert"),
         ("iro", "/alert CASE_REF", "/team"),
-        ("team_manager", "/team", "/alert"),
+        ("team_manager", "/mine also lists what is escalated to you", "/alert"),
         ("assistant_director", "/team", "/alert"),
     ],
 )
