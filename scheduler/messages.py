@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ADMIN,
     ALERT_LABEL,
     ASSISTANT_DIRECTOR,
     BUTTON_LABELS,
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 # The names inside the sentences, from the one vocabulary.
 _SW, _TM, _IRO = role_label(SOCIAL_WORKER), role_label(TEAM_MANAGER), role_label(IRO)
 _SGM, _AD = role_label(SAFEGUARDING_MANAGER), role_label(ASSISTANT_DIRECTOR)
+_ADMIN = role_label(ADMIN)
 _ALERT = ALERT_LABEL
 _SUBMITTED, _RESPONDED = BUTTON_LABELS[Action.SUBMITTED], BUTTON_LABELS[Action.RESPONDED]
 
@@ -531,7 +533,7 @@ def _meeting_due(item: Item, tz: ZoneInfo) -> str:
 
 def meeting_not_booked(item: Item, *, admins_told: bool, tz: ZoneInfo = LONDON) -> Message:
     """The IRO or chair: the next review or conference is due soon and no date is booked."""
-    told = " Business support has been told too." if admins_told else ""
+    told = f" {_ADMIN.capitalize()} has been told too." if admins_told else ""
     text = (
         f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
         f"{_meeting_due(item, tz)} and is not booked yet. You are {MEETING_OWNERS[item.kind]}: "
@@ -547,7 +549,7 @@ def meeting_not_booked_admin(
     text = (
         f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
         f"{_meeting_due(item, tz)} and is not booked yet ({owner_name}, {role_label(owner_role)}, "
-        f"has been told). You are their business support: please book it in the case system."
+        f"has been told). You are their {_ADMIN}: please book it in the case system."
     )
     return Message(text, None)
 
@@ -562,7 +564,7 @@ def meeting_overdue(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Me
     text = (
         f"📋 {item.case_ref}: the {MEETING_LABELS[item.kind]} due by {_meeting_due(item, tz)} "
         f"has not been held. {booked} {owner_name} is {MEETING_OWNERS[item.kind]}. "
-        "You are their safeguarding manager."
+        f"You are their {_SGM}."
     )
     return Message(text, None)
 
