@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from handlers.effects import chain_of, team_manager_of, tell, view
 from models.audit import record
 from models.tables import CarePeriod, Obligation, Plan, QaAlert, Staff
-from models.vocabulary import ALERT_KINDS, QA_RESPONSE, THEME_CODES
+from models.vocabulary import ALERT_KINDS, QA_RESPONSE, SOCIAL_WORKER, THEME_CODES, role_label
 from scheduler import messages as msg
 from scheduler.policy import Policy
 from scheduler.sync import sync_obligations
@@ -117,7 +117,7 @@ def _tell_raised(
     tell(session, policy, key=f"alert:{ob.subject_id}:raised:{ob.owner_id}", recipient=owner,
           message=worker_note, now=now, kind="alert", obligation_id=ob.id)  # fmt: skip
     if manager is not None:
-        owner_name = owner.name if owner else "the social worker"
+        owner_name = owner.name if owner else f"the {role_label(SOCIAL_WORKER)}"
         manager_note = msg.alert_raised_message(item, iro.name, theme, tz, owner=owner_name)
         tell(session, policy, key=f"alert:{ob.subject_id}:raised:{manager.staff_id}",
               recipient=manager, message=manager_note, now=now, kind="alert",

@@ -90,6 +90,7 @@ class ActionResult:
     role: str = ""  # the capacity the presser acted in: owner, manager, raiser or chair
     holder: Person | None = None  # who holds an escalated QA alert now
     settled: Settled | None = None  # for an `already` refusal: who acted first, and when
+    covering: str = ""  # the name of whoever the presser acted for (away, or gone)
 
 
 def rowcount(result: Any) -> int:

@@ -15,19 +15,26 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ACT_CHASED,
+    ACT_HELP,
     ACT_LABELS,
+    ACT_MARKED_IN,
+    ACT_PHRASES,
     ALERT_KIND_LABELS,
     ALERT_KINDS,
     ALERT_LABEL,
     ASSISTANT_DIRECTOR,
+    BUTTON_LABELS,
     CANCEL,
     CASE_SYSTEM,
     CHALLENGE,
     CLOSED,
     CONFIRM,
     DONE,
+    END_ABSENCE,
     IRO,
     LAC_REPORT,
+    MANAGER_ROLES,
     OPEN,
     OUTCOME_LABELS,
     PLAN_REVIEW,
@@ -40,6 +47,7 @@ from models.vocabulary import (
     SOCIAL_WORKER,
     STOOD_DOWN_LABEL,
     SUBMITTED,
+    TEAM_MANAGER,
     THEMES,
     UPLOAD_KINDS,
     UPLOADED,
@@ -60,6 +68,7 @@ if TYPE_CHECKING:  # the use case's results; rendering needs no database
     from handlers.effects import ActionResult
 
 MAX_TEXT = 4096
+COVERING = "covering for"  # as /mine marks a covered person's items
 MINE_LIMIT = 10
 
 NOT_LINKED = "This bot is for linked staff. Ask your manager for an invite code."
@@ -229,8 +238,9 @@ def action_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
     for their role, or why nothing changed (naming who acted first, and when)."""
     if not result.ok or result.item is None:
         return refusal_text(result, tz, now)
-    return result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
+    text = result_text(result.item, result.code, tz, who=result.told, reason=result.reason,
                        role=result.role, holder=result.holder)  # fmt: skip
+    return f"{text} ({COVERING} {result.covering})" if result.covering else text
 
 
 def refusal_text(result: ActionResult, tz: ZoneInfo, now: datetime) -> str:
@@ -285,15 +295,16 @@ def result_text(
             f"({stand_down_phrase(reason)}). No report is due for that date."
             f"{f' Told: {who}.' if who else ''}"
         )
+    chased = ACT_PHRASES[ACT_CHASED]
     lines = {
         "submitted": f"✅ {title}, due {due}: {OUTCOME_LABELS[SUBMITTED]}. Recorded.",
         UPLOADED: f"✅ {title}, due {due}: {OUTCOME_LABELS[UPLOADED]}. Recorded.",
         RECORD_SENT: f"✅ {title}, due {due}: {OUTCOME_LABELS[RECORD_SENT]}. Recorded.",
-        "report_in": f"✅ {title}, due {due}: marked in. {_recorded(who)}",
-        "help": f"🙋 {title}, due {due}: help requested."
+        "report_in": f"✅ {title}, due {due}: {ACT_PHRASES[ACT_MARKED_IN]}. {_recorded(who)}",
+        "help": f"🙋 {title}, due {due}: {ACT_PHRASES[ACT_HELP]}."
         + (f" {who} has been told." if who else " Please also contact your manager."),
-        "chased": f"📞 {title}, due {due}: chased. Recorded. Your digest shows it as chased "
-        "until it is in.",
+        "chased": f"📞 {title}, due {due}: {chased}. Recorded. Your digest shows it as "
+        f"{chased} until it is in.",
     }
     return lines.get(code, f"✅ {title}: recorded.")
 
@@ -397,21 +408,28 @@ def chunk_lines(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
     return chunks
 
 
+def _taps(*actions: str) -> str:
+    """`Submitted, Will be late or Need help`: button labels as a sentence names them."""
+    labels = [BUTTON_LABELS[action] for action in actions]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
 def help_text(role: str, name: str) -> str:
     """What this person can do, for their role."""
     lines = [f"Hello {name} ({role_label(role)}). I remind you of deadlines."]
     lines.append("• /mine: your open items, soonest first, with their buttons.")
-    if role == "social_worker":
-        lines.append("• Tap Submitted, Will be late or Need help on a report reminder.")
+    if role == SOCIAL_WORKER:
+        taps = _taps(Action.SUBMITTED, Action.WILL_BE_LATE, Action.NEED_HELP)
+        lines.append(f"• Tap {taps} on a report reminder.")
         lines.append(
             "• Or reply to a reminder: done, submitted, or late <reason> (e.g. late sick)."
         )
-        lines.append("• Tap Responded on a QA alert once you have responded.")
-    if role == "iro":
-        lines.append("• /alert CASE_REF: raise a QA alert (concern or positive) by buttons.")
-        lines.append("• After a response, tap Resolved or Not resolved: escalate.")
+        lines.append(f"• Tap {_taps(Action.RESPONDED)} on a {ALERT_LABEL} once you have responded.")
+    if role == IRO:
+        lines.append(f"• /alert CASE_REF: raise a {ALERT_LABEL} (concern or positive) by buttons.")
+        lines.append(f"• After a response, tap {_taps(Action.RESOLVED, Action.NOT_RESOLVED)}.")
         lines.append("• Log 9-month plan reviews with one tap on the reminder.")
-        lines.append("• A conference that cannot go ahead: tap Stand down conference.")
+        lines.append(f"• A conference that cannot go ahead: tap {_taps(Action.STAND_DOWN)}.")
         lines.append(
             f"• A looked-after review that cannot go ahead: tap "
             f"{button_label(Action.STAND_DOWN, LAC_REPORT)}."
@@ -420,16 +438,12 @@ def help_text(role: str, name: str) -> str:
             f"• Your own records after a review or conference: tap "
             f"{button_label(Action.UPLOADED)} or {button_label(Action.SENT)} (or reply done)."
         )
-    if role in (
-        "team_manager",
-        "service_manager",
-        "head_of_service",
-        "assistant_director",
-        "safeguarding_manager",
-    ):
-        lines.append("• /team: overdue and escalated items in your span.")
+    if role in MANAGER_ROLES:
+        lines.append("• /mine also lists what is escalated to you, with your stage's deadline.")
+        lines.append("• /team: overdue and escalated items in your span, and who holds each.")
         lines.append("• /cover: someone in your span is away: who covers, until when.")
-        lines.append("• Escalations come with buttons: Acknowledge, Responded, Resolved, Chased.")
+        taps = _taps(Action.ACKNOWLEDGE, Action.RESPONDED, Action.RESOLVED, Action.CHASED)
+        lines.append(f"• Escalations come with buttons: {taps}.")
     lines.append("Messages carry only case references and deadlines: never names or details.")
     return "\n".join(lines)
 
@@ -451,7 +465,7 @@ def start_text(result: str, name: str = "") -> str:
 def alert_kind_message(case_ref: str, nonce: int) -> Message:
     """/alert step 1: a concern or a positive alert?"""
     return Message(
-        f"New QA alert on case {case_ref}. Is it a concern or a positive alert?",
+        f"New {ALERT_LABEL} on case {case_ref}. Is it a concern or a positive alert?",
         [
             [
                 (ALERT_KIND_LABELS[kind], cb.encode(Action.ALERT_DRAFT, nonce, 0, f"k.{kind}"))
@@ -493,15 +507,16 @@ def alert_recorded_text(
     theme_label = THEMES[theme].button.lower()
     what = f"{ALERT_KIND_LABELS[kind].lower()} alert on case {case_ref} ({theme_label})"
     if kind == "positive":
-        return f"✅ Recorded: {what}. The social worker will be told."
+        return f"✅ Recorded: {what}. The {role_label(SOCIAL_WORKER)} will be told."
     due = f" The response is due {msg.when_text(due_at, tz)}." if due_at else ""
-    return f"✅ Recorded: {what}. The social worker and team manager will be told.{due}"
+    who = f"{role_label(SOCIAL_WORKER)} and {role_label(TEAM_MANAGER)}"
+    return f"✅ Recorded: {what}. The {who} will be told.{due}"
 
 
 def alert_refusal(reason: str) -> str:
     """Why /alert could not start, without confirming whether a case exists."""
     return {
-        "not_iro": "Only IROs can raise QA alerts.",
+        "not_iro": f"Only {role_label(IRO)}s can raise {ALERT_LABEL}s.",
         "usage": "Send /alert followed by the case reference, e.g. /alert CR12345.",
         "no_plan": "I can't find an open plan or a child in care with that reference.",
         "cancelled": "Alert cancelled. Nothing was recorded.",
@@ -546,8 +561,8 @@ def cover_away_message(entry: Covered, nonce: int) -> Message:
     who = f"; {entry.cover_name} covers" if entry.cover_name else ""
     return Message(
         f"{entry.person.name} is away until {msg.day_text(entry.away.ends_on)}{who}. "
-        "End the absence now? What is still open returns to them.",
-        [[_cover_button("End the absence now", nonce, "e")], [_cover_button(CANCEL, nonce, "x")]],
+        f"{END_ABSENCE}? What is still open returns to them.",
+        [[_cover_button(END_ABSENCE, nonce, "e")], [_cover_button(CANCEL, nonce, "x")]],
     )
 
 

@@ -64,9 +64,11 @@ from models.vocabulary import (
     NOT_RESOLVED,
     RECORD_SENT,
     REVIEW_OUTCOMES,
+    SOCIAL_WORKER,
     UPLOAD_KINDS,
     UPLOADED,
     Action,
+    role_label,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import late_day, promise_times, stage_reminder_at
@@ -142,8 +144,9 @@ class Step:
         """A success (or the next question) with the item as it now stands, and in which
         capacity it was done (a manager's or a chair's result names whose item it is)."""
         owner = "" if self.role == "owner" else staff_name(self.session, self.ob.owner_id, "")
+        covering = staff_name(self.session, self.covering_for, "") if self.covering_for else ""
         return ActionResult(True, code, view(self.ob, owner), reason=reason, told=told,
-                            role=self.role, holder=holder)  # fmt: skip
+                            role=self.role, holder=holder, covering=covering)  # fmt: skip
 
     def no(self, code: str) -> ActionResult:
         """A refusal found while applying (e.g. lost a race): audited, nothing changed."""
@@ -241,9 +244,8 @@ class Step:
             return self.ok(ASK_DATE, reason=reason)
         owner = self.session.get(Staff, self.ob.owner_id)
         item = view(self.ob)
-        note = msg.late_notice_message(
-            item, owner.name if owner else "The social worker", self.policy.calendar().tz
-        )
+        owner_name = owner.name if owner else f"The {role_label(SOCIAL_WORKER)}"
+        note = msg.late_notice_message(item, owner_name, self.policy.calendar().tz)
         stamp = f"{day:%Y%m%d}"
         if self.ob.kind in UPLOAD_KINDS:  # the chair's own record: their manager hears
             manager = team_manager_of(self.chain) or (self.chain[0] if self.chain else None)
@@ -252,9 +254,7 @@ class Step:
             return self.ok("late", told=told_manager)
         chair = chair_of(self.session, self.ob)
         manager = team_manager_of(self.chain)
-        chair_note = msg.late_notice_message(
-            item, owner.name if owner else "The social worker", cal.tz, for_chair=True
-        )
+        chair_note = msg.late_notice_message(item, owner_name, cal.tz, for_chair=True)
         told = [
             self.tell(f"ob:{self.ob.id}:late:{stamp}:chair", chair, chair_note,
                       obligation_id=self.ob.id),

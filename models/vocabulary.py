@@ -133,7 +133,8 @@ ACT_LABELS = {
 # The same acts as a digest line states them ("chased by Jo Roberts Mon 23 Nov").
 ACT_PHRASES = {
     ACT_CHASED: "chased",
-    ACT_HELP: "help asked",
+    ACT_MARKED_IN: "marked in",
+    ACT_HELP: "help requested",
     ACT_LATE: "will be late",
     ACT_ACKNOWLEDGED: "acknowledged",
     ACT_STOOD_DOWN: "stood down",
@@ -370,6 +371,17 @@ BUTTON_LABELS: dict[str, str] = {
     Action.UPLOADED: "Uploaded",
     Action.SENT: "Sent",
 }
+# The IRO's buttons to jump the ladder: "Escalate to stage 2: service manager".
+ESCALATE_LABEL = "Escalate to stage {stage}: {role}"
+
+
+def escalate_label(stage: int, role: str) -> str:
+    """The button that sends a QA alert straight to `stage`, held by `role`."""
+    return ESCALATE_LABEL.format(stage=stage, role=role_label(role))
+
+
+# Ending someone's absence early, from /cover.
+END_ABSENCE = "End the absence now"
 # A looked-after review's buttons name the review, not a conference.
 REVIEW_BUTTON_LABELS: dict[str, str] = {
     Action.REARRANGE: "Review to be rearranged",

@@ -18,7 +18,7 @@ from models import audit
 from models.bulk import table_of
 from models.buttons import Message
 from models.tables import Absence, Notification, Obligation
-from models.vocabulary import N_COVER, OPEN, PENDING
+from models.vocabulary import N_COVER, OPEN, PENDING, TEAM_MANAGER, role_label
 from scheduler import messages as msg
 from scheduler.loaders import load_org
 from scheduler.notify import enqueue
@@ -201,10 +201,10 @@ def _ended(session: Session, policy: Policy, org: Org, row: _Row, now: datetime)
             msg.covering_ended(absent_name=back.name, open_items=count), now,
         )  # fmt: skip
     if back is not None:
+        cover_name = cover.name if cover else f"your {role_label(TEAM_MANAGER)}"
         queued += _send(
             session, policy, f"absence:{row.absence_id}:end:{back.staff_id}", back,
-            msg.back_from_absence(cover_name=cover.name if cover else "your team manager",
-                                  open_items=count),
+            msg.back_from_absence(cover_name=cover_name, open_items=count),
             now,
         )  # fmt: skip
     audit.record(session, at=now, actor=audit.SYSTEM, action=A_COVER_ENDED,

@@ -29,6 +29,7 @@ from models.vocabulary import (
     ACT_PHRASES,
     ACT_STOOD_DOWN,
     CONFERENCE_DUE,
+    CONFERENCE_OF,
     FAMILY_RECORD,
     ICPC_REPORT,
     LAC_DECISIONS,
@@ -89,7 +90,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
 DIGEST_CLOCK = dt_time(8, 30)  # the policy's default `digest_time`
-STOOD_DOWN_HEADING = "Conferences stood down since the last digest"
+STOOD_DOWN_HEADING = "Stood down since the last digest"
 
 
 def when(moment: datetime, cal: WorkingCalendar, today: date | None = None) -> str:
@@ -180,8 +181,8 @@ def _stood_down_line(item: Item, today: date, cal: WorkingCalendar) -> str:
     act = _last(item, ACT_STOOD_DOWN)
     why = f" ({stand_down_phrase(act.reason)})" if act is not None else ""
     by = _by(act, today, cal) if act is not None else " in the case system"
-    what = msg.kind_label(item.kind, item.subject_id)
-    return f"• {item.case_ref}, {item.owner_name}\n  {what}: {ACT_PHRASES[ACT_STOOD_DOWN]}{why}{by}"
+    what = CONFERENCE_OF.get(item.kind) or msg.kind_label(item.kind, item.subject_id)
+    return f"• {item.case_ref}, {item.owner_name}\n  {what} {ACT_PHRASES[ACT_STOOD_DOWN]}{why}{by}"
 
 
 def _flags_once(items: Iterable[Item]) -> list[Item]:

@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo
 from models import buttons as cb
 from models.buttons import Button, Message
 from models.vocabulary import (
+    ADMIN,
+    ALERT_LABEL,
+    ASSISTANT_DIRECTOR,
+    BUTTON_LABELS,
     FAMILY_RECORD,
     IRO,
     KIND_LABELS,
@@ -22,11 +26,15 @@ from models.vocabulary import (
     MEETING_LABELS,
     MEETING_OWNERS,
     PLAN_FLAG,
+    SAFEGUARDING_MANAGER,
+    SOCIAL_WORKER,
     STAND_DOWN_REASONS,
+    TEAM_MANAGER,
     THEMES,
     UPLOAD_KINDS,
     Action,
     button_label,
+    escalate_label,
     meeting_name,
     meeting_word,
     reason_phrase,
@@ -38,6 +46,13 @@ from scheduler.calendar import LONDON
 from scheduler.items import Item, Unallocated
 
 logger = logging.getLogger(__name__)
+
+# The names inside the sentences, from the one vocabulary.
+_SW, _TM, _IRO = role_label(SOCIAL_WORKER), role_label(TEAM_MANAGER), role_label(IRO)
+_SGM, _AD = role_label(SAFEGUARDING_MANAGER), role_label(ASSISTANT_DIRECTOR)
+_ADMIN = role_label(ADMIN)
+_ALERT = ALERT_LABEL
+_SUBMITTED, _RESPONDED = BUTTON_LABELS[Action.SUBMITTED], BUTTON_LABELS[Action.RESPONDED]
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -122,7 +137,7 @@ def report_overdue_owner(
     item: Item, *, stage: int = 1, manager_told: bool = True, tz: ZoneInfo = LONDON
 ) -> Message:
     """The social worker's notice at the deadline; their manager hears at the same time."""
-    told = " Your team manager has been told." if manager_told else ""
+    told = f" Your {_TM} has been told." if manager_told else ""
     text = (
         f"⚠️ {item.case_ref}: {kind_label(item.kind)} was due {when_text(item.due_at, tz)}"
         f" and has not arrived{_conference(item, tz)}.{told} If it is on its way, tap below."
@@ -142,7 +157,7 @@ def promise_due(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
         )
     text = (
         f"⏰ {item.case_ref}: you said the {kind_label(item.kind)} would come today, "
-        f"{day_text(item.expected_on)}{_conference(item, tz)}. Tap Submitted once it is sent."
+        f"{day_text(item.expected_on)}{_conference(item, tz)}. Tap {_SUBMITTED} once it is sent."
     )
     return Message(text, owner_report_buttons(item))
 
@@ -157,9 +172,9 @@ def promise_missed(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Mes
             "You are their manager."
         )
     text = (
-        f"📋 {item.case_ref}: {owner_name} (social worker) said the {kind_label(item.kind)} "
+        f"📋 {item.case_ref}: {owner_name} ({_SW}) said the {kind_label(item.kind)} "
         f"would come {day_text(item.expected_on)}; it is not in{_conference(item, tz)}. "
-        "You are their team manager."
+        f"You are their {_TM}."
     )
     keyboard = [
         [
@@ -191,9 +206,9 @@ def report_overdue_manager(
 ) -> Message:
     """The team manager's one escalation: case, conference, whose report, three buttons."""
     text = (
-        f"📋 {item.case_ref}: {kind_label(item.kind)} from {owner_name} (social worker) was due "
+        f"📋 {item.case_ref}: {kind_label(item.kind)} from {owner_name} ({_SW}) was due "
         f"{when_text(item.due_at, tz)} and is not in{_conference(item, tz)}."
-        f"{late_note(expected_on, late_reason)} You are their team manager."
+        f"{late_note(expected_on, late_reason)} You are their {_TM}."
     )
     keyboard = [
         [
@@ -217,12 +232,12 @@ def report_missing_chair(
 ) -> Message:
     """Tells the chair the report for their conference is missing, and who is chasing."""
     chasing = (
-        f" {manager_name} (team manager) has been asked to chase it."
+        f" {manager_name} ({_TM}) has been asked to chase it."
         if manager_name
-        else " No team manager was found to chase it."
+        else f" No {_TM} was found to chase it."
     )
     text = (
-        f"ℹ️ {item.case_ref}: the {kind_label(item.kind)} from {owner_name} (social worker) "
+        f"ℹ️ {item.case_ref}: the {kind_label(item.kind)} from {owner_name} ({_SW}) "
         f"was due {when_text(item.due_at, tz)} and has not arrived{_conference(item, tz)}."
         f"{late_note(expected_on, late_reason)}{chasing} If the {meeting_word(item.kind)} "
         "cannot go ahead, stand it down below."
@@ -234,8 +249,8 @@ def qa_reminder(item: Item, *, tz: ZoneInfo = LONDON) -> Message:
     """The social worker's nudge on the morning a QA response is due."""
     theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
-        f"⏰ {item.case_ref}: the IRO's QA alert{theme} needs your response as social worker "
-        f"by today, {clock_text(item.due_at, tz)}. Tap Responded once you have replied."
+        f"⏰ {item.case_ref}: the {_IRO}'s {_ALERT}{theme} needs your response as {_SW} "
+        f"by today, {clock_text(item.due_at, tz)}. Tap {_RESPONDED} once you have replied."
     )
     return Message(text, [[cb.button(Action.RESPONDED, item.id, item.stage)]])
 
@@ -253,7 +268,7 @@ def qa_stage_holder(
     """The one message a ladder stage holder gets: Acknowledge / Responded / Resolved."""
     theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
-        f"🔺 {item.case_ref}: a QA alert{theme} for {owner_name} (social worker) is not "
+        f"🔺 {item.case_ref}: a {_ALERT}{theme} for {owner_name} ({_SW}) is not "
         f"resolved. It is now with you as {role_label(role)}, stage {stage} of {stages}. "
         f"Response due {when_text(stage_due_at, tz)}."
     )
@@ -273,7 +288,7 @@ def qa_stage_reminder(
     """The one reminder a stage holder who tapped Acknowledge gets, the working day before."""
     theme = f" ({theme_phrase(item.theme, 'concern')})" if item.theme else ""
     text = (
-        f"⏰ {item.case_ref}: the QA alert{theme} you acknowledged at stage {item.stage} of "
+        f"⏰ {item.case_ref}: the {_ALERT}{theme} you acknowledged at stage {item.stage} of "
         f"{stages} needs your response by {when_text(stage_due_at, tz)}."
     )
     keyboard = [
@@ -298,12 +313,12 @@ def qa_iro_step(
 ) -> Message:
     """Tells the raising IRO of a ladder step; buttons to resolve or jump further up."""
     text = (
-        f"ℹ️ {item.case_ref}: your QA alert moved to stage {stage} of {stages}: "
+        f"ℹ️ {item.case_ref}: your {_ALERT} moved to stage {stage} of {stages}: "
         f"{holder_name} ({role_label(role)}), due {when_text(stage_due_at, tz)}."
     )
     keyboard: list[list[Button]] = [[cb.button(Action.RESOLVED, item.id, stage)]]
     for higher in range(stage + 1, stages + 1):
-        label = f"Escalate to stage {higher}: {role_label(ladder[higher - 1])}"
+        label = escalate_label(higher, ladder[higher - 1])
         keyboard.append([(label, cb.encode(Action.ESCALATE, item.id, stage, str(higher)))])
     return Message(text, keyboard)
 
@@ -311,8 +326,8 @@ def qa_iro_step(
 def qa_challenge(item: Item, *, stages: int) -> Message:
     """Tells the IRO (and the AD) the concern is listed for the challenge meeting."""
     text = (
-        f"📌 {item.case_ref}: the QA alert is still not resolved after stage {stages} of "
-        f"{stages}. It is listed for the assistant director's challenge meeting."
+        f"📌 {item.case_ref}: the {_ALERT} is still not resolved after stage {stages} of "
+        f"{stages}. It is listed for the {_AD}'s challenge meeting."
     )
     return Message(text, None)
 
@@ -321,7 +336,8 @@ def review_due(item: Item, *, plan_start: date | None, tz: ZoneInfo = LONDON) ->
     """The chair's 9-month review nudge with the three outcomes as buttons."""
     since = f" (plan started {day_text(plan_start)})" if plan_start else ""
     text = (
-        f"🗓 {item.case_ref}: 9-month plan review due {day_text(item.due_at.astimezone(tz).date())}"
+        f"🗓 {item.case_ref}: {kind_label(item.kind)} due "
+        f"{day_text(item.due_at.astimezone(tz).date())}"
         f"{since}. As chair, log the outcome when you have reviewed it."
     )
     keyboard = [
@@ -337,9 +353,9 @@ def review_escalation(
 ) -> Message:
     """The safeguarding manager hears of a 9-month review not logged in 5 working days."""
     text = (
-        f"📋 {item.case_ref}: the 9-month plan review was due "
+        f"📋 {item.case_ref}: the {kind_label(item.kind)} was due "
         f"{day_text(item.due_at.astimezone(tz).date())} and {chair_name} (chair) has not "
-        "logged it in 5 working days. You are their safeguarding manager."
+        f"logged it in 5 working days. You are their {_SGM}."
     )
     return Message(text, None)
 
@@ -348,8 +364,8 @@ def plan_flag(item: Item, *, months: int, tz: ZoneInfo = LONDON) -> Message:
     """One informational note to the chair when a plan reaches 18 or 24 months."""
     text = (
         f"ℹ️ {item.case_ref}: the plan reached {months} months on "
-        f"{day_text(item.due_at.astimezone(tz).date())}. It is listed for the safeguarding "
-        "manager; nothing to do here."
+        f"{day_text(item.due_at.astimezone(tz).date())}. It is listed for the "
+        f"{_SGM}; nothing to do here."
     )
     return Message(text, None)
 
@@ -357,7 +373,7 @@ def plan_flag(item: Item, *, months: int, tz: ZoneInfo = LONDON) -> Message:
 def positive_alert(case_ref: str, *, role: str) -> Message:
     """Passes on an IRO's positive QA alert: recognition, no response needed."""
     text = (
-        f"🌟 {case_ref}: the IRO raised a positive QA alert recognising good practice "
+        f"🌟 {case_ref}: the {_IRO} raised a positive {_ALERT} recognising good practice "
         f"on this case. Shared with you as {role_label(role)}; nothing to do. Thank you."
     )
     return Message(text, None)
@@ -409,7 +425,7 @@ def back_from_absence(*, cover_name: str, open_items: int) -> Message:
     )
 
 
-UNALLOCATED_HEADING = "Unallocated cases, their social worker has left"
+UNALLOCATED_HEADING = f"Unallocated cases, their {_SW} has left"
 
 
 def unallocated_line(case: Unallocated) -> str:
@@ -462,7 +478,7 @@ def late_notice_message(
 def outcome_request_message(item: Item, responder: str) -> Message:
     """To the raising IRO after a response: log the outcome with one tap."""
     return Message(
-        f"💬 {responder} has responded to your QA alert on case {item.case_ref}. Is it resolved?",
+        f"💬 {responder} has responded to your {_ALERT} on case {item.case_ref}. Is it resolved?",
         [
             [
                 cb.button(Action.RESOLVED, item.id, item.stage),
@@ -486,13 +502,13 @@ def alert_raised_message(
     due = when_text(item.due_at, tz)
     if for_owner:
         return Message(
-            f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref}: {about}. "
-            f"Please respond by {due}, then tap Responded.",
+            f"🔔 {iro_name} ({_IRO}) raised a {_ALERT} on case {item.case_ref}: {about}. "
+            f"Please respond by {due}, then tap {_RESPONDED}.",
             [[cb.button(Action.RESPONDED, item.id, item.stage)]],
         )
     return Message(
-        f"🔔 {iro_name} (IRO) raised a QA alert on case {item.case_ref} for {owner} "
-        f"(social worker): {about}. Response due {due}."
+        f"🔔 {iro_name} ({_IRO}) raised a {_ALERT} on case {item.case_ref} for {owner} "
+        f"({_SW}): {about}. Response due {due}."
     )
 
 
@@ -503,7 +519,7 @@ def alert_update_message(item: Item, code: str, who: str) -> Message:
         "resolved": "marked it resolved; the alert is closed",
         "responded": "recorded a response",
     }.get(code, "updated it")
-    return Message(f"ℹ️ QA alert on case {item.case_ref}: {who} {what}.")
+    return Message(f"ℹ️ {_ALERT} on case {item.case_ref}: {who} {what}.")
 
 
 def report_notice_message(item: Item, code: str, who: str, tz: ZoneInfo) -> Message:
@@ -598,7 +614,7 @@ def _meeting_due(item: Item, tz: ZoneInfo) -> str:
 
 def meeting_not_booked(item: Item, *, admins_told: bool, tz: ZoneInfo = LONDON) -> Message:
     """The IRO or chair: the next review or conference is due soon and no date is booked."""
-    told = " Business support has been told too." if admins_told else ""
+    told = f" {_ADMIN.capitalize()} has been told too." if admins_told else ""
     text = (
         f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
         f"{_meeting_due(item, tz)} and is not booked yet. You are {MEETING_OWNERS[item.kind]}: "
@@ -614,7 +630,7 @@ def meeting_not_booked_admin(
     text = (
         f"📅 {item.case_ref}: the next {MEETING_LABELS[item.kind]} is due by "
         f"{_meeting_due(item, tz)} and is not booked yet ({owner_name}, {role_label(owner_role)}, "
-        f"has been told). You are their business support: please book it in the case system."
+        f"has been told). You are their {_ADMIN}: please book it in the case system."
     )
     return Message(text, None)
 
@@ -629,7 +645,7 @@ def meeting_overdue(item: Item, *, owner_name: str, tz: ZoneInfo = LONDON) -> Me
     text = (
         f"📋 {item.case_ref}: the {MEETING_LABELS[item.kind]} due by {_meeting_due(item, tz)} "
         f"has not been held. {booked} {owner_name} is {MEETING_OWNERS[item.kind]}. "
-        "You are their safeguarding manager."
+        f"You are their {_SGM}."
     )
     return Message(text, None)
 

@@ -32,8 +32,10 @@ from models.vocabulary import (
     QA_RESPONSE,
     REPORT_KINDS,
     SAFEGUARDING_MANAGER,
+    SOCIAL_WORKER,
     TEAM_MANAGER,
     UPLOAD_KINDS,
+    role_label,
 )
 from scheduler import messages as msg
 from scheduler.deadlines import (
@@ -284,7 +286,7 @@ def report_overdue(item: Item, org: Org, policy: Policy, now: datetime) -> Decis
     """Stage 0 -> 1 at the deadline: owner notice, ONE team-manager message, chair told."""
     tz = policy.calendar().tz
     out = _Out(org, now, policy.calendar().tz)
-    owner_name = _name(org, item.owner_id, "the social worker")
+    owner_name = _name(org, item.owner_id, f"the {role_label(SOCIAL_WORKER)}")
     manager = org.first_with_role(item.owner_id, "team_manager")
     reader = org.stand_in(item.owner_id, now, tz)
     # Who already said it will be late is not told again; nor is a manager acting for a
@@ -413,7 +415,7 @@ def _promise(item: Item, org: Org, policy: Policy, now: datetime, out: _Out) -> 
     if manager is None:
         out.lost.append(_key(item, f"{stamp}:tm", "team_manager"))
         return None
-    owner_name = _name(org, item.owner_id, "the social worker")
+    owner_name = _name(org, item.owner_id, f"the {role_label(SOCIAL_WORKER)}")
     out.send(manager.staff_id, _key(item, f"{stamp}:tm", manager.staff_id), N_ESCALATION,
              msg.promise_missed(item, owner_name=owner_name, tz=cal.tz), A_ESCALATION)  # fmt: skip
     return None
@@ -477,7 +479,7 @@ def qa_climb(item: Item, org: Org, policy: Policy, now: datetime, *, to_stage: i
     stage, holder = target
     base = max(now, item.stage_due_at or item.due_at)
     stage_due = stage_deadline(base, policy.qa_alert.response_working_days, cal, hours)
-    owner_name = _name(org, item.owner_id, "the social worker")
+    owner_name = _name(org, item.owner_id, f"the {role_label(SOCIAL_WORKER)}")
     out.send(
         holder.staff_id,
         f"ob:{item.id}:stage:{stage}:{holder.staff_id}",

@@ -93,7 +93,10 @@ async def test_a_manager_sets_cover_and_the_cover_acts_on_the_reminder_with_its_
     assert not [m for m in chat.sent_to("SW1") if "⏰" in (m.text or "")]
     await chat.press(SW2, reminder.message_id, button(reminder, "Submitted"))
     edited = chat.api.message(SW2, reminder.message_id)
-    assert edited is not None and "submitted. Recorded." in (edited.text or "")
+    assert edited is not None and edited.text == (
+        "✅ RCPC report for case CR-100, due Fri 4 Dec, 6pm: submitted. Recorded. "
+        "(covering for Sally Webb)"
+    )
     with Session(chat.ctx.engine) as session:
         assert obligation(session, "rcpc_report", "CR-100-C1").status == "done"
         event = session.exec(

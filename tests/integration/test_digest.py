@@ -427,7 +427,7 @@ def test_a_digest_line_says_what_already_happened_to_the_item() -> None:
     assert text.endswith(
         "• CP-0001, Sam Wu\n"
         "  due Tue 1 Dec, 6pm · 5 working days late · escalated · will be late (illness), "
-        "expected Wed 9 Dec · help asked Tue 1 Dec · chased by Alex Brown (covering for Tina "
+        "expected Wed 9 Dec · help requested Tue 1 Dec · chased by Alex Brown (covering for Tina "
         "Manning) Mon 7 Dec"
     )
 
@@ -456,9 +456,9 @@ def test_an_item_stood_down_since_the_last_digest_gets_its_last_line() -> None:
         "Digest for Tina Manning, Tue 8 Dec\n"
         "1 stood down\n"
         "\n"
-        "Conferences stood down since the last digest: 1\n"
+        "Stood down since the last digest: 1\n"
         "• CP-0003, Sam Wu\n"
-        "  RCPC report: stood down (not quorate) by Ira Olu Mon 7 Dec"
+        "  RCPC stood down (not quorate) by Ira Olu Mon 7 Dec"
     )
 
 
@@ -487,8 +487,8 @@ def test_the_pass_reads_who_chased_and_what_was_stood_down_from_the_audit_trail(
     text = digests(database)["tm1"]
     assert "chased by Sid Service (covering for Tina Manning) Mon 7 Dec" in text
     assert (
-        "Conferences stood down since the last digest: 1\n"
+        "Stood down since the last digest: 1\n"
         "• CP-0007, Sam Wu\n"
-        "  RCPC report: stood down (not quorate) by Ira Olu Mon 7 Dec"
+        "  RCPC stood down (not quorate) by Ira Olu Mon 7 Dec"
     ) in text
     assert "CP-0008" not in text

@@ -165,7 +165,7 @@ def test_a_long_team_list_is_split_without_breaking_a_line() -> None:
     [
         ("social_worker", "late <reason>", "/alert"),
         ("iro", "/alert CASE_REF", "/team"),
-        ("team_manager", "/team", "/alert"),
+        ("team_manager", "/mine also lists what is escalated to you", "/alert"),
         ("assistant_director", "/team", "/alert"),
     ],
 )
@@ -382,3 +382,12 @@ def test_a_late_report_names_the_team_manager_it_went_to_for_its_worker() -> Non
         "escalated to Jo Roberts (team manager)"
     )
     assert render.item_line(late, LONDON, MONDAY, viewer={"TM1"}).endswith("escalated to you")
+
+
+def test_a_cover_reads_whose_capacity_they_acted_in_above_the_result() -> None:
+    """The IRO's cover resolving the IRO's alert: "Your" alert is the covered IRO's."""
+    result = ActionResult(True, "resolved", item(QA_RESPONSE, case_ref="CP-2003"), role="raiser",
+                          covering="Iris Rowe")  # fmt: skip
+    assert render.action_text(result, LONDON, MORNING) == (
+        "✅ Your QA alert on case CP-2003: resolved and closed. (covering for Iris Rowe)"
+    )
