@@ -32,6 +32,7 @@ from models.vocabulary import (
     CONFERENCE_OF,
     FAMILY_RECORD,
     ICPC_REPORT,
+    KIND_LABELS,
     LAC_DECISIONS,
     LAC_RECORD,
     LAC_REPORT,
@@ -83,10 +84,10 @@ GROUPS: tuple[tuple[str, str], ...] = (
     (PLAN_REVIEW, "9-month reviews overdue"),
     (LAC_REVIEW_DUE, "Looked-after reviews not held in time"),
     (CONFERENCE_DUE, "Conferences not held in time"),
-    (LAC_REPORT, "LAC review reports overdue"),
-    (LAC_DECISIONS, "LAC review decisions not uploaded"),
-    (LAC_RECORD, "LAC review records not uploaded"),
-    (FAMILY_RECORD, "Conference records not sent to the family"),
+    (LAC_REPORT, f"{KIND_LABELS[LAC_REPORT]}s overdue"),
+    (LAC_DECISIONS, f"{KIND_LABELS[LAC_DECISIONS]} not uploaded"),
+    (LAC_RECORD, f"{KIND_LABELS[LAC_RECORD]}s not uploaded"),
+    (FAMILY_RECORD, f"{KIND_LABELS[FAMILY_RECORD]}: not sent"),
     (PLAN_FLAG, "Plans that reached 18 or 24 months lately"),
 )
 DIGEST_CLOCK = dt_time(8, 30)  # the policy's default `digest_time`
