@@ -29,6 +29,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,14 +229,14 @@ def import_service(path: Path, service: Service) -> dict[str, Any]:
     upgrade(engine)  # `irobot db upgrade`, once: outside the import figure, as in import_plans
     engine.dispose()
     timer = import_plans._SyncTimer()
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     problems = {}
     for kind in KINDS:
         report = import_plans.run_import(url, kind, service.files[kind], policy, IMPORTED_AT,
                                          timer)  # fmt: skip
         if report.errors:
             problems[kind] = [str(e) for e in report.errors[:3]]
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
     again = time.perf_counter()
     for kind in KINDS:
         import_plans.run_import(url, kind, service.files[kind], policy, IMPORTED_AT, timer)
@@ -253,7 +254,8 @@ def import_service(path: Path, service: Service) -> dict[str, Any]:
         open_obligations = conn.execute(
             "SELECT kind, count(*) FROM obligation WHERE status = 'open' GROUP BY kind"
         ).fetchall()
-    return {"seconds": seconds, "reimport_seconds": reimport, "sync_seconds": timer.seconds,
+    return {"seconds": seconds, "cpu_seconds": cpu, "reimport_seconds": reimport,
+            "sync_seconds": timer.seconds,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "tables": counts, "open": dict(open_obligations)}  # fmt: skip
 
@@ -292,14 +294,19 @@ class Pair:
     """One figure today and with the service beside it."""
 
     figure: str
-    today: float
+    today: float  # wall time
     service: float
     unit: str
     detail: str = ""
+    today_cpu: float | None = None  # this process's CPU time, when it does all the work
+    service_cpu: float | None = None
 
     @property
     def ratio(self) -> float:
-        """With the service over today's."""
+        """With the service over today's: CPU time when known (a busy box moves wall time
+        far more than the work), else wall time."""
+        if self.today_cpu and self.service_cpu is not None:
+            return self.service_cpu / self.today_cpu
         return self.service / self.today if self.today else float("inf")
 
 
@@ -316,15 +323,39 @@ def measure_scan(template: Path, open_rows: int = 10_000) -> Pair:
     own plans, ten years of them.
     """
     policy = Policy()
+
+    def timed(engine: Engine) -> tuple[float, float]:
+        scan.time_scan(engine, policy, 100)  # checks the pass sees exactly the 100
+        return best_of(lambda: _rolled_back_scan(engine, policy), 9)
+
     with tempfile.TemporaryDirectory() as tmp, scan.fresh_engine(None, Path(tmp), 0) as engine:
         scan.build(engine, policy, open_rows, 100, 0)
-        alone, _ = scan.time_scan(engine, policy, 100)
+        alone = timed(engine)
     with service_copy(template) as (engine, _):
         drained = drain(engine, scan.NOW)
         scan.build(engine, policy, open_rows, 100, 0)
-        beside, _ = scan.time_scan(engine, policy, 100)
-    return Pair(f"scan pass, 100 due among {open_rows:,} open", alone, beside, "ms",
-                f"the service's own {drained:,} items due that morning done first")
+        beside = timed(engine)
+    return Pair(f"scan pass, 100 due among {open_rows:,} open", alone[0], beside[0], "ms",
+                f"the service's own {drained:,} items due that morning done first",
+                alone[1], beside[1])  # fmt: skip
+
+
+def _rolled_back_scan(engine: Engine, policy: Policy) -> None:
+    with Session(engine) as session:
+        scan_pass(session, policy, now=scan.NOW)
+        session.rollback()
+
+
+def best_of(work: Callable[[], object], runs: int) -> tuple[float, float]:
+    """(median wall, median CPU) seconds of `runs` calls of `work`, after one to warm up."""
+    work()
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def measure_digest_report(template: Path, runs: int = 3) -> list[Pair]:
@@ -332,22 +363,38 @@ def measure_digest_report(template: Path, runs: int = 3) -> list[Pair]:
     tuesday = digest_report.working_day_at(digest_report.NOW, 1)
     figures: dict[str, tuple[float, float, int]] = {}
 
-    def run(engine: Engine, url: str, label: str) -> None:
-        digest_report.build(engine, digest_report.NOW)
-        times, created = digest_report.time_pass(engine, tuesday, runs)
-        reported = digest_report.time_in_process(engine, url, runs)
-        figures[label] = (min(times), min(reported), created)
+    figures_cpu: dict[str, tuple[float, float]] = {}
+
+    def run(engine: Engine, url: str, label: str, load: bool = True) -> None:
+        if load:
+            digest_report.build(engine, digest_report.NOW)
+        _, created = digest_report.time_pass(engine, tuesday, 1)
+        digest = best_of(lambda: digest_report.time_pass(engine, tuesday, 1), runs)
+        report = best_of(lambda: digest_report.time_in_process(engine, url, 1), runs)
+        figures[label] = (digest[0], report[0], created)
+        figures_cpu[label] = (digest[1], report[1])
 
     with digest_report.database(None) as (engine, url):
         run(engine, url, "today")
     with service_copy(template) as (engine, url):
+        run(engine, url, "service alone", load=False)
         run(engine, url, "service")
     (d0, r0, n0), (d1, r1, n1) = figures["today"], figures["service"]
+    da, ra, na = figures["service alone"]
+    (dc0, rc0), (dc1, rc1) = figures_cpu["today"], figures_cpu["service"]
+    dca, rca = figures_cpu["service alone"]
     return [
         Pair("digest pass: 200 managers, 20,000 open, 2,000 overdue", d0, d1, "s",
-             f"{n0} digests alone, {n1} beside the service (its managers get theirs too)"),
+             f"{n0} digests alone, {n1} beside the service, whose 500 staff join the org",
+             dc0, dc1),
+        Pair("digest pass: the service's own, instead of the benchmark's load", d0, da, "s",
+             f"{na} digests", dc0, dca),
         Pair("`irobot report` over a year, the report's own work (in process)", r0, r1, "s",
-             "the service's cases and ten years of meetings in the same tables"),
+             "beside: the benchmark's CP caseload plus the service's year of CP and "
+             "looked-after work, and its ten years of history in the same tables", rc0, rc1),
+        Pair("`irobot report` over the service's last year, instead of the benchmark's load",
+             r0, ra, "s", "CP and looked-after figures; ten years of history in the tables",
+             rc0, rca),
     ]  # fmt: skip
 
 
@@ -377,6 +424,7 @@ def measure_import(service_import: dict[str, Any], total_rows: int) -> Pair:
         f"{total_rows:,} rows vs 102,000; re-import of the unchanged export "
         f"{service_import['reimport_seconds']:.2f} s, peak memory "
         f"{service_import['peak_mb']:.0f} MB (import_plans: {today['peak_mb']:.0f} MB)",
+        float(today["cpu_seconds"]), float(service_import["cpu_seconds"]),
     )  # fmt: skip
 
 
@@ -394,11 +442,19 @@ def write(path: Path, pairs: list[Pair], service: Service, imported: dict[str, A
              + "; open obligations by kind: "
              + ", ".join(f"{k} {n:,}" for k, n in sorted(imported["open"].items())) + ".", "",
              f"## Figures: today vs beside the service (bar: at most {BAR:g}x)", "",
+             "The ratio is of CPU time where the work runs in this process (SQLite is in "
+             "process: the scan, digest, report and import figures), since a busy box moves "
+             "wall time far more than the work; wall times are shown beside it. The press "
+             "figures are the press benchmark's own (p95 is wall time).", "",
              "| figure | today | with the service | ratio | met | note |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for p in pairs:
-        lines.append(f"| {p.figure} | {show(p.today, p.unit)} | {show(p.service, p.unit)} | "
-                     f"{p.ratio:.2f}x | {'yes' if p.ratio <= BAR else '**no**'} | {p.detail} |")
+        def both(wall: float, cpu: float | None, unit: str) -> str:
+            return show(wall, unit) + (f" (CPU {show(cpu, unit)})" if cpu is not None else "")
+
+        lines.append(f"| {p.figure} | {both(p.today, p.today_cpu, p.unit)} | "
+                     f"{both(p.service, p.service_cpu, p.unit)} | {p.ratio:.2f}x | "
+                     f"{'yes' if p.ratio <= BAR else '**no**'} | {p.detail} |")  # fmt: skip
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
