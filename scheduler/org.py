@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from functools import cached_property
 
 from models.vocabulary import ADMIN, TEAM_MANAGER, WEEKDAYS, is_manager
 
@@ -163,12 +164,19 @@ class Org:
         ]
         return sorted(found, key=lambda p: (p.name, p.staff_id))
 
-    def span(self, manager_id: str) -> set[str]:
-        """Everyone below `manager_id`, at any depth."""
+    @cached_property
+    def _reports(self) -> dict[str, list[str]]:
+        """Who reports to each manager, built once per Org: a digest pass asks every
+        manager's span, and rebuilding this for each made the pass managers x staff."""
         children: dict[str, list[str]] = {}
         for person in self.people.values():
             if person.manager_id:
                 children.setdefault(person.manager_id, []).append(person.staff_id)
+        return children
+
+    def span(self, manager_id: str) -> set[str]:
+        """Everyone below `manager_id`, at any depth."""
+        children = self._reports
         result: set[str] = set()
         stack = list(children.get(manager_id, []))
         while stack:
