@@ -329,6 +329,14 @@ def derive_meetings(
     for review in reviews:
         reviews_of.setdefault(review.case_ref, []).append(review)
 
+    due_cache: dict[date, datetime] = {}
+
+    def due_at(day: date) -> datetime:
+        """Close of working hours on a due day, once per day (thousands share one)."""
+        if day not in due_cache:
+            due_cache[day] = timescales.meeting_due_at(day, cal, hours)
+        return due_cache[day]
+
     def add(kind: str, chain: timescales.Chain, owner: str, ended: str) -> None:
         """The latest meeting held (closing its row) and the next one, open or ended."""
         last = chain.held[-1] if chain.held else None
@@ -336,13 +344,13 @@ def derive_meetings(
             subject = timescales.subject_of(chain.case_ref, last.counted_from)
             specs[(kind, subject)] = ObligationSpec(
                 kind, subject, chain.case_ref, owner,
-                timescales.meeting_due_at(last.due_on, cal, hours), DONE, MEETING_HELD,
+                due_at(last.due_on), DONE, MEETING_HELD,
                 hours.opening_of_day(last.held_on or last.due_on, cal),
             )  # fmt: skip
         subject_id = chain.subject_id
         if chain.next is None or subject_id is None:
             return
-        due = timescales.meeting_due_at(chain.next.due_on, cal, hours)
+        due = due_at(chain.next.due_on)
         if chain.ended:
             specs[(kind, subject_id)] = ObligationSpec(
                 kind, subject_id, chain.case_ref, owner, due, CANCELLED, ended, now
@@ -351,10 +359,12 @@ def derive_meetings(
             specs[(kind, subject_id)] = ObligationSpec(kind, subject_id, chain.case_ref, owner, due)
 
     for plan in plans:
-        chain = timescales.conference_chain(plan, confs.get(plan.case_ref, ()), policy, now)
+        chain = timescales.conference_chain(plan, confs.get(plan.case_ref, ()), policy, now,
+                                            history=False)  # fmt: skip
         add(CONFERENCE_DUE, chain, plan.chair_id, PLAN_ENDED)
     for period in care:
-        chain = timescales.review_chain(period, reviews_of.get(period.case_ref, ()), policy, now)
+        chain = timescales.review_chain(period, reviews_of.get(period.case_ref, ()), policy, now,
+                                        history=False)  # fmt: skip
         add(LAC_REVIEW_DUE, chain, period.iro_id, LEFT_CARE)
     return specs
 

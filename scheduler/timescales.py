@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
 from models.vocabulary import CANCELLED, HELD, ICPC, RCPC
@@ -45,7 +46,7 @@ def first_review_due(entered_on: date, rule: LacReviewRule, cal: WorkingCalendar
     """The first looked-after review: N calendar days (if set) or N working days after entry."""
     if rule.first_within_days:
         return entered_on + timedelta(days=rule.first_within_days)
-    return cal.add_working_days(entered_on, rule.first_within_working_days)
+    return _working_days_after(cal, entered_on, rule.first_within_working_days)
 
 
 def next_review_due(
@@ -61,7 +62,13 @@ def next_review_due(
 
 def icpc_due(strategy_on: date, rule: CpConferenceRule, cal: WorkingCalendar) -> date:
     """The Initial conference: within 15 working days of the strategy discussion."""
-    return cal.add_working_days(strategy_on, rule.icpc_within_working_days)
+    return _working_days_after(cal, strategy_on, rule.icpc_within_working_days)
+
+
+@lru_cache(maxsize=8192)
+def _working_days_after(cal: WorkingCalendar, day: date, n: int) -> date:
+    """`cal.add_working_days`, remembered: ten years of a service share their start days."""
+    return cal.add_working_days(day, n)
 
 
 def next_rcpc_due(icpc_on: date, held_rcpcs: Sequence[date], rule: CpConferenceRule) -> date:
@@ -175,10 +182,16 @@ class Chain:
 
 
 def review_chain(
-    period: CareRecord, reviews: Iterable[ReviewRecord], policy: Policy, now: datetime
+    period: CareRecord,
+    reviews: Iterable[ReviewRecord],
+    policy: Policy,
+    now: datetime,
+    *,
+    history: bool = True,
 ) -> Chain:
     """A period in care: its reviews held (in the period), each against its due date, and the
-    next one due (owed until the child leaves care: `ended`)."""
+    next one due (owed until the child leaves care: `ended`). Without `history`, only the
+    latest held is judged (what the derivation needs)."""
     rule, cal = policy.lac_review, policy.calendar()
     start, end = period.entered_on, period.left_on
     found: list[tuple[date, str]] = []
@@ -189,13 +202,12 @@ def review_chain(
         if day is not None and day >= start and (end is None or day <= end):
             found.append((day, review.review_id))
     found.sort()
-    held: list[Verdict] = []
-    days: list[date] = []
-    for number, (day, review_id) in enumerate(found, start=1):
-        due = next_review_due(start, days, rule, cal)
-        held.append(Verdict(period.case_ref, LAC_REVIEW, number, due, day, review_id,
-                            days[-1] if days else start))  # fmt: skip
-        days.append(day)
+    days = [day for day, _ in found]
+    held = [
+        Verdict(period.case_ref, LAC_REVIEW, k + 1, next_review_due(start, days[:k], rule, cal),
+                days[k], found[k][1], days[k - 1] if k else start)
+        for k in range(0 if history else max(len(found) - 1, 0), len(found))
+    ]  # fmt: skip
     pending = Verdict(period.case_ref, LAC_REVIEW, len(days) + 1,
                       next_review_due(start, days, rule, cal), None, None,
                       days[-1] if days else start)  # fmt: skip
@@ -203,7 +215,12 @@ def review_chain(
 
 
 def conference_chain(
-    plan: PlanRecord, conferences: Iterable[ConferenceRecord], policy: Policy, now: datetime
+    plan: PlanRecord,
+    conferences: Iterable[ConferenceRecord],
+    policy: Policy,
+    now: datetime,
+    *,
+    history: bool = True,
 ) -> Chain:
     """A plan: its ICPC (if the export has it) and RCPCs held, each against its due date, and
     the next conference due.
@@ -213,6 +230,7 @@ def conference_chain(
     working days after its `strategy_on` (none without one). Held, it starts the RCPC clock;
     without it in the export, the plan's start does for the timeliness of RCPCs held, but the
     next conference is owed (and chased) only once the export shows one held to count from.
+    Without `history`, only the latest held is judged (what the derivation needs).
     """
     rule, cal = policy.cp_conference, policy.calendar()
     case_ref = plan.case_ref
@@ -244,11 +262,14 @@ def conference_chain(
         and day > start
         and (plan.plan_end is None or day <= plan.plan_end)
     )
-    days: list[date] = []
-    for number, (day, conference_id) in enumerate(found, start=1):
-        held.append(Verdict(case_ref, RCPC, number, next_rcpc_due(start, days, rule), day,
-                            conference_id, days[-1] if days else start))  # fmt: skip
-        days.append(day)
+    days = [day for day, _ in found]
+    if not history and days:
+        held.clear()  # the ICPC is not the latest held
+    held.extend(
+        Verdict(case_ref, RCPC, k + 1, next_rcpc_due(start, days[:k], rule), days[k],
+                found[k][1], days[k - 1] if k else start)
+        for k in range(0 if history else max(len(found) - 1, 0), len(found))
+    )  # fmt: skip
     if icpc_on is None and not days:
         return Chain(case_ref, tuple(held), None, ended)  # nothing in the export to count from
     pending = Verdict(case_ref, RCPC, len(days) + 1, next_rcpc_due(start, days, rule), None,
