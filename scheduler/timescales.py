@@ -147,11 +147,14 @@ class Verdict:
     held_on: date | None = None
     meeting_id: str | None = None
     counted_from: date | None = None
+    judged: bool = True  # False: the export lacks the meetings before it, so its due is unknown
 
     @property
     def in_time(self) -> bool | None:
-        """Held by the due date; None while not held."""
-        return None if self.held_on is None else held_in_time(self.due_on, self.held_on)
+        """Held by the due date; None while not held, or when it cannot be judged."""
+        if self.held_on is None or not self.judged:
+            return None
+        return held_in_time(self.due_on, self.held_on)
 
     def overdue(self, today: date) -> bool:
         """Not held and its last day in timescale has passed."""
@@ -203,13 +206,23 @@ def review_chain(
             found.append((day, review.review_id))
     found.sort()
     days = [day for day, _ in found]
+    first_due = first_review_due(start, rule, cal)
+    # An export without the period's early reviews: its first one held later than even a
+    # second review could have been (3 months after the first was due) is a later review.
+    partial = bool(days) and days[0] > add_months(first_due, rule.second_within_months)
+
+    def due(k: int) -> date:
+        """The due day of the period's (k+1)th review held in the export."""
+        if partial and k:
+            return add_months(days[k - 1], rule.then_every_months)
+        return next_review_due(start, days[:k], rule, cal)
+
     held = [
-        Verdict(period.case_ref, LAC_REVIEW, k + 1, next_review_due(start, days[:k], rule, cal),
-                days[k], found[k][1], days[k - 1] if k else start)
+        Verdict(period.case_ref, LAC_REVIEW, k + 1, due(k), days[k], found[k][1],
+                days[k - 1] if k else start, judged=not (partial and k == 0))
         for k in range(0 if history else max(len(found) - 1, 0), len(found))
     ]  # fmt: skip
-    pending = Verdict(period.case_ref, LAC_REVIEW, len(days) + 1,
-                      next_review_due(start, days, rule, cal), None, None,
+    pending = Verdict(period.case_ref, LAC_REVIEW, len(days) + 1, due(len(days)), None, None,
                       days[-1] if days else start)  # fmt: skip
     return Chain(period.case_ref, tuple(held), pending, ended=end is not None)
 
@@ -284,13 +297,15 @@ def lac_reviews_in_timescale(
     now: datetime,
 ) -> list[Verdict]:
     """Every looked-after review held, each with its due date and whether it was in time
-    (the figures count these by `held_on`)."""
+    (the figures count these by `held_on`); a period's first in an export that lacks the
+    reviews before it is left out (its due date is unknown)."""
     by_case: dict[str, list[ReviewRecord]] = {}
     for review in reviews:
         by_case.setdefault(review.case_ref, []).append(review)
     found: list[Verdict] = []
     for period in periods:
-        found.extend(review_chain(period, by_case.get(period.case_ref, ()), policy, now).held)
+        chain = review_chain(period, by_case.get(period.case_ref, ()), policy, now)
+        found.extend(v for v in chain.held if v.judged)
     return sorted(found, key=lambda v: (v.held_on or v.due_on, v.case_ref, v.number))
 
 

@@ -198,6 +198,25 @@ def test_a_period_in_care_lists_each_review_held_against_its_due_date_and_the_ne
     assert chain.subject_id == "LAC-1>20270301"
 
 
+def test_an_export_without_a_periods_early_reviews_counts_on_from_a_later_one() -> None:
+    period = CareRecord("LAC-1", "sw", "iro", date(2025, 1, 6))  # first due Mon 3 Feb 2025
+    reviews = [_review("r5", date(2026, 9, 1)), _review("r6", date(2027, 2, 25))]
+    chain = ts.review_chain(period, reviews, POLICY, NOW)
+    assert [(v.meeting_id, v.in_time) for v in chain.held] == [("r5", None), ("r6", True)]
+    assert chain.held[1].due_on == date(2027, 3, 1)  # 6 months after r5, not 3
+    assert chain.next is not None and chain.next.due_on == date(2027, 8, 25)
+    assert [v.meeting_id for v in ts.lac_reviews_in_timescale([period], reviews, POLICY, NOW)] == [
+        "r6"
+    ]
+
+
+def test_a_first_review_held_late_but_before_a_second_could_be_due_is_still_the_first() -> None:
+    period = CareRecord("LAC-1", "sw", "iro", date(2026, 11, 2))  # first due Mon 30 Nov
+    chain = ts.review_chain(period, [_review("r1", date(2027, 2, 26))], POLICY, NOW)
+    assert [(v.number, v.in_time) for v in chain.held] == [(1, False)]
+    assert chain.next is not None and chain.next.due_on == date(2027, 5, 26)  # 3 months
+
+
 def test_a_new_period_in_care_starts_again_from_the_first_review() -> None:
     period = CareRecord("LAC-1", "sw", "iro", date(2027, 5, 10))
     chain = ts.review_chain(period, [_review("r1", date(2026, 11, 27))], POLICY, NOW)
