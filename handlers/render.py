@@ -20,6 +20,7 @@ from models.vocabulary import (
     ACT_LABELS,
     ACT_MARKED_IN,
     ACT_PHRASES,
+    ADMIN,
     ALERT_KIND_LABELS,
     ALERT_KINDS,
     ALERT_LABEL,
@@ -437,6 +438,11 @@ def help_text(role: str, name: str) -> str:
         lines.append(
             f"• Your own records after a review or conference: tap "
             f"{button_label(Action.UPLOADED)} or {button_label(Action.SENT)} (or reply done)."
+        )
+    if role == ADMIN:
+        lines.append(
+            "• When a child's next review or conference is due and not booked yet, you are told"
+            " (case reference and due date): book it in the case system."
         )
     if role in MANAGER_ROLES:
         lines.append("• /mine also lists what is escalated to you, with your stage's deadline.")

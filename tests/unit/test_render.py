@@ -167,6 +167,7 @@ def test_a_long_team_list_is_split_without_breaking_a_line() -> None:
         ("iro", "/alert CASE_REF", "/team"),
         ("team_manager", "/mine also lists what is escalated to you", "/alert"),
         ("assistant_director", "/team", "/alert"),
+        ("admin", "not booked", "/team"),
     ],
 )
 def test_help_fits_the_role(role: str, has: str, lacks: str) -> None:
