@@ -182,6 +182,7 @@ def build_caseload(
     care = reviews = ""
     if looked_after:
         staff.extend(looked_after_team(seed=seed, taken={row[1] for row in staff}))
+        staff.append(business_support(taken={row[1] for row in staff}))
         care, reviews = build_looked_after(seed=seed, start=start, cal=cal)
     return Caseload(
         staff=_csv(["staff_id", "name", "role", "manager_id", "team", "active"], staff),
@@ -256,8 +257,10 @@ LAC_CASES = (
     ("LAC-2005", "SW41", "IRO6", ""),
     ("LAC-2006", "SW42", "IRO6", ""),
     ("LAC-2007", "SW41", "IRO5", ""),
-    ("LAC-2008", "SW42", "IRO6", ""),
+    ("LAC-2008", "SW42", "IRO6", "unbooked"),  # its next review: due in week 3, not booked
 )
+# Business support for the IROs: told with the IRO when a child's next review is not booked.
+BUSINESS_SUPPORT = ("ADM1", "admin", "SGM1", "IRO Service")
 
 
 def looked_after_team(*, seed: int, taken: set[str]) -> list[list[str]]:
@@ -269,6 +272,15 @@ def looked_after_team(*, seed: int, taken: set[str]) -> list[list[str]]:
             if n not in taken and len(n) <= min(widest, 11)]  # fmt: skip
     names = iter(rng.sample(free, len(LAC_STAFF)))
     return [[sid, next(names), role, manager, team, ""] for sid, role, manager, team in LAC_STAFF]
+
+
+def business_support(*, taken: set[str]) -> list[str]:
+    """The staff row of the IROs' business support (an admin), the first free name in order:
+    no random draw, so everyone else's names stay as they were."""
+    name = next(n for n in (f"{f} {s}" for f in FIRST for s in LAST)
+                if n not in taken and len(n) <= 11)  # fmt: skip
+    staff_id, role, manager, team = BUSINESS_SUPPORT
+    return [staff_id, name, role, manager, team, ""]
 
 
 def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple[str, str]:
@@ -307,6 +319,8 @@ def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple
         else:
             last = start - timedelta(days=rng.randint(30, 120))
             booked = add_months(last, 5)
+        if moment == "unbooked":  # held 6 months before the demo's third week; none booked
+            last = add_months(cal.add_working_days(start, 14), -6)
         history = [cal.next_working_day(last)]
         second = cal.next_working_day(add_months(entered, 2))
         while add_months(history[-1], -4) > add_months(entered, 3):
@@ -316,7 +330,8 @@ def build_looked_after(*, seed: int, start: date, cal: WorkingCalendar) -> tuple
             latest = n == len(history) - 1
             review(held_on, held=True, decisions=not (latest and moment == "decisions"),
                    record=not (latest and moment in ("record", "decisions")))  # fmt: skip
-        review(cal.next_working_day(booked), held=False)
+        if moment != "unbooked":
+            review(cal.next_working_day(booked), held=False)
     care = _csv(["case_ref", "social_worker_id", "iro_id", "entered_on", "left_on"], care_rows)
     reviews = _csv(
         ["review_id", "case_ref", "scheduled_for", "iro_id", "status", "report_received_at",

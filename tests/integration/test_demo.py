@@ -82,13 +82,13 @@ def test_the_demo_shows_a_cover_acting_a_leavers_case_unallocated_and_a_conferen
 Delivery = tuple[str, str, tuple[str, ...]]
 
 
-def _simulate(tmp_path: Path, name: str, *, looked_after: bool) -> list[Delivery]:
-    """Three demo days straight from the runner: (person, text, replies) of each delivery."""
+def _simulate(tmp_path: Path, name: str, *, looked_after: bool, days: int = 3) -> list[Delivery]:
+    """Demo days (three) straight from the runner: (person, text, replies) of each delivery."""
     db = tmp_path / f"{name}.db"
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     result = run_simulation(engine=engine, policy=Policy(), db_path=db, start=date(2026, 11, 23),
-                            days=3, seed=7, reply=answer, digest=_digest,
+                            days=days, seed=7, reply=answer, digest=_digest,
                             looked_after=looked_after)  # fmt: skip
     engine.dispose()
     return [
@@ -112,3 +112,16 @@ def test_children_in_care_add_to_the_transcript_and_change_nothing_else(
     texts = " ".join(text for _, text, _ in lac)
     assert "LAC review report due" in texts and "LAC review record due" in texts
     assert all(replies for _, _, replies in lac)  # Submitted, Uploaded
+
+
+def test_a_review_not_yet_booked_reaches_its_iro_and_business_support_once(
+    tmp_path: Path,
+) -> None:
+    """LAC-2008's next review falls due in the demo's third week and nobody has booked it:
+    ten working days before, its IRO and business support are told, with nothing to tap."""
+    told = [(who, text, replies) for who, text, replies in _simulate(
+        tmp_path, "unbooked", looked_after=True, days=6) if "not booked yet" in text]  # fmt: skip
+    assert sorted(who for who, _, _ in told) == ["ADM1", "IRO6"]
+    assert all(t.startswith("📅 LAC-2008: the next looked-after review is due by Fri 11 Dec")
+               for _, t, _ in told)  # fmt: skip
+    assert all(replies == () for _, _, replies in told)
