@@ -141,7 +141,10 @@ def render_summary(console: Console, result: DemoResult, *, elapsed: float) -> N
 
 
 def _plural(role: str) -> str:
-    """`heads of service`, `team managers`: the summary line reads as English."""
+    """`heads of service`, `team managers`: the summary line reads as English (business
+    support is a service, not a person, and stays as it is)."""
+    if role.endswith("support"):
+        return role
     head, sep, tail = role.partition(" of ")
     return f"{head}s{sep}{tail}" if sep else f"{role}s"
 
