@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, PercentFormatter
 
+from models.vocabulary import ICPC_REPORT, KIND_LABELS, RCPC_REPORT
 from scheduler.figures import Rate, WeekPoint
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ def build_figure(
     if not points:
         raise ValueError("no weeks to draw")
     labels = {
-        "rcpc": f"RCPC report {rcpc_days} working days before",
-        "icpc": f"ICPC report {icpc_days} working day{'s' if icpc_days != 1 else ''} before",
+        "rcpc": f"{KIND_LABELS[RCPC_REPORT]} {rcpc_days} working days before",
+        "icpc": f"{KIND_LABELS[ICPC_REPORT]} {icpc_days} working day"
+        f"{'s' if icpc_days != 1 else ''} before",
         "qa": f"QA concern answered in {qa_days} working days",
     }
     # Fixed margins instead of a layout engine: one draw per PNG, ~3x faster for 200 charts.
