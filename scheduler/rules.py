@@ -11,6 +11,7 @@ generates fresh reminders) and the recipient (so a change of owner reaches the n
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
@@ -52,7 +53,7 @@ from scheduler.deadlines import (
 )
 from scheduler.items import Decision, Item, Notify, StageChange
 from scheduler.org import Org, Person
-from scheduler.policy import Policy
+from scheduler.policy import Policy, ReportRule
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def _backlog(item: Item, now: datetime) -> Decision:
 
 def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """Reminders before the deadline, then at the deadline the owner, team manager and chair."""
-    cal, hours = policy.calendar(), policy.hours()
+    cal = policy.calendar()
     out = _Out(org, now, policy.calendar().tz)
     if item.conference_at is not None and now >= item.conference_at:
         # The conference has happened without the report: chasing it is moot, so it closes
@@ -262,20 +263,33 @@ def _report(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     if now >= item.due_at:
         return report_overdue(item, org, policy, now)
     rule = report_rule_for(item.kind, policy)
+    before = rule.due_working_days_before
+    return _nudges(
+        item, rule, org, policy, now, out,
+        lambda shown: msg.report_reminder(item, shown, days_before_conference=before, tz=cal.tz),
+    )  # fmt: skip
+
+
+def _nudges(
+    item: Item, rule: ReportRule, org: Org, policy: Policy, now: datetime, out: _Out,
+    reminder: Callable[[int], Message],
+) -> Decision:
+    """The owner's nudges before a deadline (a report's or their own record's): only the most
+    recent one that applies, none once they said it will be late; when to look next."""
+    cal, hours = policy.calendar(), policy.hours()
     times = report_reminder_times(item.due_at, rule, cal, hours, _days(org, item.owner_id))
     past = [(t, n) for t, n in times if t <= now]
     if item.late_reason is not None:
         return out.decision(item.due_at)  # they told us it will be late: no more nudges
     if past:
         at, n = past[-1]  # only the most recent applicable reminder, never a backlog
-        before = rule.due_working_days_before
         on_due_day = cal.local(at).date() == cal.local(item.due_at).date()
         shown = 0 if on_due_day else max(n, 1)  # a part-timer's due-day nudge comes the day before
         out.send(
             item.owner_id,
             _key(item, f"remind:{n}", item.owner_id),
             N_DUE_TODAY if shown == 0 else N_REMINDER,
-            msg.report_reminder(item, shown, days_before_conference=before, tz=cal.tz),
+            reminder(shown),
             A_REMINDER,
         )
     upcoming = [t for t, _ in times if t > now] + [item.due_at]
@@ -354,7 +368,7 @@ def manager_of(org: Org, item: Item) -> Person | None:
 def _upload(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
     """The chair's own record after a meeting: nudges before it is due, then at the deadline
     the chair and, once, their manager (the team manager stage of a missing report)."""
-    cal, hours = policy.calendar(), policy.hours()
+    cal = policy.calendar()
     out = _Out(org, now, cal.tz)
     if item.stage > 0:  # escalated: look again only on a promised date
         return out.decision(_promise(item, org, policy, now, out))
@@ -381,21 +395,8 @@ def _upload(item: Item, org: Org, policy: Policy, now: datetime) -> Decision:
         change = StageChange(item.stage, 1, None, manager.staff_id if manager else None)
         return out.decision(_promise(replace(item, stage=1), org, policy, now, out), change)
     rule = upload_rule_for(item.kind, policy)
-    times = report_reminder_times(item.due_at, rule, cal, hours, _days(org, item.owner_id))
-    past = [(t, n) for t, n in times if t <= now]
-    if item.late_reason is not None:
-        return out.decision(item.due_at)  # they told us it will be late: no more nudges
-    if past:
-        at, n = past[-1]  # only the most recent applicable reminder, never a backlog
-        on_due_day = cal.local(at).date() == cal.local(item.due_at).date()
-        shown = 0 if on_due_day else max(n, 1)
-        out.send(
-            item.owner_id, _key(item, f"remind:{n}", item.owner_id),
-            N_DUE_TODAY if shown == 0 else N_REMINDER,
-            msg.upload_reminder(item, shown, tz=cal.tz), A_REMINDER,
-        )  # fmt: skip
-    upcoming = [t for t, _ in times if t > now] + [item.due_at]
-    return out.decision(min(upcoming))
+    return _nudges(item, rule, org, policy, now, out,
+                   lambda shown: msg.upload_reminder(item, shown, tz=cal.tz))  # fmt: skip
 
 
 def _promise(item: Item, org: Org, policy: Policy, now: datetime, out: _Out) -> datetime | None:
