@@ -33,9 +33,12 @@ from tests.auxil.botapi import BotApiStandIn
 from tests.conftest import Database
 
 TOKEN = "123456:TEST"
-MESSAGES = 120
-CHATS = 40
-LEASES = (2.0, 5.0)  # the two workers'; the tick keeps the 120 s default
+MESSAGES = 200
+CHATS = 40  # five messages a chat: at Telegram's 1 a second per chat, a drain of 5 s or more
+# The two workers' leases (the tick keeps the 120 s default): shorter than the drain, and
+# longer than a process stalls on a busy 2-core machine (a 2 s lease duplicated a message
+# there at load 10-15 with no crash: a stall past the lease is a crash to the others).
+LEASES = (4.0, 8.0)
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +51,7 @@ def api() -> Iterator[BotApiStandIn]:
 
 
 def fill_outbox(database: Database) -> None:
-    """MESSAGES notifications, three per chat, all due now."""
+    """MESSAGES notifications, five per chat, all due now."""
     now = datetime.now(UTC)
     with Session(database.engine) as session:
         for n in range(CHATS):
