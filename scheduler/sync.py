@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
@@ -113,7 +114,6 @@ def sync_obligations(
     if scope is not None and not scope:
         return result
     memo = Memo(session)
-    golive = went_live(session)
     flag_horizon = now + timedelta(days=FLAG_LOOKAHEAD_DAYS)
     plans = [
         PlanRecord(*row)
@@ -164,11 +164,14 @@ def sync_obligations(
     late_reports: list[dict[str, Any]] = []  # closed as missed, then the report came in
     touched: list[tuple[int, str, str, dict[str, Any]]] = []  # (id, case, action, detail)
     first_cache: dict[tuple[str, datetime, WorkingDays], tuple[datetime, datetime | None]] = {}
-    part_time = _part_timers(session)
+    # Go-live and the part-timers matter only to a created, moved or reopened obligation:
+    # read once, on first use (a press that only closes its item reads neither).
+    golive = cache(lambda: went_live(session))
+    part_time = cache(lambda: _part_timers(session))
 
     def timing(kind: str, due: datetime, owner: str = "") -> tuple[datetime, datetime | None]:
         """First action and stage deadline, memoised per (kind, due, owner's working days)."""
-        days = part_time.get(owner)
+        days = part_time().get(owner)
         key = (kind, due, days)
         if key not in first_cache:
             first_cache[key] = (
@@ -184,7 +187,7 @@ def sync_obligations(
                 continue  # closed history lives in the records alone
             if spec.kind == PLAN_FLAG and spec.due_at > flag_horizon:
                 continue  # created nearer the time by `ensure_milestones`
-            inserts.append(_new_row(spec, now, timing, write, golive))
+            inserts.append(_new_row(spec, now, timing, write, golive()))
             continue
         if ex.status == OPEN:
             if spec.status != OPEN:
@@ -200,7 +203,7 @@ def sync_obligations(
                     "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
                     "stage": stage, "stage_due_at": stage_due if stage == 0 else ex.stage_due_at,
                     "next_action_at": first, "updated_at": now,
-                    "backlog": is_backlog(spec, golive),
+                    "backlog": is_backlog(spec, golive()),
                 })  # fmt: skip
                 touched.append((ex.id, spec.case_ref, "obligation_moved", {
                     "from": ex.due_at, "to": spec.due_at,
@@ -211,7 +214,7 @@ def sync_obligations(
             reopens.append({
                 "b_id": ex.id, "due_at": spec.due_at, "owner_id": spec.owner_id,
                 "stage_due_at": stage_due if ex.stage == 0 else ex.stage_due_at,
-                "next_action_at": now, "updated_at": now, "backlog": is_backlog(spec, golive),
+                "next_action_at": now, "updated_at": now, "backlog": is_backlog(spec, golive()),
             })  # fmt: skip
             touched.append((ex.id, spec.case_ref, "obligation_reopened", {"was": ex.status}))
         elif ex.status == CANCELLED and ex.outcome == MISSED and spec.outcome == SUBMITTED:
