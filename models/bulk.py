@@ -7,9 +7,20 @@ SQLAlchemy's per-row parameter handling. Storage only: nothing here knows what a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, String, Table, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Select,
+    String,
+    Table,
+    bindparam,
+    select,
+    type_coerce,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -82,17 +93,30 @@ class Memo:
         return self.writers[key]
 
 
+@lru_cache(maxsize=256)
+def _reads(
+    table: Table, cols: tuple[str, ...], scope_col: str
+) -> tuple[Select[Any], Select[Any], tuple[int, ...]]:
+    """The select of these columns, the same for one case ref, and which columns are dates:
+    built once per shape (a press reads five tables for its one case, every press)."""
+    columns = [table.c[c] for c in cols]
+    temporal = tuple(i for i, c in enumerate(columns) if Memo._temporal(c))
+    stmt = select(
+        *(type_coerce(c, String()) if i in temporal else c for i, c in enumerate(columns))
+    )
+    return stmt, stmt.where(table.c[scope_col] == bindparam("rows_of_one")), temporal
+
+
 def rows_of(session: Session, table: Table, cols: Sequence[str], scope: Sequence[str] | None,
           scope_col: str, memo: Memo | None = None) -> list[tuple[Any, ...]]:  # fmt: skip
     """All rows, or the rows for these case refs, as plain tuples (dates converted once each)."""
     memo = memo or Memo(session)
-    columns = [table.c[c] for c in cols]
-    temporal = [i for i, c in enumerate(columns) if memo._temporal(c)]
-    selected = [type_coerce(c, String()) if memo._temporal(c) else c for c in columns]
-    stmt = select(*selected)
+    stmt, one, temporal = _reads(table, tuple(cols), scope_col)
     raw: list[Any] = []
     if scope is None:
         raw = list(session.execute(stmt).all())
+    elif len(scope) == 1:
+        raw = list(session.execute(one, {"rows_of_one": scope[0]}).all())
     elif len(scope) > WIDE_SCOPE:
         # One read of the span the scope covers (a big import's chunk: a contiguous stretch
         # of case refs; at worst the whole table), filtered here: no long IN lists.
@@ -105,7 +129,7 @@ def rows_of(session: Session, table: Table, cols: Sequence[str], scope: Sequence
             raw.extend(session.execute(stmt.where(table.c[scope_col].in_(part))).all())
     if not temporal:
         return [tuple(r) for r in raw]
-    readers = [(i, memo.reader(columns[i])) for i in temporal]
+    readers = [(i, memo.reader(table.c[cols[i]])) for i in temporal]
     out = []
     for r in raw:
         row = list(r)
@@ -113,7 +137,6 @@ def rows_of(session: Session, table: Table, cols: Sequence[str], scope: Sequence
             row[i] = read(row[i])
         out.append(tuple(row))
     return out
-
 
 
 def insert_rows(
