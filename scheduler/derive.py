@@ -359,8 +359,10 @@ def derive_meetings(
             specs[(kind, subject_id)] = ObligationSpec(kind, subject_id, chain.case_ref, owner, due)
 
     for plan in plans:
-        chain = timescales.conference_chain(plan, confs.get(plan.case_ref, ()), policy, now,
-                                            history=False)  # fmt: skip
+        own = confs.get(plan.case_ref)
+        if not own:
+            continue  # no conference in the export: nothing held, nothing to count from
+        chain = timescales.conference_chain(plan, own, policy, now, history=False, cal=cal)
         add(CONFERENCE_DUE, chain, plan.chair_id, PLAN_ENDED)
     for period in care:
         chain = timescales.review_chain(period, reviews_of.get(period.case_ref, ()), policy, now,

@@ -234,6 +234,7 @@ def conference_chain(
     now: datetime,
     *,
     history: bool = True,
+    cal: WorkingCalendar | None = None,
 ) -> Chain:
     """A plan: its ICPC (if the export has it) and RCPCs held, each against its due date, and
     the next conference due.
@@ -243,12 +244,22 @@ def conference_chain(
     working days after its `strategy_on` (none without one). Held, it starts the RCPC clock;
     without it in the export, the plan's start does for the timeliness of RCPCs held, but the
     next conference is owed (and chased) only once the export shows one held to count from.
-    Without `history`, only the latest held is judged (what the derivation needs).
+    Without `history`, only the latest held is judged (what the derivation needs); `cal` is
+    `policy.calendar()`, built once by a caller walking thousands of plans.
     """
-    rule, cal = policy.cp_conference, policy.calendar()
+    rule = policy.cp_conference
+    cal = policy.calendar() if cal is None else cal
     case_ref = plan.case_ref
-    own = [c for c in conferences if c.case_ref == case_ref]
-    icpcs = sorted((c for c in own if c.kind.upper() == ICPC), key=lambda c: c.scheduled_for)
+    icpcs: list[ConferenceRecord] = []
+    rcpcs: list[ConferenceRecord] = []
+    for c in conferences:  # one pass: the case's ICPCs and RCPCs, in the export's order
+        if c.case_ref == case_ref:
+            kind = c.kind.upper()
+            if kind == ICPC:
+                icpcs.append(c)
+            elif kind == RCPC:
+                rcpcs.append(c)
+    icpcs.sort(key=lambda c: c.scheduled_for)
     icpc = icpcs[-1] if icpcs else None
     ended = plan.plan_end is not None
     held: list[Verdict] = []
@@ -269,9 +280,8 @@ def conference_chain(
     start = icpc_on or plan.plan_start
     found = sorted(
         (day, c.conference_id)
-        for c in own
-        if c.kind.upper() == RCPC
-        and (day := conference_held_on(c, cal, now)) is not None
+        for c in rcpcs
+        if (day := conference_held_on(c, cal, now)) is not None
         and day > start
         and (plan.plan_end is None or day <= plan.plan_end)
     )
