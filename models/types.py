@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime refused: attach a timezone")
         as_utc = value.astimezone(UTC)
         return as_utc.replace(tzinfo=None) if dialect.name == "sqlite" else as_utc
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
+        """One call per value read, the driver's parse inlined: a year's report reads ~70,000."""
+        impl = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if impl is not None:
+                value = impl(value)
+            elif isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Hand back an aware UTC datetime whatever the driver returned."""

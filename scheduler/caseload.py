@@ -44,6 +44,7 @@ from models.vocabulary import (
 )
 from scheduler.derive import stood_down, stood_down_reason
 from scheduler.policy import Policy
+from scheduler.timescales import conferences_needed_before, reviews_needed_before
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +160,31 @@ class ReviewRow:
 
     def record(self) -> ReviewRecord:
         """As the timescale rules read it (stood down: cancelled, with its reason)."""
+        return ReviewRow.record_of(
+            self.review_id, self.case_ref, self.scheduled_for, self.held_on, self.decisions_at,
+            self.record_at, self.stood_down, self.iro_id, self.worker_id, self.team, self.status,
+        )  # fmt: skip
+
+    @staticmethod
+    def record_of(
+        review_id: str,
+        case_ref: str,
+        scheduled_for: datetime,
+        held_on: date | None,
+        decisions_at: datetime | None,
+        record_at: datetime | None,
+        stood_down: str | None,
+        iro_id: str,
+        worker_id: str,
+        team: str,
+        status: str,
+    ) -> ReviewRecord:
+        """`record()` of a row with these fields (in field order), without building the row:
+        ten years of reviews are read for the few the chains keep."""
         return ReviewRecord(
-            self.review_id, self.case_ref, self.scheduled_for, self.iro_id or None,
-            CANCELLED if self.stood_down else self.status, self.stood_down,
-            held_on=self.held_on, decisions_uploaded_at=self.decisions_at,
-            record_uploaded_at=self.record_at,
+            review_id, case_ref, scheduled_for, iro_id or None,
+            CANCELLED if stood_down else status, stood_down, held_on=held_on,
+            decisions_uploaded_at=decisions_at, record_uploaded_at=record_at,
         )  # fmt: skip
 
 
@@ -269,24 +290,78 @@ def _stage_history(conn: Connection, obligation_ids: Collection[int]) -> dict[in
     return highest
 
 
-def _dated(
-    table: type[Conference] | type[Review], start: datetime, end: datetime, history: bool
-) -> ColumnElement[bool]:
-    """Meetings dated in [start, end) and, with `history`, every earlier one of their cases."""
+def _cases_met(table: type[Conference] | type[Review], start: datetime, end: datetime) -> Any:
+    """The cases with a meeting dated in [start, end) (a subquery)."""
     when = col(table.scheduled_for)
-    in_period = and_(when >= start, when < end)
-    if not history:
-        return in_period
-    cases = select(col(table.case_ref)).where(in_period)
-    return and_(when < end, or_(when >= start, col(table.case_ref).in_(cases)))
+    return select(col(table.case_ref)).where(when >= start, when < end)
 
 
-def _if_in_period(
-    table: type[Conference] | type[Review], start: datetime, column: Any
-) -> ColumnElement[Any]:
-    """A column only for meetings from the period's start: the earlier ones (history for the
-    timescale chains) need their dates alone, and each datetime read costs a conversion."""
-    return case((col(table.scheduled_for) >= start, column), else_=null()).label(column.key)
+def _dated(
+    table: type[Conference] | type[Review], start: datetime, end: datetime, earlier: bool
+) -> ColumnElement[bool]:
+    """Meetings dated in [start, end), or (`earlier`) the earlier ones of their cases."""
+    when = col(table.scheduled_for)
+    if not earlier:
+        return and_(when >= start, when < end)
+    return and_(when < start, col(table.case_ref).in_(_cases_met(table, start, end)))
+
+
+def _needed_confs(
+    earlier: list[ConferenceRow], policy: Policy, now: datetime
+) -> list[ConferenceRow]:
+    """Of the conferences before the period, only the few the chains need
+    (`timescales.conferences_needed_before`): ten years of a child's are not walked."""
+    by_case: dict[str, list[ConferenceRow]] = defaultdict(list)
+    for c in earlier:
+        by_case[c.case_ref].append(c)
+    keep = {
+        record.conference_id
+        for rows in by_case.values()
+        for record in conferences_needed_before([r.record() for r in rows], policy, now)
+    }
+    return [c for c in earlier if c.conference_id in keep]
+
+
+def _needed_reviews(
+    earlier: list[tuple[ReviewRecord, tuple[Any, ...]]],
+    care: Collection[CareRow],
+    policy: Policy,
+    *,
+    start: datetime,
+    now: datetime,
+) -> list[ReviewRow]:
+    """Of the reviews before the period (each as its record and its row's fields), only the
+    few the chains of the periods in care need (`timescales.reviews_needed_before`)."""
+    by_case: dict[str, list[ReviewRecord]] = defaultdict(list)
+    for record, _ in earlier:
+        by_case[record.case_ref].append(record)
+    periods: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
+    for k in care:
+        if k.case_ref in by_case:
+            periods[k.case_ref].append((k.entered_on, k.left_on))
+    cut = policy.calendar().local(start).date()
+    keep = {
+        record.review_id
+        for case_ref, records in by_case.items()
+        for record in reviews_needed_before(cut, periods[case_ref], records, policy, now)
+    }
+    return [ReviewRow(*fields) for record, fields in earlier if record.review_id in keep]
+
+
+def _unless(earlier: bool, column: Any) -> Any:
+    """A column read for the period's meetings only: the earlier ones (history for the
+    chains) need their dates alone, and each datetime read costs a conversion."""
+    return null().label(column.key) if earlier else column
+
+
+def _stood_down_for(table: type[Conference] | type[Review], earlier: bool) -> Any:
+    """`stood_down_for`; for earlier meetings only whether it is their own date (all that
+    `stood_down` asks), so a date is read only for the few stood down in chat."""
+    column = col(table.stood_down_for)
+    if not earlier:
+        return column
+    when = col(table.scheduled_for)
+    return case((column == when, when), else_=null()).label("stood_down_for")
 
 
 def load_caseload(
@@ -302,6 +377,13 @@ def load_caseload(
     `history`, the earlier conferences and reviews of the cases with one in the period too (the
     timescale chains count each meeting from the one before it)."""
     conn = session.connection()  # Core rows: no ORM bookkeeping for ~50,000 tuples
+    period_start = policy.calendar().local(start).date()
+    # Ten years of plans and periods in care are not read: only those open in the period,
+    # and those of a case with a conference, review or alert in it (whose worker it names).
+    alerted = select(col(QaAlert.case_ref)).where(
+        col(QaAlert.raised_at) >= start, col(QaAlert.raised_at) < end
+    )
+    plan_open = or_(col(Plan.plan_end).is_(None), col(Plan.plan_end) >= period_start)
     plan_rows_read = list(
         conn.execute(
             select(
@@ -311,6 +393,12 @@ def load_caseload(
                 col(Plan.plan_start),
                 col(Plan.plan_end),
                 col(Plan.reviewed_on),
+            ).where(
+                or_(
+                    plan_open,
+                    col(Plan.case_ref).in_(_cases_met(Conference, start, end)),
+                    col(Plan.case_ref).in_(alerted),
+                )
             )
         )
     )
@@ -332,32 +420,35 @@ def load_caseload(
         case_ref: (worker, chair, p_start, p_end)
         for case_ref, worker, chair, p_start, p_end, _ in plan_rows_read
     }
-    conferences = []
-    for conf_id, case_ref, kind, when, received, conf_chair, *state in conn.execute(
-        select(
-            col(Conference.conference_id),
-            col(Conference.case_ref),
-            col(Conference.kind),
-            col(Conference.scheduled_for),
-            _if_in_period(Conference, start, col(Conference.report_received_at)),
-            col(Conference.chair_id),
-            col(Conference.status),
-            col(Conference.reason),
-            col(Conference.stood_down_for),
-            col(Conference.stood_down_reason),
-            col(Conference.strategy_on),
-            _if_in_period(Conference, start, col(Conference.record_sent_at)),
-        ).where(_dated(Conference, start, end, history))
-    ):
-        worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
-        record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
-        off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
-        conferences.append(
-            ConferenceRow(
-                conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker), off,
-                case_ref, record.strategy_on, record.record_sent_at, record.status,
-            )
-        )  # fmt: skip
+    conferences: list[ConferenceRow] = []
+    earlier_confs: list[ConferenceRow] = []
+    for earlier in (False, True) if history else (False,):
+        found = earlier_confs if earlier else conferences
+        for conf_id, case_ref, kind, when, received, conf_chair, *state in conn.execute(
+            select(
+                col(Conference.conference_id),
+                col(Conference.case_ref),
+                col(Conference.kind),
+                col(Conference.scheduled_for),
+                _unless(earlier, col(Conference.report_received_at)),
+                col(Conference.chair_id),
+                col(Conference.status),
+                col(Conference.reason),
+                _stood_down_for(Conference, earlier),
+                col(Conference.stood_down_reason),
+                col(Conference.strategy_on),
+                _unless(earlier, col(Conference.record_sent_at)),
+            ).where(_dated(Conference, start, end, earlier))
+        ):
+            worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
+            record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
+            off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
+            found.append(
+                ConferenceRow(
+                    conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker),
+                    off, case_ref, record.strategy_on, record.record_sent_at, record.status,
+                )
+            )  # fmt: skip
     care_rows_read = list(
         conn.execute(
             select(
@@ -366,7 +457,16 @@ def load_caseload(
                 col(CarePeriod.left_on),
                 col(CarePeriod.social_worker_id),
                 col(CarePeriod.iro_id),
-            ).order_by(col(CarePeriod.entered_on))
+            )
+            .where(
+                or_(
+                    col(CarePeriod.left_on).is_(None),
+                    col(CarePeriod.left_on) >= period_start,
+                    col(CarePeriod.case_ref).in_(_cases_met(Review, start, end)),
+                    col(CarePeriod.case_ref).in_(alerted),
+                )
+            )
+            .order_by(col(CarePeriod.entered_on))
         )
     )
     in_care: dict[str, tuple[str, str]] = {  # case -> its latest period's (worker, IRO)
@@ -426,13 +526,14 @@ def load_caseload(
     }
     for subject, done_at in conn.execute(
         select(col(Obligation.subject_id), col(Obligation.done_at)).where(
-            col(Obligation.kind) == PLAN_REVIEW, col(Obligation.status) == DONE
+            col(Obligation.kind) == PLAN_REVIEW,
+            col(Obligation.status) == DONE,
+            col(Obligation.subject_id).in_(select(col(Plan.case_ref)).where(plan_open)),
         )
     ):
         if done_at is not None:
             logged = policy.calendar().local(done_at).date()
             reviewed[subject] = min(logged, reviewed.get(subject, logged))
-    period_start = policy.calendar().local(start).date()
     plan_rows = [
         PlanRow(case_ref, p_start, p_end, reviewed.get(case_ref), worker, chair, team_of(worker))
         for case_ref, (worker, chair, p_start, p_end) in plans.items()
@@ -461,34 +562,51 @@ def load_caseload(
         for case_ref, entered, left, worker, iro in care_rows_read
         if left is None or left >= period_start
     )
-    reviews = []
-    for review_id, case_ref, when, iro, status, held_on, decided, recorded, *gone in conn.execute(
-        select(
-            col(Review.review_id),
-            col(Review.case_ref),
-            col(Review.scheduled_for),
-            col(Review.iro_id),
-            col(Review.status),
-            col(Review.held_on),
-            _if_in_period(Review, start, col(Review.decisions_uploaded_at)),
-            _if_in_period(Review, start, col(Review.record_uploaded_at)),
-            col(Review.reason),
-            col(Review.stood_down_for),
-            col(Review.stood_down_reason),
-        ).where(_dated(Review, start, end, history))
-    ):
-        reason, off_for, off_reason = gone
-        worker, period_iro = in_care.get(case_ref, ("", ""))
-        if status == CANCELLED:
-            why: str | None = reason or NOT_GIVEN
-        elif status != HELD and off_for is not None and off_for == when:
-            why = off_reason or NOT_GIVEN
-        else:
-            why = None
-        reviews.append(
-            ReviewRow(review_id, case_ref, when, held_on, decided, recorded, why,
-                      iro or period_iro, worker, team_of(worker), status)
-        )  # fmt: skip
+    reviews: list[ReviewRow] = []
+    earlier_reviews: list[tuple[ReviewRecord, tuple[Any, ...]]] = []  # rows built if needed
+    for earlier in (False, True) if history else (False,):
+        for (
+            review_id,
+            case_ref,
+            when,
+            iro,
+            status,
+            held_on,
+            decided,
+            recorded,
+            *gone,
+        ) in conn.execute(
+            select(
+                col(Review.review_id),
+                col(Review.case_ref),
+                col(Review.scheduled_for),
+                col(Review.iro_id),
+                col(Review.status),
+                col(Review.held_on),
+                _unless(earlier, col(Review.decisions_uploaded_at)),
+                _unless(earlier, col(Review.record_uploaded_at)),
+                col(Review.reason),
+                _stood_down_for(Review, earlier),
+                col(Review.stood_down_reason),
+            ).where(_dated(Review, start, end, earlier))
+        ):
+            reason, off_for, off_reason = gone
+            worker, period_iro = in_care.get(case_ref, ("", ""))
+            if status == CANCELLED:
+                why: str | None = reason or NOT_GIVEN
+            elif status != HELD and off_for is not None and off_for == when:
+                why = off_reason or NOT_GIVEN
+            else:
+                why = None
+            fields = (review_id, case_ref, when, held_on, decided, recorded, why,
+                      iro or period_iro, worker, team_of(worker), status)  # fmt: skip
+            if earlier:
+                earlier_reviews.append((ReviewRow.record_of(*fields), fields))
+            else:
+                reviews.append(ReviewRow(*fields))
+    if history:
+        conferences += _needed_confs(earlier_confs, policy, now)
+        reviews += _needed_reviews(earlier_reviews, care, policy, start=start, now=now)
     logger.debug(
         "loaded %d conferences, %d alerts, %d plans, %d periods in care, %d reviews",
         len(conferences),

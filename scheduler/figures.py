@@ -120,9 +120,10 @@ class WeekPoint:
     partial: bool = False  # not a whole week: still running at `now`, or cut by the period
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rules:
-    """The policy values the figures use, resolved once."""
+    """The policy values the figures use, resolved once (compared by identity: it keys caches
+    that a report hits thousands of times, and one report has one)."""
 
     cal: WorkingCalendar
     hours: WorkingHours

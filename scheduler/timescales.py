@@ -345,3 +345,60 @@ def conferences_in_timescale(
         chain = conference_chain(plan, by_case.get(plan.case_ref, ()), policy, now)
         found.extend(v for v in chain.held if v.kind == RCPC)
     return sorted(found, key=lambda v: (v.held_on or v.due_on, v.case_ref, v.number))
+
+
+# --- what a chain needs from before a period ------------------------------------------------
+
+
+def reviews_needed_before(
+    cut: date,
+    periods: Iterable[tuple[date, date | None]],
+    reviews: Iterable[ReviewRecord],
+    policy: Policy,
+    now: datetime,
+) -> list[ReviewRecord]:
+    """Of one case's reviews dated before a period that starts on `cut`, those the chains of
+    its periods in care (entered, left) need to judge every review held from `cut` on: any
+    held on or after `cut`, and of each period's held before it the first (it tells an export
+    that lacks the early ones) and the last (the next is counted from it). How many came
+    between changes no due date: only none, one or more does. Ten years in care is twenty
+    reviews read for two."""
+    cal = policy.calendar()
+    held = sorted(
+        (day, review.review_id, review)
+        for review in reviews
+        if (day := review_held_on(review, cal, now)) is not None
+    )
+    kept = {review_id: review for day, review_id, review in held if day >= cut}
+    before = [(day, review) for day, _, review in held if day < cut]
+    for entered_on, left_on in periods:
+        inside = [
+            review
+            for day, review in before
+            if day >= entered_on and (left_on is None or day <= left_on)
+        ]
+        for review in inside[:1] + inside[-1:]:
+            kept[review.review_id] = review
+    return list(kept.values())
+
+
+def conferences_needed_before(
+    conferences: Iterable[ConferenceRecord], policy: Policy, now: datetime
+) -> list[ConferenceRecord]:
+    """Of one case's conferences dated before a period, those its plan's chain needs to judge
+    every conference from the period on: its latest ICPC (held or not: the chain takes the
+    latest) and its last RCPC held (the next is counted from it; how many came before it
+    changes no due date)."""
+    cal = policy.calendar()
+    icpcs: list[ConferenceRecord] = []
+    last_rcpc: tuple[date, str, ConferenceRecord] | None = None
+    for conf in conferences:
+        kind = conf.kind.upper()
+        if kind == ICPC:
+            icpcs.append(conf)
+        elif kind == RCPC and (day := conference_held_on(conf, cal, now)) is not None:
+            key = (day, conf.conference_id)
+            last_rcpc = (*key, conf) if last_rcpc is None or key > last_rcpc[:2] else last_rcpc
+    latest = max((c.scheduled_for for c in icpcs), default=None)
+    kept = [c for c in icpcs if c.scheduled_for == latest]
+    return kept + ([last_rcpc[2]] if last_rcpc is not None else [])

@@ -569,3 +569,49 @@ def test_the_loader_reads_the_same_figures_from_the_database(database: Database)
         rows = load_caseload(session, POLICY, start=START, end=END, now=NOW, history=True)
     result = figures_by_team(rows, RULES, start=START, end=END, now=NOW)
     assert {f.team: f for f in result} == EXPECTED
+
+
+def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_count_from(
+    database: Database,
+) -> None:
+    """A child in care since 2016 and on a plan since 2021 has a meeting in December: the
+    report reads the reviews and conferences its verdict counts from, not the decade, and
+    nothing of a plan or a period in care that ended years ago."""
+    with Session(database.engine) as session:
+        session.add(CarePeriod(period_id="LAC-9@2016-01-04", case_ref="LAC-9",
+                               social_worker_id="sw1", iro_id="iro1",
+                               entered_on=date(2016, 1, 4)))  # fmt: skip
+        held = [date(2016, 1, 25), date(2016, 4, 20)]
+        while held[-1] < date(2026, 6, 1):
+            held.append(add_months(held[-1], 6))
+        held.append(date(2026, 12, 8))  # in the period, on the day after the last plus 6 months
+        for n, day in enumerate(held):
+            session.add(Review(review_id=f"r{n}", case_ref="LAC-9", iro_id="iro1",
+                               scheduled_for=at(day.year, day.month, day.day),
+                               held_on=day))  # fmt: skip
+        session.add(Plan(case_ref="CP-9", social_worker_id="sw1", chair_id="c1",
+                         plan_start=date(2021, 3, 1)))  # fmt: skip
+        confs = [("ICPC", date(2021, 3, 1))] + [
+            ("RCPC", add_months(date(2021, 6, 1), 6 * k)) for k in range(12)
+        ]  # 1 Jun 2021 ... 1 Jun 2026, then 1 Dec 2026 in the period
+        for n, (kind, day) in enumerate(confs):
+            session.add(Conference(conference_id=f"c{n}", case_ref="CP-9", kind=kind,
+                                   scheduled_for=at(day.year, day.month, day.day),
+                                   strategy_on=date(2021, 2, 15) if kind == "ICPC" else None))
+        session.add(Plan(case_ref="CP-OLD", social_worker_id="sw1", chair_id="c1",
+                         plan_start=date(2017, 1, 2), plan_end=date(2018, 1, 2)))  # fmt: skip
+        session.add(CarePeriod(period_id="LAC-OLD@2017-01-02", case_ref="LAC-OLD",
+                               social_worker_id="sw1", iro_id="iro1",
+                               entered_on=date(2017, 1, 2), left_on=date(2018, 1, 2)))  # fmt: skip
+        session.commit()
+    with Session(database.engine) as session:
+        rows = load_caseload(session, POLICY, start=START, end=END, now=NOW, history=True)
+    assert sorted(r.held_on for r in rows.reviews if r.held_on) == [
+        date(2016, 1, 25), held[-2], date(2026, 12, 8),
+    ]  # the period's first (an export with its early reviews), the last before, December's
+    assert sorted(c.conference_id for c in rows.conferences) == ["c0", "c11", "c12"]
+    assert [p.case_ref for p in rows.plans] == ["CP-9"]
+    assert [k.case_ref for k in rows.care] == ["LAC-9"]
+    [figures] = [f for f in figures_by_team(rows, RULES, start=START, end=END, now=NOW)
+                 if f.team == SERVICE]  # fmt: skip
+    assert (figures.lac_reviews, figures.rcpc_held) == (Rate(1, 1), Rate(1, 1))

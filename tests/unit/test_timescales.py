@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from models.records import CareRecord, ConferenceRecord, PlanRecord, ReviewRecord
@@ -354,3 +354,100 @@ def test_not_booked_is_always_told_before_the_meeting_is_overdue(due: date, n: i
 @given(DAYS, st.integers(min_value=-3, max_value=3))
 def test_held_on_the_due_day_is_in_time_and_a_day_later_is_not(due: date, shift: int) -> None:
     assert ts.held_in_time(due, due + timedelta(days=shift)) == (shift <= 0)
+
+
+# --- what a chain needs from before a period (the report reads only these) ----------------
+
+MEETING = st.tuples(
+    st.dates(min_value=date(2020, 1, 1), max_value=date(2027, 5, 1)),  # scheduled for
+    st.sampled_from(["scheduled", HELD, CANCELLED, "stood down in chat"]),
+    st.integers(min_value=-3, max_value=40),  # held this many days after (0-: not given)
+)
+
+
+def _from(verdicts: list[ts.Verdict], cut: date) -> list[tuple[object, ...]]:
+    """What the figures read of each verdict held from `cut` (the number is only for order)."""
+    return sorted(
+        (v.case_ref, v.kind, v.meeting_id, v.due_on, v.held_on, v.in_time, v.counted_from)
+        for v in verdicts
+        if v.held_on is not None and v.held_on >= cut
+    )
+
+
+@given(
+    st.lists(MEETING, max_size=16),
+    st.lists(st.tuples(st.dates(min_value=date(2019, 1, 1), max_value=date(2022, 1, 1)),
+                       st.integers(min_value=-1, max_value=3000)), min_size=1, max_size=3),
+    st.dates(min_value=date(2021, 6, 1), max_value=date(2026, 6, 1)),
+)  # fmt: skip
+@example(  # two held early on: the one after them is a third review, 6 months on, not a second
+    [(date(2021, 1, 20), HELD, 0), (date(2021, 3, 10), HELD, 0), (date(2021, 6, 1), HELD, 0)],
+    [(date(2021, 1, 4), -1)],
+    date(2021, 5, 1),
+)
+def test_the_reviews_kept_from_before_a_period_judge_every_later_review_as_all_of_them_do(
+    meetings: list[tuple[date, str, int]], stays: list[tuple[date, int]], cut: date
+) -> None:
+    periods = [
+        CareRecord("LAC-1", "sw", "iro", entered, None if days < 0 else entered + timedelta(days))
+        for entered, days in stays
+    ]
+    reviews = [
+        _review(f"r{i}", day, status=HELD if status == HELD else
+                CANCELLED if status == CANCELLED else "scheduled",
+                stood_down_for=_at(day) if status == "stood down in chat" else None,
+                held_on=day + timedelta(days=after) if after > 0 else None)
+        for i, (day, status, after) in enumerate(meetings)
+    ]  # fmt: skip
+    before = [r for r in reviews if r.scheduled_for < _at(cut, 0)]
+    after = [r for r in reviews if r.scheduled_for >= _at(cut, 0)]
+    bounds = [(p.entered_on, p.left_on) for p in periods]
+    kept = ts.reviews_needed_before(cut, bounds, before, POLICY, NOW)
+    assert {r.review_id for r in kept} <= {r.review_id for r in before}
+    every = ts.lac_reviews_in_timescale(periods, reviews, POLICY, NOW)
+    few = ts.lac_reviews_in_timescale(periods, kept + after, POLICY, NOW)
+    assert _from(few, cut) == _from(every, cut)
+
+
+@given(
+    st.lists(st.tuples(MEETING, st.sampled_from(["ICPC", "RCPC"]),
+                       st.none() | st.integers(min_value=1, max_value=40)), max_size=12),
+    st.dates(min_value=date(2019, 6, 1), max_value=date(2022, 1, 1)),
+    st.none() | st.integers(min_value=0, max_value=3000),
+    st.dates(min_value=date(2021, 6, 1), max_value=date(2026, 6, 1)),
+)  # fmt: skip
+@example(  # the plan's ICPC, held after the plan began, is what its first RCPC counts from
+    [((date(2021, 2, 1), HELD, 0), "ICPC", 10), ((date(2021, 7, 1), HELD, 0), "RCPC", None)],
+    date(2021, 1, 15),
+    None,
+    date(2021, 6, 1),
+)
+@example(  # the RCPC held before the period is what the next one counts from: 6 months, not 3
+    [((date(2021, 2, 1), HELD, 0), "ICPC", 10), ((date(2021, 5, 1), HELD, 0), "RCPC", None),
+     ((date(2021, 10, 15), HELD, 0), "RCPC", None)],
+    date(2021, 1, 15),
+    None,
+    date(2021, 9, 1),
+)  # fmt: skip
+def test_the_conferences_kept_from_before_a_period_judge_every_later_one_as_all_of_them_do(
+    meetings: list[tuple[tuple[date, str, int], str, int | None]],
+    plan_start: date,
+    plan_days: int | None,
+    cut: date,
+) -> None:
+    plan_end = None if plan_days is None else plan_start + timedelta(plan_days)
+    plans = [PlanRecord("CP-1", "sw", "chair", plan_start, plan_end)]
+    confs = [
+        _conf(f"c{i}", kind, day, status=HELD if status == HELD else
+              CANCELLED if status == CANCELLED else "scheduled",
+              stood_down_for=_at(day) if status == "stood down in chat" else None,
+              strategy_on=None if strategy is None else day - timedelta(days=strategy))
+        for i, ((day, status, _), kind, strategy) in enumerate(meetings)
+    ]  # fmt: skip
+    before = [c for c in confs if c.scheduled_for < _at(cut, 0)]
+    after = [c for c in confs if c.scheduled_for >= _at(cut, 0)]
+    kept = ts.conferences_needed_before(before, POLICY, NOW)
+    assert {c.conference_id for c in kept} <= {c.conference_id for c in before}
+    every = ts.conferences_in_timescale(plans, confs, POLICY, NOW)
+    few = ts.conferences_in_timescale(plans, kept + after, POLICY, NOW)
+    assert _from(few, cut) == _from(every, cut)
