@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, null, or_, select
@@ -44,7 +44,7 @@ from models.vocabulary import (
 )
 from scheduler.derive import stood_down, stood_down_reason
 from scheduler.policy import Policy
-from scheduler.timescales import conferences_needed_before, reviews_needed_before
+from scheduler.timescales import conferences_needed_before, held_day, reviews_needed_before
 
 logger = logging.getLogger(__name__)
 
@@ -160,31 +160,11 @@ class ReviewRow:
 
     def record(self) -> ReviewRecord:
         """As the timescale rules read it (stood down: cancelled, with its reason)."""
-        return ReviewRow.record_of(
-            self.review_id, self.case_ref, self.scheduled_for, self.held_on, self.decisions_at,
-            self.record_at, self.stood_down, self.iro_id, self.worker_id, self.team, self.status,
-        )  # fmt: skip
-
-    @staticmethod
-    def record_of(
-        review_id: str,
-        case_ref: str,
-        scheduled_for: datetime,
-        held_on: date | None,
-        decisions_at: datetime | None,
-        record_at: datetime | None,
-        stood_down: str | None,
-        iro_id: str,
-        worker_id: str,
-        team: str,
-        status: str,
-    ) -> ReviewRecord:
-        """`record()` of a row with these fields (in field order), without building the row:
-        ten years of reviews are read for the few the chains keep."""
         return ReviewRecord(
-            review_id, case_ref, scheduled_for, iro_id or None,
-            CANCELLED if stood_down else status, stood_down, held_on=held_on,
-            decisions_uploaded_at=decisions_at, record_uploaded_at=record_at,
+            self.review_id, self.case_ref, self.scheduled_for, self.iro_id or None,
+            CANCELLED if self.stood_down else self.status, self.stood_down,
+            held_on=self.held_on, decisions_uploaded_at=self.decisions_at,
+            record_uploaded_at=self.record_at,
         )  # fmt: skip
 
 
@@ -306,46 +286,115 @@ def _dated(
     return and_(when < start, col(table.case_ref).in_(_cases_met(table, start, end)))
 
 
-def _needed_confs(
-    earlier: list[ConferenceRow], policy: Policy, now: datetime
-) -> list[ConferenceRow]:
-    """Of the conferences before the period, only the few the chains need
-    (`timescales.conferences_needed_before`): ten years of a child's are not walked."""
-    by_case: dict[str, list[ConferenceRow]] = defaultdict(list)
-    for c in earlier:
-        by_case[c.case_ref].append(c)
-    keep = {
-        record.conference_id
-        for rows in by_case.values()
-        for record in conferences_needed_before([r.record() for r in rows], policy, now)
-    }
-    return [c for c in earlier if c.conference_id in keep]
+def _conferences(start: datetime, end: datetime, earlier: bool) -> Any:
+    """The conferences dated in [start, end), or (`earlier`) the earlier ones of their cases
+    with their dates alone (`_unless`)."""
+    return select(
+        col(Conference.conference_id),
+        col(Conference.case_ref),
+        col(Conference.kind),
+        col(Conference.scheduled_for),
+        _unless(earlier, col(Conference.report_received_at)),
+        col(Conference.chair_id),
+        col(Conference.status),
+        col(Conference.reason),
+        _stood_down_for(Conference, earlier),
+        col(Conference.stood_down_reason),
+        col(Conference.strategy_on),
+        _unless(earlier, col(Conference.record_sent_at)),
+    ).where(_dated(Conference, start, end, earlier))
+
+
+def _reviews(start: datetime, end: datetime, earlier: bool) -> Any:
+    """The looked-after reviews dated in [start, end), or (`earlier`) the earlier ones of
+    their cases with their dates alone."""
+    return select(
+        col(Review.review_id),
+        col(Review.case_ref),
+        col(Review.scheduled_for),
+        col(Review.iro_id),
+        col(Review.status),
+        col(Review.held_on),
+        _unless(earlier, col(Review.decisions_uploaded_at)),
+        _unless(earlier, col(Review.record_uploaded_at)),
+        col(Review.reason),
+        _stood_down_for(Review, earlier),
+        col(Review.stood_down_reason),
+    ).where(_dated(Review, start, end, earlier))
+
+
+def _needed_confs(earlier: Sequence[Any], policy: Policy, now: datetime) -> set[str]:
+    """Of the conferences before the period (rows of `_conferences`), the ids of the few the
+    chains need (`timescales.conferences_needed_before`): ten years of a child's are not
+    walked."""
+    cal = policy.calendar()
+    by_case: dict[str, list[tuple[str, datetime, date | None, str]]] = defaultdict(list)
+    for conf_id, case_ref, kind, when, _, _, status, _, off_for, *_ in earlier:
+        day = held_day(when, status, off_for, cal, now)
+        by_case[case_ref].append((kind, when, day, conf_id))
+    return {c for facts in by_case.values() for c in conferences_needed_before(facts)}
+
+
+RECENT_DAYS = 400  # a child reviewed on time has had two reviews in the last 13 months
+IN_CHUNK = 500  # case references per IN (...) list
+
+
+def _day(moment: datetime, policy: Policy) -> date:
+    return policy.calendar().local(moment).date()
+
+
+def _earlier_reviews(
+    conn: Connection, policy: Policy, *, start: datetime, end: datetime, now: datetime
+) -> list[Any]:
+    """The reviews before the period of the cases with one in it, as few as gives each case
+    its last two held (`timescales.reviews_needed_before`): first those of the last 13 months
+    (by date, or held then), then all of those cases that had fewer than two held in them.
+    What the first read leaves out was held before anything it returns."""
+    cal = policy.calendar()
+    recent_day = _day(start, policy) - timedelta(days=RECENT_DAYS)
+    recent_start = cal.at(recent_day, time.min)
+    recent = list(
+        conn.execute(
+            _reviews(start, end, True).where(
+                or_(col(Review.scheduled_for) >= recent_start, col(Review.held_on) >= recent_day)
+            )
+        )
+    )
+    held: dict[str, int] = defaultdict(int)
+    for _, case_ref, when, _, status, held_on, _, _, _, off_for, _ in recent:
+        day = held_day(when, status, off_for, cal, now, held_on)
+        if day is not None and day >= recent_day:
+            held[case_ref] += 1
+    short = sorted({r[1] for r in recent} | set(_case_refs_met(conn, start, end)))
+    short = [case_ref for case_ref in short if held[case_ref] < 2]
+    older: list[Any] = []
+    for i in range(0, len(short), IN_CHUNK):
+        older += conn.execute(
+            _reviews(start, end, True).where(
+                col(Review.case_ref).in_(short[i : i + IN_CHUNK]),
+                col(Review.scheduled_for) < recent_start,
+                or_(col(Review.held_on).is_(None), col(Review.held_on) < recent_day),
+            )
+        )
+    return recent + older
+
+
+def _case_refs_met(conn: Connection, start: datetime, end: datetime) -> list[str]:
+    """The cases with a review dated in [start, end)."""
+    return list(conn.execute(_cases_met(Review, start, end).distinct()).scalars())
 
 
 def _needed_reviews(
-    earlier: list[tuple[ReviewRecord, tuple[Any, ...]]],
-    care: Collection[CareRow],
-    policy: Policy,
-    *,
-    start: datetime,
-    now: datetime,
-) -> list[ReviewRow]:
-    """Of the reviews before the period (each as its record and its row's fields), only the
-    few the chains of the periods in care need (`timescales.reviews_needed_before`)."""
-    by_case: dict[str, list[ReviewRecord]] = defaultdict(list)
-    for record, _ in earlier:
-        by_case[record.case_ref].append(record)
-    periods: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
-    for k in care:
-        if k.case_ref in by_case:
-            periods[k.case_ref].append((k.entered_on, k.left_on))
-    cut = policy.calendar().local(start).date()
-    keep = {
-        record.review_id
-        for case_ref, records in by_case.items()
-        for record in reviews_needed_before(cut, periods[case_ref], records, policy, now)
-    }
-    return [ReviewRow(*fields) for record, fields in earlier if record.review_id in keep]
+    earlier: Sequence[Any], policy: Policy, *, cut: date, now: datetime
+) -> set[str]:
+    """Of the reviews before the period (rows of `_reviews`), the ids of the few the chains
+    need (`timescales.reviews_needed_before`)."""
+    cal = policy.calendar()
+    by_case: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    for review_id, case_ref, when, _, status, held_on, _, _, _, off_for, _ in earlier:
+        if (day := held_day(when, status, off_for, cal, now, held_on)) is not None:
+            by_case[case_ref].append((day, review_id))
+    return {r for held in by_case.values() for r in reviews_needed_before(cut, held)}
 
 
 def _unless(earlier: bool, column: Any) -> Any:
@@ -420,35 +469,21 @@ def load_caseload(
         case_ref: (worker, chair, p_start, p_end)
         for case_ref, worker, chair, p_start, p_end, _ in plan_rows_read
     }
-    conferences: list[ConferenceRow] = []
-    earlier_confs: list[ConferenceRow] = []
-    for earlier in (False, True) if history else (False,):
-        found = earlier_confs if earlier else conferences
-        for conf_id, case_ref, kind, when, received, conf_chair, *state in conn.execute(
-            select(
-                col(Conference.conference_id),
-                col(Conference.case_ref),
-                col(Conference.kind),
-                col(Conference.scheduled_for),
-                _unless(earlier, col(Conference.report_received_at)),
-                col(Conference.chair_id),
-                col(Conference.status),
-                col(Conference.reason),
-                _stood_down_for(Conference, earlier),
-                col(Conference.stood_down_reason),
-                col(Conference.strategy_on),
-                _unless(earlier, col(Conference.record_sent_at)),
-            ).where(_dated(Conference, start, end, earlier))
-        ):
-            worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
-            record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
-            off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
-            found.append(
-                ConferenceRow(
-                    conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker),
-                    off, case_ref, record.strategy_on, record.record_sent_at, record.status,
-                )
-            )  # fmt: skip
+    def conference_row(fields: Sequence[Any]) -> ConferenceRow:
+        conf_id, case_ref, kind, when, received, conf_chair, *state = fields
+        worker, chair = plans[case_ref][:2] if case_ref in plans else ("", "")
+        record = ConferenceRecord(conf_id, case_ref, kind, when, conf_chair, received, *state)
+        off = (stood_down_reason(record) or NOT_GIVEN) if stood_down(record) else None
+        return ConferenceRow(
+            conf_id, kind, when, received, worker, conf_chair or chair, team_of(worker), off,
+            case_ref, record.strategy_on, record.record_sent_at, record.status,
+        )  # fmt: skip
+
+    conferences = [conference_row(f) for f in conn.execute(_conferences(start, end, False))]
+    if history:
+        earlier = list(conn.execute(_conferences(start, end, True)))
+        keep = _needed_confs(earlier, policy, now)
+        conferences += [conference_row(f) for f in earlier if f[0] in keep]
     care_rows_read = list(
         conn.execute(
             select(
@@ -562,51 +597,24 @@ def load_caseload(
         for case_ref, entered, left, worker, iro in care_rows_read
         if left is None or left >= period_start
     )
-    reviews: list[ReviewRow] = []
-    earlier_reviews: list[tuple[ReviewRecord, tuple[Any, ...]]] = []  # rows built if needed
-    for earlier in (False, True) if history else (False,):
-        for (
-            review_id,
-            case_ref,
-            when,
-            iro,
-            status,
-            held_on,
-            decided,
-            recorded,
-            *gone,
-        ) in conn.execute(
-            select(
-                col(Review.review_id),
-                col(Review.case_ref),
-                col(Review.scheduled_for),
-                col(Review.iro_id),
-                col(Review.status),
-                col(Review.held_on),
-                _unless(earlier, col(Review.decisions_uploaded_at)),
-                _unless(earlier, col(Review.record_uploaded_at)),
-                col(Review.reason),
-                _stood_down_for(Review, earlier),
-                col(Review.stood_down_reason),
-            ).where(_dated(Review, start, end, earlier))
-        ):
-            reason, off_for, off_reason = gone
-            worker, period_iro = in_care.get(case_ref, ("", ""))
-            if status == CANCELLED:
-                why: str | None = reason or NOT_GIVEN
-            elif status != HELD and off_for is not None and off_for == when:
-                why = off_reason or NOT_GIVEN
-            else:
-                why = None
-            fields = (review_id, case_ref, when, held_on, decided, recorded, why,
-                      iro or period_iro, worker, team_of(worker), status)  # fmt: skip
-            if earlier:
-                earlier_reviews.append((ReviewRow.record_of(*fields), fields))
-            else:
-                reviews.append(ReviewRow(*fields))
+    def review_row(fields: Sequence[Any]) -> ReviewRow:
+        review_id, case_ref, when, iro, status, held_on, decided, recorded, *gone = fields
+        reason, off_for, off_reason = gone
+        worker, period_iro = in_care.get(case_ref, ("", ""))
+        if status == CANCELLED:
+            why: str | None = reason or NOT_GIVEN
+        elif status != HELD and off_for is not None and off_for == when:
+            why = off_reason or NOT_GIVEN
+        else:
+            why = None
+        return ReviewRow(review_id, case_ref, when, held_on, decided, recorded, why,
+                         iro or period_iro, worker, team_of(worker), status)  # fmt: skip
+
+    reviews = [review_row(f) for f in conn.execute(_reviews(start, end, False))]
     if history:
-        conferences += _needed_confs(earlier_confs, policy, now)
-        reviews += _needed_reviews(earlier_reviews, care, policy, start=start, now=now)
+        earlier = _earlier_reviews(conn, policy, start=start, end=end, now=now)
+        keep = _needed_reviews(earlier, policy, cut=_day(start, policy), now=now)
+        reviews += [review_row(f) for f in earlier if f[0] in keep]
     logger.debug(
         "loaded %d conferences, %d alerts, %d plans, %d periods in care, %d reviews",
         len(conferences),

@@ -91,24 +91,34 @@ def _stood_down(status: str, scheduled_for: datetime, stood_down_for: datetime |
     return status == CANCELLED or (status != HELD and stood_down_for == scheduled_for)
 
 
+def held_day(
+    scheduled_for: datetime,
+    status: str,
+    stood_down_for: datetime | None,
+    cal: WorkingCalendar,
+    now: datetime,
+    held_on: date | None = None,
+) -> date | None:
+    """The day a meeting was held, or None (not yet, or stood down): the export's `held_on`
+    (reviews), else its local day once its date has come or the export says held."""
+    if held_on is not None:
+        return held_on
+    if _stood_down(status, scheduled_for, stood_down_for):
+        return None
+    if status == HELD or scheduled_for <= now:
+        return cal.local(scheduled_for).date()
+    return None
+
+
 def review_held_on(review: ReviewRecord, cal: WorkingCalendar, now: datetime) -> date | None:
     """The day a looked-after review was held, or None (not yet, or stood down)."""
-    if review.held_on is not None:
-        return review.held_on
-    if _stood_down(review.status, review.scheduled_for, review.stood_down_for):
-        return None
-    if review.status == HELD or review.scheduled_for <= now:
-        return cal.local(review.scheduled_for).date()
-    return None
+    return held_day(review.scheduled_for, review.status, review.stood_down_for, cal, now,
+                    review.held_on)  # fmt: skip
 
 
 def conference_held_on(conf: ConferenceRecord, cal: WorkingCalendar, now: datetime) -> date | None:
     """The day a conference was held, or None (not yet, or stood down)."""
-    if _stood_down(conf.status, conf.scheduled_for, conf.stood_down_for):
-        return None
-    if conf.status == HELD or conf.scheduled_for <= now:
-        return cal.local(conf.scheduled_for).date()
-    return None
+    return held_day(conf.scheduled_for, conf.status, conf.stood_down_for, cal, now)
 
 
 def subject_of(case_ref: str, anchor: date) -> str:
@@ -350,55 +360,36 @@ def conferences_in_timescale(
 # --- what a chain needs from before a period ------------------------------------------------
 
 
-def reviews_needed_before(
-    cut: date,
-    periods: Iterable[tuple[date, date | None]],
-    reviews: Iterable[ReviewRecord],
-    policy: Policy,
-    now: datetime,
-) -> list[ReviewRecord]:
-    """Of one case's reviews dated before a period that starts on `cut`, those the chains of
-    its periods in care (entered, left) need to judge every review held from `cut` on: any
-    held on or after `cut`, and of each period's held before it the first (it tells an export
-    that lacks the early ones) and the last (the next is counted from it). How many came
-    between changes no due date: only none, one or more does. Ten years in care is twenty
-    reviews read for two."""
-    cal = policy.calendar()
-    held = sorted(
-        (day, review.review_id, review)
-        for review in reviews
-        if (day := review_held_on(review, cal, now)) is not None
-    )
-    kept = {review_id: review for day, review_id, review in held if day >= cut}
-    before = [(day, review) for day, _, review in held if day < cut]
-    for entered_on, left_on in periods:
-        inside = [
-            review
-            for day, review in before
-            if day >= entered_on and (left_on is None or day <= left_on)
-        ]
-        for review in inside[:1] + inside[-1:]:
-            kept[review.review_id] = review
-    return list(kept.values())
+def reviews_needed_before(cut: date, held: Iterable[tuple[date, str]]) -> set[str]:
+    """Of one child's reviews dated before a period that starts on `cut`, held on these
+    (day, review id), those the chains need to judge every review held from `cut` on: any
+    held on or after `cut`, and the last two held before it. A period in care that reaches
+    the period holds a suffix of them, so its last two are among these; and how many came
+    before its last changes no due date from `cut` on, only none, one or more does (the
+    second review is due 3 months after the first, each later one 6 after the one before).
+    Ten years in care is twenty reviews read for two."""
+    ordered = sorted(held)
+    kept = {review_id for day, review_id in ordered if day >= cut}
+    kept.update(review_id for _, review_id in [p for p in ordered if p[0] < cut][-2:])
+    return kept
 
 
 def conferences_needed_before(
-    conferences: Iterable[ConferenceRecord], policy: Policy, now: datetime
-) -> list[ConferenceRecord]:
-    """Of one case's conferences dated before a period, those its plan's chain needs to judge
-    every conference from the period on: its latest ICPC (held or not: the chain takes the
-    latest) and its last RCPC held (the next is counted from it; how many came before it
-    changes no due date)."""
-    cal = policy.calendar()
-    icpcs: list[ConferenceRecord] = []
-    last_rcpc: tuple[date, str, ConferenceRecord] | None = None
-    for conf in conferences:
-        kind = conf.kind.upper()
+    conferences: Iterable[tuple[str, datetime, date | None, str]],
+) -> set[str]:
+    """Of one case's conferences dated before a period, as (kind, scheduled for, held on or
+    None, conference id), those its plan's chain needs to judge every conference from the
+    period on: its latest ICPC (held or not: the chain takes the latest) and its last RCPC
+    held (the next is counted from it; how many came before it changes no due date)."""
+    icpcs: list[tuple[datetime, str]] = []
+    last_rcpc: tuple[date, str] | None = None
+    for kind, scheduled_for, day, conference_id in conferences:
+        kind = kind.upper()
         if kind == ICPC:
-            icpcs.append(conf)
-        elif kind == RCPC and (day := conference_held_on(conf, cal, now)) is not None:
-            key = (day, conf.conference_id)
-            last_rcpc = (*key, conf) if last_rcpc is None or key > last_rcpc[:2] else last_rcpc
-    latest = max((c.scheduled_for for c in icpcs), default=None)
-    kept = [c for c in icpcs if c.scheduled_for == latest]
-    return kept + ([last_rcpc[2]] if last_rcpc is not None else [])
+            icpcs.append((scheduled_for, conference_id))
+        elif kind == RCPC and day is not None:
+            key = (day, conference_id)
+            last_rcpc = key if last_rcpc is None or key > last_rcpc else last_rcpc
+    latest = max((when for when, _ in icpcs), default=None)
+    kept = {conference_id for when, conference_id in icpcs if when == latest}
+    return kept | ({last_rcpc[1]} if last_rcpc is not None else set())

@@ -575,7 +575,7 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
     database: Database,
 ) -> None:
     """A child in care since 2016 and on a plan since 2021 has a meeting in December: the
-    report reads the reviews and conferences its verdict counts from, not the decade, and
+    report keeps the reviews and conferences its verdict counts from, not the decade, and
     nothing of a plan or a period in care that ended years ago."""
     with Session(database.engine) as session:
         session.add(CarePeriod(period_id="LAC-9@2016-01-04", case_ref="LAC-9",
@@ -587,6 +587,27 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
         held.append(date(2026, 12, 8))  # in the period, on the day after the last plus 6 months
         for n, day in enumerate(held):
             session.add(Review(review_id=f"r{n}", case_ref="LAC-9", iro_id="iro1",
+                               scheduled_for=at(day.year, day.month, day.day),
+                               held_on=day))  # fmt: skip
+        # A child whose reviews lapsed: the last two held were in 2022 and 2023, long before
+        # the 13 months the report looks at first.
+        session.add(CarePeriod(period_id="LAC-8@2016-01-04", case_ref="LAC-8",
+                               social_worker_id="sw1", iro_id="iro1",
+                               entered_on=date(2016, 1, 4)))  # fmt: skip
+        lapsed = [date(2016, 1, 25), date(2020, 5, 4), date(2022, 5, 3), date(2023, 5, 2),
+                  date(2026, 12, 9)]  # fmt: skip
+        for n, day in enumerate(lapsed):
+            session.add(Review(review_id=f"q{n}", case_ref="LAC-8", iro_id="iro1",
+                               scheduled_for=at(day.year, day.month, day.day),
+                               held_on=day))  # fmt: skip
+        # A child in care since September 2025: its first review was before those 13 months,
+        # and only with it is November's the second (the next due 6 months on, not 3).
+        session.add(CarePeriod(period_id="LAC-7@2025-09-01", case_ref="LAC-7",
+                               social_worker_id="sw1", iro_id="iro1",
+                               entered_on=date(2025, 9, 1)))  # fmt: skip
+        newly = [date(2025, 9, 22), date(2025, 11, 20), date(2026, 12, 10)]
+        for n, day in enumerate(newly):
+            session.add(Review(review_id=f"p{n}", case_ref="LAC-7", iro_id="iro1",
                                scheduled_for=at(day.year, day.month, day.day),
                                held_on=day))  # fmt: skip
         session.add(Plan(case_ref="CP-9", social_worker_id="sw1", chair_id="c1",
@@ -606,12 +627,14 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
         session.commit()
     with Session(database.engine) as session:
         rows = load_caseload(session, POLICY, start=START, end=END, now=NOW, history=True)
-    assert sorted(r.held_on for r in rows.reviews if r.held_on) == [
-        date(2016, 1, 25), held[-2], date(2026, 12, 8),
-    ]  # the period's first (an export with its early reviews), the last before, December's
+    assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-9") == [
+        held[-3], held[-2], date(2026, 12, 8),
+    ]  # the last two before (the next is counted from the last, the 3rd on), December's
+    assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-8") == lapsed[-3:]
+    assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-7") == newly
     assert sorted(c.conference_id for c in rows.conferences) == ["c0", "c11", "c12"]
     assert [p.case_ref for p in rows.plans] == ["CP-9"]
-    assert [k.case_ref for k in rows.care] == ["LAC-9"]
+    assert sorted(k.case_ref for k in rows.care) == ["LAC-7", "LAC-8", "LAC-9"]
     [figures] = [f for f in figures_by_team(rows, RULES, start=START, end=END, now=NOW)
                  if f.team == SERVICE]  # fmt: skip
-    assert (figures.lac_reviews, figures.rcpc_held) == (Rate(1, 1), Rate(1, 1))
+    assert (figures.lac_reviews, figures.rcpc_held) == (Rate(1, 3), Rate(1, 1))  # 7, 8: late

@@ -385,6 +385,11 @@ def _from(verdicts: list[ts.Verdict], cut: date) -> list[tuple[object, ...]]:
     [(date(2021, 1, 4), -1)],
     date(2021, 5, 1),
 )
+@example(  # dated before the period but held in it: it is the period's
+    [(date(2021, 1, 20), HELD, 0), (date(2021, 4, 25), HELD, 15)],
+    [(date(2021, 1, 4), -1)],
+    date(2021, 5, 1),
+)
 def test_the_reviews_kept_from_before_a_period_judge_every_later_review_as_all_of_them_do(
     meetings: list[tuple[date, str, int]], stays: list[tuple[date, int]], cut: date
 ) -> None:
@@ -401,9 +406,11 @@ def test_the_reviews_kept_from_before_a_period_judge_every_later_review_as_all_o
     ]  # fmt: skip
     before = [r for r in reviews if r.scheduled_for < _at(cut, 0)]
     after = [r for r in reviews if r.scheduled_for >= _at(cut, 0)]
-    bounds = [(p.entered_on, p.left_on) for p in periods]
-    kept = ts.reviews_needed_before(cut, bounds, before, POLICY, NOW)
-    assert {r.review_id for r in kept} <= {r.review_id for r in before}
+    cal = POLICY.calendar()
+    held = [(d, r.review_id) for r in before if (d := ts.review_held_on(r, cal, NOW)) is not None]
+    ids = ts.reviews_needed_before(cut, held)
+    assert ids <= {r.review_id for r in before}
+    kept = [r for r in before if r.review_id in ids]
     every = ts.lac_reviews_in_timescale(periods, reviews, POLICY, NOW)
     few = ts.lac_reviews_in_timescale(periods, kept + after, POLICY, NOW)
     assert _from(few, cut) == _from(every, cut)
@@ -446,8 +453,13 @@ def test_the_conferences_kept_from_before_a_period_judge_every_later_one_as_all_
     ]  # fmt: skip
     before = [c for c in confs if c.scheduled_for < _at(cut, 0)]
     after = [c for c in confs if c.scheduled_for >= _at(cut, 0)]
-    kept = ts.conferences_needed_before(before, POLICY, NOW)
-    assert {c.conference_id for c in kept} <= {c.conference_id for c in before}
+    cal = POLICY.calendar()
+    ids = ts.conferences_needed_before(
+        (c.kind, c.scheduled_for, ts.conference_held_on(c, cal, NOW), c.conference_id)
+        for c in before
+    )
+    assert ids <= {c.conference_id for c in before}
+    kept = [c for c in before if c.conference_id in ids]
     every = ts.conferences_in_timescale(plans, confs, POLICY, NOW)
     few = ts.conferences_in_timescale(plans, kept + after, POLICY, NOW)
     assert _from(few, cut) == _from(every, cut)
