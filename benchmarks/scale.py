@@ -526,12 +526,13 @@ def write(path: Path, pairs: list[Pair], service: Service, imported: dict[str, A
                      f"{both(p.service, p.service_cpu, p.unit)} | {p.ratio:.2f}x | "
                      f"{'yes' if p.ratio <= BAR else '**no**'} | {p.detail} |")  # fmt: skip
     lines += ["", "## Notes", "",
-              "- `irobot report` reads, of the years before its period, only what the timescale "
-              "rules count from: each period in care's first and last review held before it, "
-              "each plan's latest ICPC and last RCPC held (`scheduler/timescales.py`, "
-              "`*_needed_before`, property-tested against reading everything), and only the "
-              "plans and periods in care open in the period or named by one of its meetings or "
-              "alerts. The ten years still cost the reads that find those few.",
+              "- `irobot report` keeps, of the years before its period, only what the timescale "
+              "rules count from: a child's last two reviews held before it (read from the last "
+              "13 months first, further back only for the children with fewer there), a plan's "
+              "latest ICPC and last RCPC held (`scheduler/timescales.py`, `*_needed_before`, "
+              "property-tested against keeping everything), and only the plans and periods in "
+              "care open in the period or named by one of its meetings or alerts. The ten years "
+              "still cost the reads that find those few: the history row above.",
               "- A report over both the benchmark's caseload and the service does both years' "
               "work, so it is compared with the two reports alone, added; its ratio to the "
               "benchmark's alone is given in the note."]  # fmt: skip
