@@ -571,6 +571,15 @@ def test_the_loader_reads_the_same_figures_from_the_database(database: Database)
     assert {f.team: f for f in result} == EXPECTED
 
 
+def _in_care(session: Session, case_ref: str, entered_on: date, held: list[date]) -> None:
+    """A child in care since `entered_on`, with a review held on each of `held`."""
+    session.add(CarePeriod(period_id=f"{case_ref}@{entered_on}", case_ref=case_ref,
+                           social_worker_id="sw1", iro_id="iro1", entered_on=entered_on))
+    for n, day in enumerate(held):
+        session.add(Review(review_id=f"{case_ref}-r{n}", case_ref=case_ref, iro_id="iro1",
+                           scheduled_for=at(day.year, day.month, day.day), held_on=day))
+
+
 def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_count_from(
     database: Database,
 ) -> None:
@@ -578,38 +587,20 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
     report keeps the reviews and conferences its verdict counts from, not the decade, and
     nothing of a plan or a period in care that ended years ago."""
     with Session(database.engine) as session:
-        session.add(CarePeriod(period_id="LAC-9@2016-01-04", case_ref="LAC-9",
-                               social_worker_id="sw1", iro_id="iro1",
-                               entered_on=date(2016, 1, 4)))  # fmt: skip
         held = [date(2016, 1, 25), date(2016, 4, 20)]
         while held[-1] < date(2026, 6, 1):
             held.append(add_months(held[-1], 6))
         held.append(date(2026, 12, 8))  # in the period, on the day after the last plus 6 months
-        for n, day in enumerate(held):
-            session.add(Review(review_id=f"r{n}", case_ref="LAC-9", iro_id="iro1",
-                               scheduled_for=at(day.year, day.month, day.day),
-                               held_on=day))  # fmt: skip
+        _in_care(session, "LAC-9", date(2016, 1, 4), held)
         # A child whose reviews lapsed: the last two held were in 2022 and 2023, long before
         # the 13 months the report looks at first.
-        session.add(CarePeriod(period_id="LAC-8@2016-01-04", case_ref="LAC-8",
-                               social_worker_id="sw1", iro_id="iro1",
-                               entered_on=date(2016, 1, 4)))  # fmt: skip
         lapsed = [date(2016, 1, 25), date(2020, 5, 4), date(2022, 5, 3), date(2023, 5, 2),
                   date(2026, 12, 9)]  # fmt: skip
-        for n, day in enumerate(lapsed):
-            session.add(Review(review_id=f"q{n}", case_ref="LAC-8", iro_id="iro1",
-                               scheduled_for=at(day.year, day.month, day.day),
-                               held_on=day))  # fmt: skip
+        _in_care(session, "LAC-8", date(2016, 1, 4), lapsed)
         # A child in care since September 2025: its first review was before those 13 months,
         # and only with it is November's the second (the next due 6 months on, not 3).
-        session.add(CarePeriod(period_id="LAC-7@2025-09-01", case_ref="LAC-7",
-                               social_worker_id="sw1", iro_id="iro1",
-                               entered_on=date(2025, 9, 1)))  # fmt: skip
         newly = [date(2025, 9, 22), date(2025, 11, 20), date(2026, 12, 10)]
-        for n, day in enumerate(newly):
-            session.add(Review(review_id=f"p{n}", case_ref="LAC-7", iro_id="iro1",
-                               scheduled_for=at(day.year, day.month, day.day),
-                               held_on=day))  # fmt: skip
+        _in_care(session, "LAC-7", date(2025, 9, 1), newly)
         session.add(Plan(case_ref="CP-9", social_worker_id="sw1", chair_id="c1",
                          plan_start=date(2021, 3, 1)))  # fmt: skip
         confs = [("ICPC", date(2021, 3, 1))] + [
