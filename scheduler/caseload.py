@@ -347,11 +347,13 @@ def _earlier_reviews(
     conn: Connection, policy: Policy, *, start: datetime, end: datetime, now: datetime
 ) -> list[Any]:
     """The reviews before the period of the cases with one in it, as few as gives each case
-    its last two held (`timescales.reviews_needed_before`): first those of the last 13 months
-    (by date, or held then), then all of those cases that had fewer than two held in them.
-    What the first read leaves out was held before anything it returns."""
+    its last two held before the period (`timescales.reviews_needed_before`): first those of
+    the last 13 months (by date, or held since), then all the earlier ones of the cases with
+    fewer than two held in those months. What the first read leaves out was held before
+    anything it returns."""
     cal = policy.calendar()
-    recent_day = _day(start, policy) - timedelta(days=RECENT_DAYS)
+    cut = _day(start, policy)
+    recent_day = cut - timedelta(days=RECENT_DAYS)
     recent_start = cal.at(recent_day, time.min)
     recent = list(
         conn.execute(
@@ -363,7 +365,7 @@ def _earlier_reviews(
     held: dict[str, int] = defaultdict(int)
     for _, case_ref, when, _, status, held_on, _, _, _, off_for, _ in recent:
         day = held_day(when, status, off_for, cal, now, held_on)
-        if day is not None and day >= recent_day:
+        if day is not None and recent_day <= day < cut:  # held on or after: kept anyway
             held[case_ref] += 1
     short = sorted({r[1] for r in recent} | set(_case_refs_met(conn, start, end)))
     short = [case_ref for case_ref in short if held[case_ref] < 2]

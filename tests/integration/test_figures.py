@@ -601,6 +601,12 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
         # and only with it is November's the second (the next due 6 months on, not 3).
         newly = [date(2025, 9, 22), date(2025, 11, 20), date(2026, 12, 10)]
         _in_care(session, "LAC-7", date(2025, 9, 1), newly)
+        # One dated before the period but held in it does not count towards the two before:
+        # August's is needed to make November's the second (and the second is not late).
+        late = [date(2025, 8, 20), date(2025, 11, 10), date(2026, 12, 21)]
+        _in_care(session, "LAC-6", date(2025, 8, 4), late)
+        session.add(Review(review_id="LAC-6-moved", case_ref="LAC-6", iro_id="iro1",
+                           scheduled_for=at(2026, 11, 25), held_on=date(2026, 12, 3)))  # fmt: skip
         session.add(Plan(case_ref="CP-9", social_worker_id="sw1", chair_id="c1",
                          plan_start=date(2021, 3, 1)))  # fmt: skip
         confs = [("ICPC", date(2021, 3, 1))] + [
@@ -623,9 +629,12 @@ def test_ten_years_of_a_childs_meetings_are_read_as_the_few_their_timescales_cou
     ]  # the last two before (the next is counted from the last, the 3rd on), December's
     assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-8") == lapsed[-3:]
     assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-7") == newly
+    assert sorted(r.held_on for r in rows.reviews if r.case_ref == "LAC-6") == sorted(
+        [*late, date(2026, 12, 3)]
+    )
     assert sorted(c.conference_id for c in rows.conferences) == ["c0", "c11", "c12"]
     assert [p.case_ref for p in rows.plans] == ["CP-9"]
-    assert sorted(k.case_ref for k in rows.care) == ["LAC-7", "LAC-8", "LAC-9"]
+    assert sorted(k.case_ref for k in rows.care) == ["LAC-6", "LAC-7", "LAC-8", "LAC-9"]
     [figures] = [f for f in figures_by_team(rows, RULES, start=START, end=END, now=NOW)
                  if f.team == SERVICE]  # fmt: skip
-    assert (figures.lac_reviews, figures.rcpc_held) == (Rate(1, 3), Rate(1, 1))  # 7, 8: late
+    assert (figures.lac_reviews, figures.rcpc_held) == (Rate(2, 5), Rate(1, 1))  # late: 6 (3 Dec), 7, 8
