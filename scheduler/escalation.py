@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, select
 from sqlmodel import Session
@@ -33,6 +34,7 @@ from models.vocabulary import (
     REPORT_KINDS,
 )
 from scheduler import rules
+from scheduler.calendar import LONDON
 from scheduler.items import Decision, Item
 from scheduler.loaders import OBLIGATION_COLUMNS, load_items, load_org
 from scheduler.notify import not_before
@@ -212,7 +214,7 @@ def apply_decisions(
     return results
 
 
-def load_item(session: Session, obligation_id: int) -> Item | None:
+def load_item(session: Session, obligation_id: int, *, tz: ZoneInfo = LONDON) -> Item | None:
     """The frozen view of one open obligation, or None."""
     table = Obligation.__table__  # type: ignore[attr-defined]
     row = session.execute(
@@ -222,7 +224,7 @@ def load_item(session: Session, obligation_id: int) -> Item | None:
     ).first()
     if row is None:
         return None
-    return load_items(session, [tuple(row)])[0]
+    return load_items(session, [tuple(row)], tz=tz)[0]
 
 
 def escalate(
@@ -241,7 +243,7 @@ def escalate(
     last stage lists the alert for the challenge meeting). Reports and 9-month reviews: 1.
     False when the item is closed, is not at `from_stage` any more, or the stage is invalid.
     """
-    item = load_item(session, obligation_id)
+    item = load_item(session, obligation_id, tz=policy.calendar().tz)
     if item is None or item.stage != from_stage or to_stage <= from_stage:
         return False
     ladder = policy.ladder(item.service)

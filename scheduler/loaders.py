@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -128,8 +129,11 @@ OBLIGATION_COLUMNS = (
 )  # fmt: skip
 
 
-def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
-    """Frozen views of obligation rows (in OBLIGATION_COLUMNS order) with record context."""
+def load_items(
+    session: Session, rows: Sequence[Sequence[Any]], *, tz: ZoneInfo = LONDON
+) -> list[Item]:
+    """Frozen views of obligation rows (in OBLIGATION_COLUMNS order) with record context
+    (`tz`: the policy's, whose days the meeting obligations' subjects name)."""
     if not rows:
         return []
     cases = sorted({r[3] for r in rows})
@@ -156,7 +160,9 @@ def load_items(session: Session, rows: Sequence[Sequence[Any]]) -> list[Item]:
         for aid, raised_by, theme in session.execute(stmt):
             alerts[aid] = (raised_by, theme)
     reviews = load_review_context(session, review_ids)
-    booked = load_bookings(session, [(r[1], r[2], r[3]) for r in rows if r[1] in MEETING_KINDS])
+    booked = load_bookings(
+        session, [(r[1], r[2], r[3]) for r in rows if r[1] in MEETING_KINDS], tz=tz
+    )
     # A QA alert on a looked-after child's case: the child's IRO stands in for the plan's
     # chair, and the looked-after service's ladder applies.
     in_care = load_case_iros(session, sorted({r[3] for r in rows if r[1] == QA_RESPONSE}
@@ -232,11 +238,12 @@ def load_review_context(
 
 
 def load_bookings(
-    session: Session, wanted: Sequence[tuple[str, str, str]]
+    session: Session, wanted: Sequence[tuple[str, str, str]], *, tz: ZoneInfo = LONDON
 ) -> dict[tuple[str, str], datetime]:
     """When the next meeting of each (kind, subject, case) is booked, if it is: the earliest
     review (`lac_review_due`) or conference (`conference_due`) of the case dated after the day
-    the subject counts from (`CP-1042>20261201`) that is not cancelled or stood down."""
+    the subject counts from (`CP-1042>20261201`, a day in the policy's `tz`) that is not
+    cancelled or stood down."""
     found: dict[tuple[str, str], datetime] = {}
     for kind, model in ((LAC_REVIEW_DUE, Review), (CONFERENCE_DUE, Conference)):
         subjects = [(subject, case) for k, subject, case in wanted if k == kind]
@@ -254,7 +261,7 @@ def load_bookings(
         for subject, case in subjects:
             after = anchor_of(subject)
             dates = [w for w in meetings.get(case, ()) if after is None
-                     or w.astimezone(LONDON).date() > after]  # fmt: skip
+                     or w.astimezone(tz).date() > after]  # fmt: skip
             if dates:
                 found[(kind, subject)] = min(dates)
     return found

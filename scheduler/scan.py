@@ -86,7 +86,7 @@ def scan_pass(
     rows = due_rows(session, now=now, limit=limit)
     if not rows:
         return result
-    items = load_items(session, rows)
+    items = load_items(session, rows, tz=policy.calendar().tz)
     wanted: set[str] = set()
     for item in items:
         wanted.update(s for s in (item.owner_id, item.chair_id, item.raised_by) if s)

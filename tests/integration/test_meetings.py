@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session
@@ -21,6 +22,7 @@ from models.vocabulary import (
     OPEN,
     PLAN_ENDED,
 )
+from scheduler.loaders import load_bookings
 from scheduler.policy import Policy
 from scheduler.scan import scan_pass
 from scheduler.sync import sync_obligations
@@ -231,3 +233,20 @@ def test_how_long_before_not_booked_is_told_is_the_policys(
         ob = obligation(session, LAC_REVIEW_DUE, FIRST)
     assert ob.next_action_at is not None
     assert local_day_time(ob.next_action_at) == (told_on, time(8))
+
+
+def test_a_meeting_counts_as_booked_after_its_anchor_day_in_the_policys_timezone(
+    database: Database,
+) -> None:
+    """The subject `LAC-1>20261201` names a day in the policy's timezone: a review at 3am UTC
+    on 2 Dec is booked after it in London, but still on 1 Dec in New York."""
+    with Session(database.engine) as session:
+        session.add(Review(review_id="R-1", case_ref="LAC-1",
+                           scheduled_for=datetime(2026, 12, 2, 3, 0, tzinfo=UTC)))  # fmt: skip
+        session.flush()
+        wanted = [(LAC_REVIEW_DUE, "LAC-1>20261201", "LAC-1")]
+        london_tz, new_york = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
+        assert load_bookings(session, wanted, tz=london_tz) == {
+            (LAC_REVIEW_DUE, "LAC-1>20261201"): datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+        }
+        assert load_bookings(session, wanted, tz=new_york) == {}
