@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from handlers.effects import view
 from models.tables import Notification, Obligation, Staff
-from models.vocabulary import OPEN, is_manager
+from models.vocabulary import MEETING_KINDS, OPEN, is_manager
 from scheduler.calendar import LONDON
 from scheduler.items import Item, Unallocated
-from scheduler.loaders import load_org, load_unallocated
+from scheduler.loaders import load_bookings, load_org, load_unallocated
 from scheduler.org import Org
 from scheduler.policy import Policy
 from scheduler.rules import stage_holder
@@ -66,7 +66,19 @@ def open_items(
     if policy is not None and org is not None:
         items = [with_holder(item, org, policy) for item in items]
         items += held_items(session, org, policy, set(names))
-    return soonest_first(items, owners=names)
+    return soonest_first(with_bookings(session, items, tz), owners=names)
+
+
+def with_bookings(session: Session, items: Sequence[Item], tz: tzinfo) -> list[Item]:
+    """The next-meeting items with the date their meeting is booked for, if it is (the line
+    says booked or not; its deadline is the day it must be held by)."""
+    wanted = [(i.kind, i.subject_id, i.case_ref) for i in items if i.kind in MEETING_KINDS]
+    booked = load_bookings(session, wanted, tz=tz) if wanted else {}
+    return [
+        replace(i, conference_at=booked.get((i.kind, i.subject_id)))
+        if i.kind in MEETING_KINDS else i
+        for i in items
+    ]  # fmt: skip
 
 
 def acting_for(session: Session, staff_id: str, *, now: datetime, tz: tzinfo = LONDON) -> set[str]:

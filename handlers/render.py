@@ -36,6 +36,7 @@ from models.vocabulary import (
     IRO,
     LAC_REPORT,
     MANAGER_ROLES,
+    MEETING_KINDS,
     OPEN,
     OUTCOME_LABELS,
     PLAN_REVIEW,
@@ -113,6 +114,9 @@ def item_line(
         parts.append(f"stage {item.stage}: your response due {msg.when_text(due, tz)}")
     else:
         parts.append(f"due {msg.when_text(due, tz)}")
+    if item.kind in MEETING_KINDS and owning:
+        booked = item.conference_at
+        parts.append(f"booked {msg.when_text(booked, tz)}" if booked else "not booked yet")
     if item.backlog:
         parts.append("to confirm (due before go-live)")
     elif now is not None and due <= now:

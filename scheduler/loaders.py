@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -130,7 +129,7 @@ OBLIGATION_COLUMNS = (
 
 
 def load_items(
-    session: Session, rows: Sequence[Sequence[Any]], *, tz: ZoneInfo = LONDON
+    session: Session, rows: Sequence[Sequence[Any]], *, tz: tzinfo = LONDON
 ) -> list[Item]:
     """Frozen views of obligation rows (in OBLIGATION_COLUMNS order) with record context
     (`tz`: the policy's, whose days the meeting obligations' subjects name)."""
@@ -238,7 +237,7 @@ def load_review_context(
 
 
 def load_bookings(
-    session: Session, wanted: Sequence[tuple[str, str, str]], *, tz: ZoneInfo = LONDON
+    session: Session, wanted: Sequence[tuple[str, str, str]], *, tz: tzinfo = LONDON
 ) -> dict[tuple[str, str], datetime]:
     """When the next meeting of each (kind, subject, case) is booked, if it is: the earliest
     review (`lac_review_due`) or conference (`conference_due`) of the case dated after the day

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from handlers import lists, render
 from models.golive import mark_golive
 from models.records import period_key
 from models.tables import CarePeriod, Conference, Obligation, Plan, Review
@@ -250,3 +251,22 @@ def test_a_meeting_counts_as_booked_after_its_anchor_day_in_the_policys_timezone
             (LAC_REVIEW_DUE, "LAC-1>20261201"): datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
         }
         assert load_bookings(session, wanted, tz=new_york) == {}
+
+
+def test_the_iros_list_says_whether_the_next_review_is_booked_and_for_when(
+    database: Database, policy: Policy
+) -> None:
+    tz = policy.calendar().tz
+    with Session(database.engine, expire_on_commit=False) as session:
+        _service(session)
+        sync_obligations(session, policy, now=SYNC_AT)
+        before = lists.open_items(session, "IRO1", now=london(2026, 11, 16, 9), tz=tz)
+        _review(session, "R1", (2026, 11, 26, 10))
+        after = lists.open_items(session, "IRO1", now=london(2026, 11, 16, 9), tz=tz)
+    [unbooked], [booked] = before, after
+    assert render.item_line(unbooked, tz) == (
+        "next LAC review for case LAC-1 · due Mon 30 Nov, 6pm · not booked yet"
+    )
+    assert render.item_line(booked, tz) == (
+        "next LAC review for case LAC-1 · due Mon 30 Nov, 6pm · booked Thu 26 Nov, 10am"
+    )
