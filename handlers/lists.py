@@ -161,4 +161,5 @@ def team_items(
             name = owner.name if owner else row.owner_id
             item = view(row, f"{name} (inactive)" if inactive else name)
             result.append(with_holder(item, org, policy) if policy is not None else item)
-    return soonest_first(result)
+    tz = policy.calendar().tz if policy is not None else LONDON
+    return soonest_first(with_bookings(session, result, tz))

@@ -114,7 +114,7 @@ def item_line(
         parts.append(f"stage {item.stage}: your response due {msg.when_text(due, tz)}")
     else:
         parts.append(f"due {msg.when_text(due, tz)}")
-    if item.kind in MEETING_KINDS and owning:
+    if item.kind in MEETING_KINDS:
         booked = item.conference_at
         parts.append(f"booked {msg.when_text(booked, tz)}" if booked else "not booked yet")
     if item.backlog:

@@ -253,7 +253,7 @@ def test_a_meeting_counts_as_booked_after_its_anchor_day_in_the_policys_timezone
         assert load_bookings(session, wanted, tz=new_york) == {}
 
 
-def test_the_iros_list_says_whether_the_next_review_is_booked_and_for_when(
+def test_the_iros_and_the_managers_lists_say_whether_the_next_review_is_booked_and_when(
     database: Database, policy: Policy
 ) -> None:
     tz = policy.calendar().tz
@@ -261,9 +261,14 @@ def test_the_iros_list_says_whether_the_next_review_is_booked_and_for_when(
         _service(session)
         sync_obligations(session, policy, now=SYNC_AT)
         before = lists.open_items(session, "IRO1", now=london(2026, 11, 16, 9), tz=tz)
+        overdue = lists.team_items(session, "SGM1", london(2026, 12, 1, 9), policy=policy)
         _review(session, "R1", (2026, 11, 26, 10))
         after = lists.open_items(session, "IRO1", now=london(2026, 11, 16, 9), tz=tz)
     [unbooked], [booked] = before, after
+    [late] = [i for i in overdue if i.kind == LAC_REVIEW_DUE]
+    assert render.item_line(late, tz, london(2026, 12, 1, 9), viewer={"SGM1"}).startswith(
+        "next LAC review for case LAC-1 · due Mon 30 Nov, 6pm · not booked yet · OVERDUE"
+    )  # the line manager's /team says so too
     assert render.item_line(unbooked, tz) == (
         "next LAC review for case LAC-1 · due Mon 30 Nov, 6pm · not booked yet"
     )
