@@ -295,6 +295,16 @@ class ChatHarness:
         return result
 
 
+def button(message: BotMessage | None, label: str) -> str:
+    """The callback data behind a button label."""
+    assert message is not None
+    for row in message.buttons:
+        for text, data in row:
+            if text == label:
+                return data
+    raise AssertionError(f"no button {label!r} in {message.buttons}")
+
+
 def with_api(ctx: AppContext, api: BotApiStandIn) -> AppContext:
     """The same context with the Bot API base pointed at the stand-in."""
     settings = ctx.settings.model_copy(update={"telegram_api_url": api.base_url})

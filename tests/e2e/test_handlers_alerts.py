@@ -14,6 +14,7 @@ from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     domain_state,
     running_bot,
     seed_case,
@@ -31,16 +32,6 @@ async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
         seed_case(session, ctx)
     async with running_bot(ctx) as harness:
         yield harness
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 def alerts(ctx: AppContext) -> list[QaAlert]:

@@ -15,10 +15,10 @@ from handlers import render
 from handlers.conversation import UseCases
 from handlers.ratelimit import RateLimiter
 from models.tables import AuditEvent, Plan
-from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     domain_state,
     london,
     obligation,
@@ -40,16 +40,6 @@ async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
         seed_case(session, ctx, "CR-300", social_worker="SW3")
     async with running_bot(ctx) as harness:
         yield harness
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_mine_lists_open_items_soonest_first_each_with_its_buttons(

@@ -14,6 +14,7 @@ from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     london,
     obligation,
     running_bot,
@@ -38,16 +39,6 @@ def labels(message: BotMessage | None) -> list[str]:
     """Every button label, in order."""
     assert message is not None
     return [label for row in message.buttons for label, _ in row]
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_the_chair_stands_the_conference_down_from_the_missing_report_notice(

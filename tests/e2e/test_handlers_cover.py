@@ -14,6 +14,7 @@ from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     domain_state,
     london,
     obligation,
@@ -39,16 +40,6 @@ def labels(message: BotMessage | None) -> list[str]:
     """Every button label, in order."""
     assert message is not None
     return [label for row in message.buttons for label, _ in row]
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def set_cover(chat: ChatHarness, who: str, until: str, cover: str) -> BotMessage:

@@ -10,10 +10,10 @@ from sqlmodel import Session
 
 from bot.context import AppContext
 from models.tables import Staff
-from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     london,
     obligation,
     running_bot,
@@ -35,16 +35,6 @@ async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
         leaver.active = False
     async with running_bot(ctx) as harness:
         yield harness
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_team_lists_the_unallocated_case_for_the_leavers_manager_only(

@@ -13,11 +13,11 @@ from handlers import render
 from models.tables import CarePeriod, Conference, Obligation, Plan, Review
 from models.vocabulary import FAMILY_RECORD, LAC_RECORD, LAC_REPORT
 from scheduler.sync import sync_obligations
-from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     NOW,
     USERS,
     ChatHarness,
+    button,
     domain_state,
     fresh,
     london,
@@ -59,15 +59,6 @@ def item(ctx: AppContext, kind: str, subject: str) -> Obligation:
     """One obligation as committed."""
     with Session(ctx.engine) as session:
         return obligation(session, kind, subject)
-
-
-def button(message: BotMessage, label: str) -> str:
-    """The callback data behind a button label."""
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_the_review_report_nudge_reaches_the_worker_and_submitted_settles_it(

@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import Session
 
 from bot.context import AppContext
-from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     london,
     obligation,
     running_bot,
@@ -32,16 +32,6 @@ async def chat(ctx: AppContext) -> AsyncIterator[ChatHarness]:
         seed_case(session, ctx)
     async with running_bot(ctx) as harness:
         yield harness
-
-
-def button(message: BotMessage | None, label: str) -> str:
-    """The callback data behind a button label."""
-    assert message is not None
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_a_promised_report_is_nudged_on_its_date_and_the_manager_acts_the_day_after(

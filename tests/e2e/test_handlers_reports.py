@@ -17,6 +17,7 @@ from tests.auxil.botapi import BotMessage
 from tests.auxil.chat import (
     USERS,
     ChatHarness,
+    button,
     domain_state,
     london,
     obligation,
@@ -52,15 +53,6 @@ def report(ctx: AppContext) -> Obligation:
     """Sally's RCPC report obligation as committed."""
     with Session(ctx.engine) as session:
         return obligation(session, "rcpc_report", "CR-100-C1")
-
-
-def button(message: BotMessage, label: str) -> str:
-    """The callback data behind a button label."""
-    for row in message.buttons:
-        for text, data in row:
-            if text == label:
-                return data
-    raise AssertionError(f"no button {label!r} in {message.buttons}")
 
 
 async def test_tapping_submitted_records_the_report_and_edits_the_reminder(
