@@ -339,20 +339,23 @@ RECENT_DAYS = 400  # a child reviewed on time has had two reviews in the last 13
 IN_CHUNK = 500  # case references per IN (...) list
 
 
-def _day(moment: datetime, policy: Policy) -> date:
-    return policy.calendar().local(moment).date()
-
-
 def _earlier_reviews(
-    conn: Connection, policy: Policy, *, start: datetime, end: datetime, now: datetime
+    conn: Connection,
+    policy: Policy,
+    met: Collection[str],
+    *,
+    start: datetime,
+    end: datetime,
+    cut: date,
+    now: datetime,
 ) -> list[Any]:
     """The reviews before the period of the cases with one in it, as few as gives each case
     its last two held before the period (`timescales.reviews_needed_before`): first those of
     the last 13 months (by date, or held since), then all the earlier ones of the cases with
-    fewer than two held in those months. What the first read leaves out was held before
-    anything it returns."""
+    fewer than two held in those months (`met`: the cases with a review in the period, whose
+    local first day is `cut`). What the first read leaves out was held before anything it
+    returns."""
     cal = policy.calendar()
-    cut = _day(start, policy)
     recent_day = cut - timedelta(days=RECENT_DAYS)
     recent_start = cal.at(recent_day, time.min)
     recent = list(
@@ -367,8 +370,7 @@ def _earlier_reviews(
         day = held_day(when, status, off_for, cal, now, held_on)
         if day is not None and recent_day <= day < cut:  # held on or after: kept anyway
             held[case_ref] += 1
-    short = sorted({r[1] for r in recent} | set(_case_refs_met(conn, start, end)))
-    short = [case_ref for case_ref in short if held[case_ref] < 2]
+    short = sorted(case_ref for case_ref in met if held[case_ref] < 2)
     older: list[Any] = []
     for i in range(0, len(short), IN_CHUNK):
         older += conn.execute(
@@ -379,11 +381,6 @@ def _earlier_reviews(
             )
         )
     return recent + older
-
-
-def _case_refs_met(conn: Connection, start: datetime, end: datetime) -> list[str]:
-    """The cases with a review dated in [start, end)."""
-    return list(conn.execute(_cases_met(Review, start, end).distinct()).scalars())
 
 
 def _needed_reviews(
@@ -614,8 +611,10 @@ def load_caseload(
 
     reviews = [review_row(f) for f in conn.execute(_reviews(start, end, False))]
     if history:
-        earlier = _earlier_reviews(conn, policy, start=start, end=end, now=now)
-        keep = _needed_reviews(earlier, policy, cut=_day(start, policy), now=now)
+        met = {r.case_ref for r in reviews}
+        earlier = _earlier_reviews(conn, policy, met, start=start, end=end, cut=period_start,
+                                   now=now)  # fmt: skip
+        keep = _needed_reviews(earlier, policy, cut=period_start, now=now)
         reviews += [review_row(f) for f in earlier if f[0] in keep]
     logger.debug(
         "loaded %d conferences, %d alerts, %d plans, %d periods in care, %d reviews",
