@@ -36,7 +36,6 @@ from models.vocabulary import (
     CP,
     DONE,
     FAILED,
-    HELD,
     LAC,
     PENDING,
     PLAN_REVIEW,
@@ -44,7 +43,12 @@ from models.vocabulary import (
 )
 from scheduler.derive import stood_down, stood_down_reason
 from scheduler.policy import Policy
-from scheduler.timescales import conferences_needed_before, held_day, reviews_needed_before
+from scheduler.timescales import (
+    conferences_needed_before,
+    held_day,
+    is_stood_down,
+    reviews_needed_before,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -602,7 +606,7 @@ def load_caseload(
         worker, period_iro = in_care.get(case_ref, ("", ""))
         if status == CANCELLED:
             why: str | None = reason or NOT_GIVEN
-        elif status != HELD and off_for is not None and off_for == when:
+        elif is_stood_down(status, when, off_for):  # in chat, for this date
             why = off_reason or NOT_GIVEN
         else:
             why = None

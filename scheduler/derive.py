@@ -373,10 +373,8 @@ def derive_meetings(
 
 def stood_down(conf: ConferenceRecord | ReviewRecord) -> bool:
     """Will not go ahead on its date: cancelled in the export, or stood down in chat for this
-    date (an export that moves the date, or says it was held, brings it back)."""
-    if conf.status == CANCELLED:
-        return True
-    return conf.status != HELD and conf.stood_down_for == conf.scheduled_for
+    date (`timescales.is_stood_down`)."""
+    return timescales.is_stood_down(conf.status, conf.scheduled_for, conf.stood_down_for)
 
 
 def stood_down_reason(conf: ConferenceRecord | ReviewRecord) -> str | None:

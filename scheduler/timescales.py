@@ -86,8 +86,9 @@ def held_in_time(due_on: date, held_on: date) -> bool:
 # --- held, stood down, booked -----------------------------------------------------------
 
 
-def _stood_down(status: str, scheduled_for: datetime, stood_down_for: datetime | None) -> bool:
-    """Cancelled in the export, or stood down in chat for this date (as `derive.stood_down`)."""
+def is_stood_down(status: str, scheduled_for: datetime, stood_down_for: datetime | None) -> bool:
+    """Cancelled in the export, or stood down in chat for this date (an export that moves the
+    date, or says it was held, brings it back)."""
     return status == CANCELLED or (status != HELD and stood_down_for == scheduled_for)
 
 
@@ -103,7 +104,7 @@ def held_day(
     (reviews), else its local day once its date has come or the export says held."""
     if held_on is not None:
         return held_on
-    if _stood_down(status, scheduled_for, stood_down_for):
+    if is_stood_down(status, scheduled_for, stood_down_for):
         return None
     if status == HELD or scheduled_for <= now:
         return cal.local(scheduled_for).date()
